@@ -1,0 +1,162 @@
+// Package app is Berth's composition root: it opens the metadata store and
+// the blob store named by the configuration, builds the services on them,
+// bootstraps a fresh installation (the admin user, the library project) and
+// serves HTTP until its context ends. Nothing else picks concrete backends.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/blob"
+	"github.com/berth-dev/berth/internal/blob/fs"
+	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
+var Version = "0.1.0-dev"
+
+// App is a built Berth server.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	DB      *store.DB
+	Blobs   *blob.Store
+	Auth    *auth.Service
+	Reg     *registry.Registry
+	Handler http.Handler
+}
+
+// New builds the server described by cfg. adminPassword is used only when
+// the admin user does not exist yet; if empty, one is generated and logged once.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword string) (*App, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.DatabaseDSN())
+	if err != nil {
+		return nil, err
+	}
+	drv, err := fs.New(cfg.StorageDir())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	blobs := blob.New(drv)
+	realm := ""
+	if cfg.ExternalURL != "" {
+		realm = strings.TrimSuffix(cfg.ExternalURL, "/") + "/service/token"
+	}
+	authn, err := auth.New(ctx, db, auth.Options{Service: "berth", Realm: realm, TokenTTL: cfg.TokenTTL})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := bootstrap(ctx, db, log, adminPassword); err != nil {
+		db.Close()
+		return nil, err
+	}
+	reg := registry.New(db, blobs, authn, registry.Options{Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", reg)
+	mux.Handle("/v2", reg)
+	mux.HandleFunc("/service/token", authn.TokenHandler)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"healthy"}`))
+	})
+	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, Handler: mux}, nil
+}
+
+// bootstrap creates the admin user and the public library project on first start.
+func bootstrap(ctx context.Context, db *store.DB, log *slog.Logger, password string) error {
+	admin, err := db.UserByName(ctx, "admin")
+	switch {
+	case errs.Is(err, errs.NotFound):
+		generated := password == ""
+		if generated {
+			password = auth.RandomSecret(18)
+		}
+		hash, err := auth.HashPassword(password)
+		if err != nil {
+			return err
+		}
+		id, err := db.CreateUser(ctx, store.User{Username: "admin", Realname: "System Administrator", PasswordHash: hash, SysAdmin: true})
+		if err != nil && !errs.Is(err, errs.Exists) {
+			return err
+		}
+		if err == nil && generated {
+			// Shown once: it is not stored anywhere but as a hash.
+			log.Warn("created user admin with a generated password; set BERTH_ADMIN_PASSWORD to choose it", "password", password)
+		}
+		admin = &store.User{ID: id}
+	case err != nil:
+		return err
+	}
+	if _, err := db.CreateProject(ctx, store.Project{Name: "library", Public: true, OwnerID: admin.ID}); err != nil && !errs.Is(err, errs.Exists) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the stores.
+func (a *App) Close() error { return a.DB.Close() }
+
+// Serve listens on the configured address until ctx ends, then shuts down
+// gracefully and flushes pending pull times.
+func (a *App) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return a.ServeListener(ctx, ln)
+}
+
+// ServeListener serves on ln until ctx ends.
+func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Reg.Run(bg); close(done) }()
+	errc := make(chan error, 1)
+	go func() {
+		if a.cfg.TLSCert != "" {
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			errc <- srv.ServeTLS(ln, a.cfg.TLSCert, a.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "")
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	stopBG()
+	<-done
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}

@@ -1,0 +1,193 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
+)
+
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Access []Access `json:"access"`
+	Admin  bool     `json:"berth_admin,omitempty"`
+	UserID int64    `json:"berth_uid,omitempty"`
+}
+
+const issuer = "berth-token-service"
+
+// Realm returns the token endpoint URL: the configured one, else derived from r.
+func (s *Service) Realm(r *http.Request) string {
+	if s.opts.Realm != "" {
+		return s.opts.Realm
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/service/token"
+}
+
+// ChallengeFor returns the WWW-Authenticate value for r asking for scope.
+func (s *Service) ChallengeFor(r *http.Request, scope string) string {
+	v := `Bearer realm="` + s.Realm(r) + `",service="` + s.opts.Service + `"`
+	if scope != "" {
+		v += `,scope="` + scope + `"`
+	}
+	return v
+}
+
+// Issue signs a token for p granting the requested scopes that p holds.
+func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string, time.Time, error) {
+	var granted []Access
+	for _, sc := range scopes {
+		for _, one := range splitScopes(sc) {
+			if a, ok := s.grant(r, p, one); ok {
+				granted = append(granted, a)
+			}
+		}
+	}
+	now := time.Now()
+	exp := now.Add(s.opts.TokenTTL)
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    issuer,
+			Subject:   p.Name,
+			Audience:  jwt.ClaimStrings{s.opts.Service},
+			ExpiresAt: jwt.NewNumericDate(exp),
+			NotBefore: jwt.NewNumericDate(now.Add(-10 * time.Second)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        RandomSecret(12),
+		},
+		Access: granted,
+		Admin:  p.Admin,
+		UserID: p.UserID,
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["kid"] = s.kid
+	signed, err := tok.SignedString(s.key)
+	if err != nil {
+		return "", time.Time{}, errs.Wrap("issue token", err)
+	}
+	return signed, now, nil
+}
+
+// splitScopes splits "repository:a:pull repository:b:push" into single scopes.
+func splitScopes(s string) []string { return strings.Fields(s) }
+
+// grant returns the part of scope "type:name:actions" that p holds.
+func (s *Service) grant(r *http.Request, p *Principal, scope string) (Access, bool) {
+	i := strings.Index(scope, ":")
+	j := strings.LastIndex(scope, ":")
+	if i < 0 || j <= i {
+		return Access{}, false
+	}
+	typ, name, actions := scope[:i], scope[i+1:j], strings.Split(scope[j+1:], ",")
+	if k := strings.Index(typ, "("); k >= 0 { // "repository(plugin)"
+		typ = typ[:k]
+	}
+	switch typ {
+	case "registry":
+		if name == "catalog" && !p.Anonymous() {
+			return Access{Type: typ, Name: name, Actions: []string{"*"}}, true
+		}
+		return Access{}, false
+	case "repository":
+		if oci.ValidateRepository(name) != nil {
+			return Access{}, false
+		}
+		projectName, _ := oci.SplitRepository(name)
+		var allowed []string
+		project, err := s.st.ProjectByName(r.Context(), projectName)
+		switch {
+		case err == nil:
+			allowed = s.Actions(p, project)
+		case p.Admin && errs.Is(err, errs.NotFound):
+			allowed = []string{Pull, Push, Delete} // the push will say the project is missing
+		}
+		var got []string
+		for _, a := range actions {
+			if a == "*" {
+				got = append(got, allowed...)
+			} else if contains(allowed, a) && !contains(got, a) {
+				got = append(got, a)
+			}
+		}
+		if len(got) == 0 {
+			return Access{}, false
+		}
+		return Access{Type: typ, Name: name, Actions: got}, true
+	}
+	return Access{}, false
+}
+
+func (s *Service) verifyToken(raw string) (*Principal, error) {
+	var c tokenClaims
+	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+		return &s.key.PublicKey, nil
+	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(issuer), jwt.WithAudience(s.opts.Service),
+		jwt.WithExpirationRequired(), jwt.WithLeeway(10*time.Second))
+	if err != nil {
+		return nil, &errs.Error{Kind: errs.Unauthenticated, Op: "verify token", Msg: "invalid or expired token", Err: err}
+	}
+	return &Principal{UserID: c.UserID, Name: c.Subject, Admin: c.Admin, access: c.Access, bearer: true}, nil
+}
+
+// TokenHandler serves the Docker token endpoint (GET, and POST with the
+// OAuth2 password grant).
+func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
+	var p *Principal
+	var err error
+	var scopes []string
+	switch r.Method {
+	case http.MethodGet:
+		p, err = s.Authenticate(r)
+		scopes = r.URL.Query()["scope"]
+	case http.MethodPost:
+		if err = r.ParseForm(); err == nil {
+			scopes = r.PostForm["scope"]
+			if r.PostForm.Get("grant_type") == "password" {
+				p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"))
+			} else {
+				p, err = s.Authenticate(r)
+			}
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		writeTokenError(w, http.StatusMethodNotAllowed, "UNSUPPORTED", "use GET or POST")
+		return
+	}
+	if err != nil {
+		if errs.Is(err, errs.Unauthenticated) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+			writeTokenError(w, http.StatusUnauthorized, "UNAUTHORIZED", errs.Message(err))
+			return
+		}
+		writeTokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
+		return
+	}
+	tok, issued, err := s.Issue(r, p, scopes)
+	if err != nil {
+		writeTokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]any{
+		"token":        tok,
+		"access_token": tok,
+		"expires_in":   int(s.opts.TokenTTL.Seconds()),
+		"issued_at":    issued.UTC().Format(time.RFC3339),
+	})
+}
+
+func writeTokenError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+}

@@ -1,0 +1,194 @@
+// Package config is Berth's one typed configuration: defaults, then an
+// optional YAML file, then BERTH_* environment variables, then flags, parsed
+// once and validated.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the server configuration. Each field has a flag (--name), an
+// environment variable (BERTH_NAME with - as _) and a YAML key (name with -
+// as _).
+type Config struct {
+	Addr        string        `yaml:"addr" flag:"addr" usage:"listen address"`
+	DataDir     string        `yaml:"data_dir" flag:"data-dir" usage:"directory for the embedded database and blobs"`
+	Database    string        `yaml:"database" flag:"database" usage:"metadata database: empty for SQLite in the data dir, or a postgres:// URL"`
+	Storage     string        `yaml:"storage" flag:"storage" usage:"blob storage: empty for the data dir, or a directory path"`
+	ExternalURL string        `yaml:"external_url" flag:"external-url" usage:"public base URL, used in token realms and Location headers"`
+	TLSCert     string        `yaml:"tls_cert" flag:"tls-cert" usage:"TLS certificate file"`
+	TLSKey      string        `yaml:"tls_key" flag:"tls-key" usage:"TLS key file"`
+	LogLevel    string        `yaml:"log_level" flag:"log-level" usage:"debug, info, warn or error"`
+	LogFormat   string        `yaml:"log_format" flag:"log-format" usage:"text or json"`
+	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Addr:      ":5000",
+		DataDir:   "./data",
+		LogLevel:  "info",
+		LogFormat: "text",
+		TokenTTL:  30 * time.Minute,
+	}
+}
+
+// Load builds the configuration from args (without the command name) and
+// the environment lookup env. A --config flag or BERTH_CONFIG names the YAML file.
+func Load(args []string, env func(string) (string, bool)) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	var file string
+	fs.StringVar(&file, "config", "", "YAML configuration file")
+	fields := fieldsOf(&c)
+	for _, f := range fields {
+		switch p := f.ptr.(type) {
+		case *string:
+			fs.StringVar(p, f.flag, *p, f.usage)
+		case *time.Duration:
+			fs.DurationVar(p, f.flag, *p, f.usage)
+		}
+	}
+	// Parse once to find --config, then layer file and env under the flags.
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("%w\n%s", err, Usage())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	flagged := c
+	c = Default()
+	if file == "" {
+		file, _ = env("BERTH_CONFIG")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	fields = fieldsOf(&c)
+	flaggedFields := fieldsOf(&flagged)
+	for i, f := range fields {
+		if set[f.flag] {
+			reflect.ValueOf(f.ptr).Elem().Set(reflect.ValueOf(flaggedFields[i].ptr).Elem())
+			continue
+		}
+		name := "BERTH_" + strings.ToUpper(strings.ReplaceAll(f.flag, "-", "_"))
+		if v, ok := env(name); ok {
+			switch p := f.ptr.(type) {
+			case *string:
+				*p = v
+			case *time.Duration:
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					return c, fmt.Errorf("%s: %w", name, err)
+				}
+				*p = d
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var problems []string
+	if c.Addr == "" {
+		problems = append(problems, "addr must not be empty")
+	}
+	if c.DataDir == "" {
+		problems = append(problems, "data-dir must not be empty")
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		problems = append(problems, "database must be empty (SQLite) or a postgres:// URL")
+	}
+	if c.ExternalURL != "" {
+		u, err := url.Parse(c.ExternalURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, "external-url must be an absolute http(s) URL")
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		problems = append(problems, "tls-cert and tls-key go together")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		problems = append(problems, "log-level must be debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		problems = append(problems, "log-format must be text or json")
+	}
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		problems = append(problems, "token-ttl must be between 1m and 24h")
+	}
+	if len(problems) > 0 {
+		return errors.New("invalid configuration: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// StorageDir returns the blob directory.
+func (c *Config) StorageDir() string {
+	if c.Storage != "" {
+		return strings.TrimPrefix(c.Storage, "file://")
+	}
+	return filepath.Join(c.DataDir, "blobs")
+}
+
+// DatabaseDSN returns the database to open.
+func (c *Config) DatabaseDSN() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return filepath.Join(c.DataDir, "berth.db")
+}
+
+type field struct {
+	flag, usage string
+	ptr         any
+}
+
+func fieldsOf(c *Config) []field {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	var out []field
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		out = append(out, field{flag: sf.Tag.Get("flag"), usage: sf.Tag.Get("usage"), ptr: v.Field(i).Addr().Interface()})
+	}
+	return out
+}
+
+// Usage describes the flags.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString("flags (each also BERTH_<NAME> in the environment and <name> in the YAML file):\n")
+	b.WriteString("  --config string\tYAML configuration file (env BERTH_CONFIG)\n")
+	d := Default()
+	for _, f := range fieldsOf(&d) {
+		fmt.Fprintf(&b, "  --%s\t%s (default %v)\n", f.flag, f.usage, reflect.ValueOf(f.ptr).Elem().Interface())
+	}
+	return b.String()
+}

@@ -1,0 +1,110 @@
+// Package errs is Berth's one error vocabulary. Domain code returns an *Error
+// with a Kind and the operation that failed; each wire surface (/v2, /api/v2.0)
+// translates kinds to its own error body in exactly one place.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error for translation to a wire status.
+type Kind int
+
+const (
+	Internal        Kind = iota // unexpected failure; details are logged, not sent
+	NotFound                    // the thing named does not exist
+	Exists                      // the thing being created already exists
+	Invalid                     // the input is malformed or breaks a rule
+	Denied                      // authenticated, but not allowed
+	Unauthenticated             // no or bad credentials
+	Conflict                    // the request conflicts with current state
+	Unavailable                 // temporarily unable (read-only, overload)
+	TooLarge                    // the input is bigger than allowed
+	Unsupported                 // the operation is not supported
+)
+
+var kindNames = [...]string{"internal", "not found", "exists", "invalid", "denied",
+	"unauthenticated", "conflict", "unavailable", "too large", "unsupported"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// Error is a domain error: what went wrong (Kind), where (Op), a message safe to
+// show to the caller (Msg), and the underlying cause (Err), which is not shown.
+type Error struct {
+	Kind Kind
+	Op   string
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Msg != "" {
+		if s != "" {
+			s += ": "
+		}
+		s += e.Msg
+	}
+	if e.Err != nil {
+		if s != "" {
+			s += ": "
+		}
+		s += e.Err.Error()
+	}
+	if s == "" {
+		s = e.Kind.String()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// E builds an error of kind k for operation op with a caller-safe message.
+func E(k Kind, op, format string, args ...any) *Error {
+	return &Error{Kind: k, Op: op, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap records that op failed because of err. The kind is taken from err when
+// it already has one, else it is Internal.
+func Wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: KindOf(err), Op: op, Err: err}
+}
+
+// KindOf returns the kind of the outermost *Error in err's chain, or Internal.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		if e.Kind == Internal && e.Err != nil {
+			return KindOf(e.Err)
+		}
+		return e.Kind
+	}
+	return Internal
+}
+
+// Is reports whether err has kind k.
+func Is(err error, k Kind) bool { return err != nil && KindOf(err) == k }
+
+// Message returns the first caller-safe message in err's chain, or "".
+func Message(err error) string {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return ""
+		}
+		if e.Msg != "" {
+			return e.Msg
+		}
+		err = e.Err
+	}
+	return ""
+}

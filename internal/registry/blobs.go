@@ -1,0 +1,414 @@
+package registry
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+func urlQueryEscape(s string) string { return url.QueryEscape(s) }
+
+func parseDigest(s string) (oci.Digest, error) {
+	d, err := oci.ParseDigest(s)
+	if err != nil {
+		return "", fail(codeDigestInvalid, err)
+	}
+	return d, nil
+}
+
+func (reg *Registry) getBlob(q *request, ref string) error {
+	d, err := parseDigest(ref)
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	size, err := reg.st.ProjectBlob(ctx, q.project.ID, string(d))
+	if err != nil {
+		return fail(codeBlobUnknown, err)
+	}
+	h := q.w.Header()
+	h.Set("Docker-Content-Digest", string(d))
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Etag", `"`+string(d)+`"`)
+	h.Set("Cache-Control", "max-age=31536000")
+	if q.r.Method == http.MethodHead && q.r.Header.Get("Range") == "" {
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+		q.w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	f, err := reg.blobs.Open(ctx, d)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return fail(codeBlobUnknown, err)
+		}
+		return err
+	}
+	defer f.Close()
+	// ServeContent handles Range and If-None-Match; it copies an *os.File to
+	// the connection with sendfile(2).
+	http.ServeContent(q.w, q.r, "", timeZero, f)
+	return nil
+}
+
+func (reg *Registry) deleteBlob(q *request, ref string) error {
+	d, err := parseDigest(ref)
+	if err != nil {
+		return err
+	}
+	if err := reg.st.UnlinkBlob(q.r.Context(), q.project.ID, string(d)); err != nil {
+		return fail(codeBlobUnknown, err)
+	}
+	q.w.Header().Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func newUploadID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (reg *Registry) lockUpload(id string) func() {
+	m, _ := reg.uploadLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return func() { mu.Unlock() }
+}
+
+// startUpload serves POST /v2/<name>/blobs/uploads/: a mount, a monolithic
+// upload (?digest=), or the start of a session.
+func (reg *Registry) startUpload(q *request, _ string) error {
+	ctx := q.r.Context()
+	query := q.r.URL.Query()
+	if m := query.Get("mount"); m != "" {
+		d, err := parseDigest(m)
+		if err != nil {
+			return err
+		}
+		if ok, err := reg.mount(q, d, query.Get("from")); err != nil {
+			return err
+		} else if ok {
+			return blobCreated(q, d)
+		}
+		// Not mountable: fall through to an ordinary upload session.
+	}
+	if ds := query.Get("digest"); ds != "" {
+		d, err := parseDigest(ds)
+		if err != nil {
+			return err
+		}
+		id := newUploadID()
+		h := sha256.New()
+		n, err := reg.blobs.Append(ctx, id, 0, io.TeeReader(q.r.Body, h))
+		if err != nil {
+			reg.blobs.Abort(ctx, id)
+			return fail(codeBlobUploadInvalid, err)
+		}
+		if err := checkLength(q.r, n); err != nil {
+			reg.blobs.Abort(ctx, id)
+			return err
+		}
+		return reg.commit(q, id, false, d, n, h)
+	}
+	id := newUploadID()
+	if err := reg.st.CreateUpload(ctx, store.Upload{ID: id, ProjectID: q.project.ID, Repository: q.name}); err != nil {
+		return err
+	}
+	if _, err := reg.blobs.Append(ctx, id, 0, strings.NewReader("")); err != nil {
+		reg.st.DeleteUpload(ctx, id)
+		return err
+	}
+	return uploadAccepted(q, id, 0, http.StatusAccepted)
+}
+
+// mount links an existing blob into the project. from may be empty: then any
+// project holding the blob that the caller may pull from will do.
+func (reg *Registry) mount(q *request, d oci.Digest, from string) (bool, error) {
+	ctx := q.r.Context()
+	if _, err := reg.st.ProjectBlob(ctx, q.project.ID, string(d)); err == nil {
+		return true, nil
+	}
+	var candidates []int64
+	if from != "" {
+		if oci.ValidateRepository(from) != nil {
+			return false, nil
+		}
+		fp, _ := oci.SplitRepository(from)
+		src, err := reg.st.ProjectByName(ctx, fp)
+		if err != nil || reg.gate.Authorize(q.p, src, from, auth.Pull) != nil {
+			return false, nil
+		}
+		candidates = []int64{src.ID}
+	} else {
+		ids, err := reg.st.BlobProjects(ctx, string(d))
+		if err != nil {
+			return false, err
+		}
+		candidates = ids
+	}
+	for _, pid := range candidates {
+		src, err := reg.st.ProjectByID(ctx, pid)
+		if err != nil || !contains(reg.gate.Actions(q.p, src), auth.Pull) {
+			continue
+		}
+		if _, err := reg.st.ProjectBlob(ctx, pid, string(d)); err != nil {
+			continue
+		}
+		if _, err := reg.st.LinkBlob(ctx, q.project.ID, string(d)); err != nil {
+			if errs.Is(err, errs.NotFound) {
+				return false, nil
+			}
+			return false, err
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func blobCreated(q *request, d oci.Digest) error {
+	h := q.w.Header()
+	h.Set("Location", "/v2/"+q.name+"/blobs/"+string(d))
+	h.Set("Docker-Content-Digest", string(d))
+	h.Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func uploadAccepted(q *request, id string, size int64, status int) error {
+	h := q.w.Header()
+	h.Set("Location", "/v2/"+q.name+"/blobs/uploads/"+id)
+	h.Set("Docker-Upload-UUID", id)
+	h.Set("Range", rangeHeader(size))
+	h.Set("Content-Length", "0")
+	q.w.WriteHeader(status)
+	return nil
+}
+
+func rangeHeader(size int64) string {
+	end := size
+	if end > 0 {
+		end--
+	}
+	return "0-" + strconv.FormatInt(end, 10)
+}
+
+// session loads upload id and checks it belongs to this repository.
+func (reg *Registry) session(q *request, id string) (*store.Upload, error) {
+	u, err := reg.st.GetUpload(q.r.Context(), id)
+	if err != nil {
+		return nil, fail(codeBlobUploadUnknown, err)
+	}
+	if u.Repository != q.name {
+		return nil, failf(codeBlobUploadUnknown, "upload "+id+" does not belong to "+q.name)
+	}
+	return u, nil
+}
+
+func (reg *Registry) uploadStatus(q *request, id string) error {
+	u, err := reg.session(q, id)
+	if err != nil {
+		return err
+	}
+	return uploadAccepted(q, id, u.Size, http.StatusNoContent)
+}
+
+func (reg *Registry) cancelUpload(q *request, id string) error {
+	defer reg.lockUpload(id)()
+	if _, err := reg.session(q, id); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	if err := reg.st.DeleteUpload(ctx, id); err != nil {
+		return err
+	}
+	reg.blobs.Abort(ctx, id)
+	reg.uploadLocks.Delete(id)
+	q.w.Header().Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// restoreHash returns a sha256 hash positioned after the acknowledged bytes.
+func restoreHash(state []byte) (hash.Hash, error) {
+	h := sha256.New()
+	if len(state) > 0 {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return nil, errs.Wrap("restore upload hash", err)
+		}
+	}
+	return h, nil
+}
+
+// appendChunk appends the request body to the session at its acknowledged
+// size, honouring Content-Range, and records the new size.
+func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error) {
+	ctx := q.r.Context()
+	if cr := q.r.Header.Get("Content-Range"); cr != "" {
+		start, end, ok := parseContentRange(cr)
+		if !ok || start != u.Size || end < start {
+			e := failf(codeRangeInvalid, "Content-Range "+cr+" does not continue the upload at byte "+strconv.FormatInt(u.Size, 10))
+			e.header = http.Header{
+				"Location":           {"/v2/" + q.name + "/blobs/uploads/" + u.ID},
+				"Range":              {rangeHeader(u.Size)},
+				"Docker-Upload-Uuid": {u.ID},
+			}
+			return nil, e
+		}
+		if q.r.ContentLength >= 0 && q.r.ContentLength != end-start+1 {
+			return nil, failf(codeSizeInvalid, "Content-Length does not match Content-Range")
+		}
+	}
+	h, err := restoreHash(u.HashState)
+	if err != nil {
+		return nil, err
+	}
+	n, err := reg.blobs.Append(ctx, u.ID, u.Size, io.TeeReader(q.r.Body, h))
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			return nil, fail(codeBlobUploadUnknown, err)
+		}
+		return nil, fail(codeBlobUploadInvalid, err)
+	}
+	if err := checkLength(q.r, n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return h, nil
+	}
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		return nil, errs.Wrap("save upload hash", err)
+	}
+	if err := reg.st.AdvanceUpload(ctx, u.ID, u.Size, u.Size+n, state); err != nil {
+		return nil, fail(codeBlobUploadInvalid, err)
+	}
+	u.Size += n
+	u.HashState = state
+	return h, nil
+}
+
+func checkLength(r *http.Request, n int64) error {
+	if r.ContentLength >= 0 && r.ContentLength != n {
+		return failf(codeSizeInvalid, "received "+strconv.FormatInt(n, 10)+" bytes, Content-Length said "+strconv.FormatInt(r.ContentLength, 10))
+	}
+	return nil
+}
+
+func parseContentRange(s string) (int64, int64, bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "bytes ")
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	b, _, _ = strings.Cut(b, "/")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 {
+		return 0, 0, false
+	}
+	return start, end, true
+}
+
+func (reg *Registry) patchUpload(q *request, id string) error {
+	defer reg.lockUpload(id)()
+	u, err := reg.session(q, id)
+	if err != nil {
+		return err
+	}
+	if _, err := reg.appendChunk(q, u); err != nil {
+		return err
+	}
+	return uploadAccepted(q, id, u.Size, http.StatusAccepted)
+}
+
+func (reg *Registry) putUpload(q *request, id string) error {
+	defer reg.lockUpload(id)()
+	ds := q.r.URL.Query().Get("digest")
+	if ds == "" {
+		return failf(codeDigestInvalid, "the closing PUT needs a digest parameter")
+	}
+	d, err := parseDigest(ds)
+	if err != nil {
+		return err
+	}
+	u, err := reg.session(q, id)
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	if _, err := reg.blobs.UploadSize(ctx, id); errs.Is(err, errs.NotFound) {
+		// A previous PUT moved the bytes but stopped before recording them.
+		if size, err := reg.blobs.Stat(ctx, d); err == nil && size == u.Size {
+			if err := reg.st.FinishUpload(ctx, id, q.project.ID, string(d), size); err != nil {
+				return err
+			}
+			return blobCreated(q, d)
+		}
+		return failf(codeBlobUploadUnknown, "upload "+id+" has no data")
+	}
+	h, err := reg.appendChunk(q, u)
+	if err != nil {
+		return err
+	}
+	return reg.commit(q, id, true, d, u.Size, h)
+}
+
+// commit checks that upload id hashes to d and makes it a blob of the project.
+func (reg *Registry) commit(q *request, id string, session bool, d oci.Digest, size int64, h hash.Hash) error {
+	ctx := q.r.Context()
+	discard := func() {
+		if session {
+			reg.st.DeleteUpload(ctx, id)
+		}
+		reg.blobs.Abort(ctx, id)
+	}
+	var got oci.Digest
+	if d.Algorithm() == oci.SHA256 {
+		got = oci.FromHash(oci.SHA256, h)
+	} else {
+		f, err := reg.blobs.OpenUpload(ctx, id)
+		if err != nil {
+			return err
+		}
+		hh := oci.NewHash(d.Algorithm())
+		_, err = io.Copy(hh, f)
+		f.Close()
+		if err != nil {
+			return errs.Wrap("hash upload", err)
+		}
+		got = oci.FromHash(d.Algorithm(), hh)
+	}
+	if got != d {
+		discard()
+		return failf(codeDigestInvalid, "uploaded content has digest "+string(got)+", not "+string(d))
+	}
+	if stored, err := reg.blobs.Stat(ctx, d); err == nil && stored == size {
+		reg.blobs.Abort(ctx, id) // already stored: keep one copy
+	} else if err := reg.blobs.Commit(ctx, id, d); err != nil {
+		return err
+	}
+	uid := ""
+	if session {
+		uid = id
+	}
+	if err := reg.st.FinishUpload(ctx, uid, q.project.ID, string(d), size); err != nil {
+		return err
+	}
+	reg.uploadLocks.Delete(id)
+	return blobCreated(q, d)
+}

@@ -1,0 +1,138 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+// code is an OCI distribution error code.
+type code string
+
+// The OCI error codes, with the status and message each carries. This table
+// is the only place /v2 picks a status for an error.
+const (
+	codeBlobUnknown         code = "BLOB_UNKNOWN"
+	codeBlobUploadInvalid   code = "BLOB_UPLOAD_INVALID"
+	codeBlobUploadUnknown   code = "BLOB_UPLOAD_UNKNOWN"
+	codeDigestInvalid       code = "DIGEST_INVALID"
+	codeManifestBlobUnknown code = "MANIFEST_BLOB_UNKNOWN"
+	codeManifestInvalid     code = "MANIFEST_INVALID"
+	codeManifestUnknown     code = "MANIFEST_UNKNOWN"
+	codeNameInvalid         code = "NAME_INVALID"
+	codeNameUnknown         code = "NAME_UNKNOWN"
+	codeSizeInvalid         code = "SIZE_INVALID"
+	codeUnauthorized        code = "UNAUTHORIZED"
+	codeDenied              code = "DENIED"
+	codeUnsupported         code = "UNSUPPORTED"
+	codeTooManyRequests     code = "TOOMANYREQUESTS"
+	codeRangeInvalid        code = "BLOB_UPLOAD_INVALID_RANGE"
+	codePaginationInvalid   code = "PAGINATION_NUMBER_INVALID"
+	codeManifestTooLarge    code = "MANIFEST_TOO_LARGE"
+	codeUnknown             code = "UNKNOWN"
+)
+
+var codeTable = map[code]struct {
+	status  int
+	message string
+}{
+	codeBlobUnknown:         {http.StatusNotFound, "blob unknown to registry"},
+	codeBlobUploadInvalid:   {http.StatusBadRequest, "blob upload invalid"},
+	codeBlobUploadUnknown:   {http.StatusNotFound, "blob upload unknown to registry"},
+	codeDigestInvalid:       {http.StatusBadRequest, "provided digest did not match uploaded content"},
+	codeManifestBlobUnknown: {http.StatusBadRequest, "manifest references a manifest or blob unknown to registry"},
+	codeManifestInvalid:     {http.StatusBadRequest, "manifest invalid"},
+	codeManifestUnknown:     {http.StatusNotFound, "manifest unknown to registry"},
+	codeNameInvalid:         {http.StatusBadRequest, "invalid repository name"},
+	codeNameUnknown:         {http.StatusNotFound, "repository name not known to registry"},
+	codeSizeInvalid:         {http.StatusBadRequest, "provided length did not match content length"},
+	codeUnauthorized:        {http.StatusUnauthorized, "authentication required"},
+	codeDenied:              {http.StatusForbidden, "requested access to the resource is denied"},
+	codeUnsupported:         {http.StatusMethodNotAllowed, "the operation is unsupported"},
+	codeTooManyRequests:     {http.StatusTooManyRequests, "too many requests"},
+	codeRangeInvalid:        {http.StatusRequestedRangeNotSatisfiable, "invalid content range"},
+	codePaginationInvalid:   {http.StatusBadRequest, "invalid number of results requested"},
+	codeManifestTooLarge:    {http.StatusRequestEntityTooLarge, "manifest is too large"},
+	codeUnknown:             {http.StatusInternalServerError, "unknown error"},
+}
+
+// ociError is an error destined for the wire as an OCI error body.
+type ociError struct {
+	code   code
+	detail string // caller-safe detail; the table's message if empty
+	err    error  // cause, logged for 5xx
+	header http.Header
+}
+
+func (e *ociError) Error() string {
+	if e.err != nil {
+		return string(e.code) + ": " + e.err.Error()
+	}
+	return string(e.code) + ": " + e.detail
+}
+
+func (e *ociError) Unwrap() error { return e.err }
+
+// fail builds an ociError of code c, with the caller-safe message of cause
+// (if any) as detail.
+func fail(c code, cause error) *ociError {
+	return &ociError{code: c, detail: errs.Message(cause), err: cause}
+}
+
+// failf builds an ociError of code c with a detail message.
+func failf(c code, detail string) *ociError { return &ociError{code: c, detail: detail} }
+
+// kindCode is the default translation of a domain error kind; handlers that
+// know better (a missing blob is BLOB_UNKNOWN, not NAME_UNKNOWN) say so with fail.
+var kindCode = map[errs.Kind]code{
+	errs.NotFound:        codeNameUnknown,
+	errs.Invalid:         codeNameInvalid,
+	errs.Denied:          codeDenied,
+	errs.Unauthenticated: codeUnauthorized,
+	errs.Unavailable:     codeDenied,
+	errs.Unsupported:     codeUnsupported,
+	errs.TooLarge:        codeSizeInvalid,
+	errs.Conflict:        codeBlobUploadInvalid,
+}
+
+// writeError writes err as an OCI error body.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var oe *ociError
+	if !errors.As(err, &oe) {
+		c, ok := kindCode[errs.KindOf(err)]
+		if !ok {
+			c = codeUnknown
+		}
+		oe = fail(c, err)
+	}
+	entry := codeTable[oe.code]
+	msg := entry.message
+	detail := oe.detail
+	if entry.status >= 500 {
+		log.Error("registry request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		detail = ""
+	}
+	for k, v := range oe.header {
+		w.Header()[k] = v
+	}
+	body := struct {
+		Errors []errorBody `json:"errors"`
+	}{Errors: []errorBody{{Code: string(oe.code), Message: msg, Detail: detail}}}
+	if detail != "" {
+		body.Errors[0].Message = detail
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(entry.status)
+	if r.Method != http.MethodHead {
+		json.NewEncoder(w).Encode(body)
+	}
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+// Upload is a resumable blob upload session. Size is the number of bytes
+// acknowledged to the client; HashState is the marshalled sha256 state after
+// exactly those bytes.
+type Upload struct {
+	ID         string
+	ProjectID  int64
+	Repository string
+	Size       int64
+	HashState  []byte
+	CreatedAt  int64
+	UpdatedAt  int64
+}
+
+// CreateUpload records a new upload session.
+func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
+	t := now()
+	return db.tx(ctx, "create upload", func(tx *sql.Tx) error {
+		_, err := db.exec(ctx, tx, `INSERT INTO uploads (id, project_id, repository, size, hash_state, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, u.ProjectID, u.Repository, u.Size, u.HashState, t, t)
+		return err
+	})
+}
+
+// GetUpload returns upload id.
+func (db *DB) GetUpload(ctx context.Context, id string) (*Upload, error) {
+	var u Upload
+	err := db.queryRow(ctx, nil, `SELECT id, project_id, repository, size, hash_state, created_at, updated_at FROM uploads WHERE id = ?`, id).
+		Scan(&u.ID, &u.ProjectID, &u.Repository, &u.Size, &u.HashState, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, notFound("get upload", err, "upload %q not found", id)
+	}
+	return &u, nil
+}
+
+// AdvanceUpload records that upload id now holds size bytes with hash state
+// state, provided it held from bytes before; otherwise errs.Conflict.
+func (db *DB) AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error {
+	const op = "advance upload"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `UPDATE uploads SET size = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?`,
+			size, state, now(), id, from)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.Conflict, op, "upload %q changed underneath this request", id)
+		}
+		return nil
+	})
+}
+
+// DeleteUpload removes upload id's record.
+func (db *DB) DeleteUpload(ctx context.Context, id string) error {
+	return db.tx(ctx, "delete upload", func(tx *sql.Tx) error {
+		_, err := db.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, id)
+		return err
+	})
+}
+
+// StaleUploads lists uploads not touched since before (milliseconds).
+func (db *DB) StaleUploads(ctx context.Context, before int64) ([]string, error) {
+	rows, err := db.query(ctx, nil, `SELECT id FROM uploads WHERE updated_at < ?`, before)
+	if err != nil {
+		return nil, errs.Wrap("stale uploads", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, errs.Wrap("stale uploads", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// FinishUpload records blob digest of size as stored and visible in project,
+// and removes upload id (if not empty), all in one transaction.
+func (db *DB) FinishUpload(ctx context.Context, uploadID string, projectID int64, digest string, size int64) error {
+	return db.tx(ctx, "finish upload", func(tx *sql.Tx) error {
+		if err := db.linkBlob(ctx, tx, projectID, digest, size); err != nil {
+			return err
+		}
+		if uploadID != "" {
+			_, err := db.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
+			return err
+		}
+		return nil
+	})
+}
+
+func (db *DB) linkBlob(ctx context.Context, tx *sql.Tx, projectID int64, digest string, size int64) error {
+	t := now()
+	if _, err := db.exec(ctx, tx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`, digest, size, t); err != nil {
+		return err
+	}
+	_, err := db.exec(ctx, tx, `INSERT INTO project_blobs (project_id, blob_digest, size, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (project_id, blob_digest) DO NOTHING`, projectID, digest, size, t)
+	return err
+}
+
+// LinkBlob makes an already stored blob visible in project (a mount). It
+// returns the blob's size, or errs.NotFound if the blob is not stored.
+func (db *DB) LinkBlob(ctx context.Context, projectID int64, digest string) (int64, error) {
+	const op = "link blob"
+	var size int64
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		if err := db.queryRow(ctx, tx, `SELECT size FROM blobs WHERE digest = ?`, digest).Scan(&size); err != nil {
+			return notFound(op, err, "blob %s not found", digest)
+		}
+		return db.linkBlob(ctx, tx, projectID, digest, size)
+	})
+	return size, err
+}
+
+// ProjectBlob returns the size of digest if it is visible in project.
+func (db *DB) ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error) {
+	var size int64
+	err := db.queryRow(ctx, nil, `SELECT size FROM project_blobs WHERE project_id = ? AND blob_digest = ?`, projectID, digest).Scan(&size)
+	if err != nil {
+		return 0, notFound("get blob", err, "blob %s not found", digest)
+	}
+	return size, nil
+}
+
+// BlobSize returns the size of a stored blob, wherever it is visible.
+func (db *DB) BlobSize(ctx context.Context, digest string) (int64, error) {
+	var size int64
+	err := db.queryRow(ctx, nil, `SELECT size FROM blobs WHERE digest = ?`, digest).Scan(&size)
+	if err != nil {
+		return 0, notFound("get blob", err, "blob %s not found", digest)
+	}
+	return size, nil
+}
+
+// UnlinkBlob removes digest from project. The stored content stays until
+// garbage collection finds no project and no manifest referring to it.
+func (db *DB) UnlinkBlob(ctx context.Context, projectID int64, digest string) error {
+	const op = "delete blob"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND blob_digest = ?`, projectID, digest)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "blob %s not found", digest)
+		}
+		return nil
+	})
+}
+
+// ProjectUsage returns the bytes of distinct blobs visible in project.
+func (db *DB) ProjectUsage(ctx context.Context, projectID int64) (int64, error) {
+	var n sql.NullInt64
+	err := db.queryRow(ctx, nil, `SELECT SUM(size) FROM project_blobs WHERE project_id = ?`, projectID).Scan(&n)
+	if err != nil {
+		return 0, errs.Wrap("project usage", err)
+	}
+	return n.Int64, nil
+}
+
+// BlobProjects lists the projects in which digest is visible.
+func (db *DB) BlobProjects(ctx context.Context, digest string) ([]int64, error) {
+	rows, err := db.query(ctx, nil, `SELECT project_id FROM project_blobs WHERE blob_digest = ? ORDER BY project_id`, digest)
+	if err != nil {
+		return nil, errs.Wrap("blob projects", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, errs.Wrap("blob projects", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

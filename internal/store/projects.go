@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+// Project is a namespace of repositories with its own visibility and members.
+type Project struct {
+	ID        int64
+	Name      string
+	OwnerID   int64
+	Public    bool
+	CreatedAt int64
+	UpdatedAt int64
+}
+
+// CreateProject inserts p and returns its ID; an existing name is errs.Exists.
+func (db *DB) CreateProject(ctx context.Context, p Project) (int64, error) {
+	const op = "create project"
+	t := now()
+	var id int64
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		return db.queryRow(ctx, tx, `INSERT INTO projects (name, owner_id, public, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, p.Name, p.OwnerID, p.Public, t, t).Scan(&id)
+	})
+	if isUniqueViolation(err) {
+		return 0, errs.E(errs.Exists, op, "project %q already exists", p.Name)
+	}
+	return id, err
+}
+
+// ProjectByName returns the project called name.
+func (db *DB) ProjectByName(ctx context.Context, name string) (*Project, error) {
+	var p Project
+	err := db.queryRow(ctx, nil, `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = ?`, name).
+		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return nil, notFound("get project", err, "project %q not found", name)
+	}
+	return &p, nil
+}
+
+// User is a local account.
+type User struct {
+	ID           int64
+	Username     string
+	Email        string
+	Realname     string
+	PasswordHash string
+	SysAdmin     bool
+	CreatedAt    int64
+	UpdatedAt    int64
+}
+
+// CreateUser inserts u and returns its ID; an existing name is errs.Exists.
+func (db *DB) CreateUser(ctx context.Context, u User) (int64, error) {
+	const op = "create user"
+	t := now()
+	var id int64
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		return db.queryRow(ctx, tx, `INSERT INTO users (username, email, realname, password_hash, sysadmin, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, u.Username, u.Email, u.Realname, u.PasswordHash, u.SysAdmin, t, t).Scan(&id)
+	})
+	if isUniqueViolation(err) {
+		return 0, errs.E(errs.Exists, op, "user %q already exists", u.Username)
+	}
+	return id, err
+}
+
+// UserByName returns the user called name.
+func (db *DB) UserByName(ctx context.Context, name string) (*User, error) {
+	var u User
+	err := db.queryRow(ctx, nil, `SELECT id, username, email, realname, password_hash, sysadmin, created_at, updated_at
+		FROM users WHERE username = ?`, name).
+		Scan(&u.ID, &u.Username, &u.Email, &u.Realname, &u.PasswordHash, &u.SysAdmin, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, notFound("get user", err, "user %q not found", name)
+	}
+	return &u, nil
+}
+
+// Property returns the value of setting name, or errs.NotFound.
+func (db *DB) Property(ctx context.Context, name string) (string, error) {
+	var v string
+	err := db.queryRow(ctx, nil, `SELECT value FROM properties WHERE name = ?`, name).Scan(&v)
+	if err != nil {
+		return "", notFound("get property", err, "property %q not set", name)
+	}
+	return v, nil
+}
+
+// SetPropertyIfAbsent stores value under name unless a value is there, and
+// returns the value stored afterwards. Replicas racing to set it agree.
+func (db *DB) SetPropertyIfAbsent(ctx context.Context, name, value string) (string, error) {
+	err := db.tx(ctx, "set property", func(tx *sql.Tx) error {
+		_, err := db.exec(ctx, tx, `INSERT INTO properties (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return db.Property(ctx, name)
+}
+
+// ProjectByID returns project id.
+func (db *DB) ProjectByID(ctx context.Context, id int64) (*Project, error) {
+	var p Project
+	err := db.queryRow(ctx, nil, `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE id = ?`, id).
+		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return nil, notFound("get project", err, "project %d not found", id)
+	}
+	return &p, nil
+}

@@ -1,0 +1,322 @@
+// Package store is Berth's metadata database: one implementation over
+// database/sql that speaks two dialects, SQLite (embedded, pure Go, the
+// default) and PostgreSQL (pgx), with the same migrations and the same shared
+// test suite (package storetest) run against both.
+//
+// Main tables (migrations/0001_core.sql):
+//
+//	projects ─< repositories ─< artifacts ─< tags
+//	                               │  └─< artifact_references (index → child digest, platform)
+//	                               └─< artifact_blobs (manifest → config and layer digests)
+//	blobs ─< project_blobs (blob visible in a project; the sum is the project's usage)
+//	uploads (resumable upload sessions: acknowledged size and hash state)
+//	users, properties (key/value settings, the token signing key)
+//
+// Every listing reads through an index: artifacts by (repository_id,
+// push_time) and (project_id, push_time), tags by (repository_id, name),
+// referrers by (repository_id, subject_digest), repositories by name.
+//
+// SQLite runs in WAL mode with one writer connection and a pool of readers,
+// so reads never wait for a write; PostgreSQL uses one pool.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is an open metadata store.
+type DB struct {
+	w, r *sql.DB // writer and reader pools (the same pool on PostgreSQL)
+	pg   bool
+}
+
+// Open connects to dsn: a "postgres://" or "postgresql://" URL selects
+// PostgreSQL; anything else is a SQLite file path. It applies migrations.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	var db *DB
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err = openPostgres(dsn)
+	} else {
+		db, err = openSQLite(dsn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openPostgres(dsn string) (*DB, error) {
+	p, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, errs.Wrap("open postgres", err)
+	}
+	p.SetMaxOpenConns(32)
+	p.SetMaxIdleConns(32)
+	p.SetConnMaxIdleTime(5 * time.Minute)
+	return &DB{w: p, r: p, pg: true}, nil
+}
+
+func openSQLite(path string) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, errs.Wrap("open sqlite", err)
+	}
+	base := "file:" + abs + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return nil, errs.Wrap("open sqlite", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	if err := w.Ping(); err != nil {
+		w.Close()
+		return nil, errs.Wrap("open sqlite", err)
+	}
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, errs.Wrap("open sqlite", err)
+	}
+	n := max(4, 2*runtime.NumCPU())
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &DB{w: w, r: r}, nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		db.r.Close()
+	}
+	return err
+}
+
+// Dialect returns "postgres" or "sqlite".
+func (db *DB) Dialect() string {
+	if db.pg {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// rebind turns ? placeholders into $n for PostgreSQL.
+func (db *DB) rebind(q string) string {
+	if !db.pg || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// tx runs fn in a write transaction, committing if it returns nil.
+func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		t, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return errs.Wrap(op, err)
+		}
+		err = fn(t)
+		if err == nil {
+			err = t.Commit()
+			if err == nil {
+				return nil
+			}
+		} else {
+			t.Rollback()
+		}
+		// PostgreSQL serialization failures and deadlocks are retried.
+		if db.pg && attempt < 5 && isRetryable(err) {
+			continue
+		}
+		var e *errs.Error
+		if errors.As(err, &e) {
+			return err
+		}
+		return errs.Wrap(op, err)
+	}
+}
+
+func isRetryable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01")
+}
+
+// isUniqueViolation reports whether err is a unique-constraint failure.
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505")
+}
+
+func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if t != nil {
+		return t.ExecContext(ctx, db.rebind(q), args...)
+	}
+	return db.w.ExecContext(ctx, db.rebind(q), args...)
+}
+
+func (db *DB) queryRow(ctx context.Context, t *sql.Tx, q string, args ...any) *sql.Row {
+	if t != nil {
+		return t.QueryRowContext(ctx, db.rebind(q), args...)
+	}
+	return db.r.QueryRowContext(ctx, db.rebind(q), args...)
+}
+
+func (db *DB) query(ctx context.Context, t *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	if t != nil {
+		return t.QueryContext(ctx, db.rebind(q), args...)
+	}
+	return db.r.QueryContext(ctx, db.rebind(q), args...)
+}
+
+// notFound turns sql.ErrNoRows into an errs.NotFound error with msg.
+func notFound(op string, err error, format string, args ...any) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return &errs.Error{Kind: errs.NotFound, Op: op, Msg: fmt.Sprintf(format, args...)}
+	}
+	return errs.Wrap(op, err)
+}
+
+func now() int64 { return time.Now().UnixMilli() }
+
+// Time converts a stored millisecond time to time.Time (zero stays zero).
+func Time(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	const op = "migrate"
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	defer conn.Close()
+	if db.pg {
+		// Replicas starting together take turns.
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7426711)"); err != nil {
+			return errs.Wrap(op, err)
+		}
+		defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(7426711)")
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return errs.Wrap(op, err)
+	}
+	applied := map[int]bool{}
+	rows, err := conn.QueryContext(ctx, "SELECT version FROM schema_migrations")
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return errs.Wrap(op, err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	entries, err := migrationFS.ReadDir("migrations")
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
+		if err != nil || applied[v] {
+			continue
+		}
+		body, _ := migrationFS.ReadFile("migrations/" + e.Name())
+		text := db.dialectSQL(string(body))
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return errs.Wrap(op, err)
+		}
+		for _, stmt := range splitStatements(text) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return errs.Wrap(fmt.Sprintf("%s %s", op, e.Name()), err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, db.rebind("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), v, now()); err != nil {
+			tx.Rollback()
+			return errs.Wrap(op, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return errs.Wrap(op, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) dialectSQL(s string) string {
+	if db.pg {
+		s = strings.ReplaceAll(s, "{{ID}}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+		s = strings.ReplaceAll(s, "{{BYTES}}", "BYTEA")
+		s = strings.ReplaceAll(s, "{{C}}", `COLLATE "C"`)
+	} else {
+		s = strings.ReplaceAll(s, "{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT")
+		s = strings.ReplaceAll(s, "{{BYTES}}", "BLOB")
+		s = strings.ReplaceAll(s, "{{C}}", "")
+	}
+	return s
+}
+
+// splitStatements splits a migration on semicolons at line ends, dropping comments.
+func splitStatements(s string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(s, "\n") {
+		t := strings.TrimSpace(line)
+		if t == "" || strings.HasPrefix(t, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(t, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, cur.String())
+	}
+	return out
+}
