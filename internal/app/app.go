@@ -23,6 +23,7 @@ import (
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/store"
+	_ "github.com/berth-dev/berth/internal/store/drivers" // the SQL drivers store.Open uses
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=...".

@@ -1,0 +1,59 @@
+package app_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/berth-dev/berth"
+
+// deps returns the transitive imports of pkg.
+func deps(t *testing.T, pkg string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath", module+"/"+pkg).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	got := map[string]bool{}
+	for dec.More() {
+		var p struct{ ImportPath string }
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		got[p.ImportPath] = true
+	}
+	return got
+}
+
+// TestImportRules checks the layering of docs/architecture.md: HTTP
+// packages never reach SQL or storage drivers; domain packages never import
+// HTTP packages; only the composition root knows the concrete backends.
+func TestImportRules(t *testing.T) {
+	backends := []string{
+		"modernc.org/sqlite",
+		"github.com/jackc/pgx/v5/stdlib",
+		module + "/internal/store/drivers",
+		module + "/internal/blob/fs",
+	}
+	httpPkgs := []string{"internal/registry", "internal/auth"}
+	for _, pkg := range httpPkgs {
+		d := deps(t, pkg)
+		for _, b := range backends {
+			if d[b] {
+				t.Errorf("%s depends on backend %s", pkg, b)
+			}
+		}
+	}
+	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs"}
+	for _, pkg := range domain {
+		d := deps(t, pkg)
+		for _, h := range []string{"net/http", module + "/internal/registry", module + "/internal/auth", module + "/internal/app"} {
+			if d[h] {
+				t.Errorf("domain package %s imports %s", pkg, h)
+			}
+		}
+	}
+}
