@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		db.Close()
 		return nil, err
 	}
-	reg := registry.New(db, blobs, authn, registry.Options{Logger: log})
+	reg := registry.New(db, blobs, authn, registry.Options{Logger: log, ExternalURL: cfg.ExternalURL})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)

@@ -182,7 +182,7 @@ func (reg *Registry) mount(q *request, d oci.Digest, from string) (bool, error) 
 
 func blobCreated(q *request, d oci.Digest) error {
 	h := q.w.Header()
-	h.Set("Location", "/v2/"+q.name+"/blobs/"+string(d))
+	h.Set("Location", q.base+"/v2/"+q.name+"/blobs/"+string(d))
 	h.Set("Docker-Content-Digest", string(d))
 	h.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusCreated)
@@ -191,7 +191,7 @@ func blobCreated(q *request, d oci.Digest) error {
 
 func uploadAccepted(q *request, id string, size int64, status int) error {
 	h := q.w.Header()
-	h.Set("Location", "/v2/"+q.name+"/blobs/uploads/"+id)
+	h.Set("Location", q.base+"/v2/"+q.name+"/blobs/uploads/"+id)
 	h.Set("Docker-Upload-UUID", id)
 	h.Set("Range", rangeHeader(size))
 	h.Set("Content-Length", "0")
@@ -263,7 +263,7 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 		if !ok || start != u.Size || end < start {
 			e := failf(codeRangeInvalid, "Content-Range "+cr+" does not continue the upload at byte "+strconv.FormatInt(u.Size, 10))
 			e.header = http.Header{
-				"Location":           {"/v2/" + q.name + "/blobs/uploads/" + u.ID},
+				"Location":           {q.base + "/v2/" + q.name + "/blobs/uploads/" + u.ID},
 				"Range":              {rangeHeader(u.Size)},
 				"Docker-Upload-Uuid": {u.ID},
 			}

@@ -149,7 +149,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 	}
 	reg.cache.put(string(got), body)
 	h := q.w.Header()
-	h.Set("Location", "/v2/"+q.name+"/manifests/"+string(got))
+	h.Set("Location", q.base+"/v2/"+q.name+"/manifests/"+string(got))
 	h.Set("Docker-Content-Digest", string(got))
 	if m.Subject != nil {
 		h.Set("OCI-Subject", m.Subject.Digest)

@@ -75,6 +75,7 @@ type Registry struct {
 	log   *slog.Logger
 	pulls *pullRecorder
 	cache *manifestCache
+	base  string
 
 	uploadLocks sync.Map // upload ID -> *sync.Mutex
 }
@@ -84,6 +85,8 @@ type Options struct {
 	Logger *slog.Logger
 	// PullFlushInterval is how often recorded pull times are written.
 	PullFlushInterval time.Duration
+	// ExternalURL, if set, makes Location headers absolute URLs under it.
+	ExternalURL string
 }
 
 // New returns a registry over st and blobs, guarded by gate.
@@ -98,6 +101,7 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 		st: st, blobs: blobs, gate: gate, log: opts.Logger,
 		pulls: newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
 		cache: newManifestCache(64 << 20),
+		base:  strings.TrimSuffix(opts.ExternalURL, "/"),
 	}
 }
 
@@ -114,6 +118,7 @@ type request struct {
 	p       *auth.Principal
 	name    string // repository name
 	project *store.Project
+	base    string // external URL prefix of Location headers ("" = relative)
 }
 
 func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +246,7 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 		}
 		return nil, fail(codeDenied, err)
 	}
-	return &request{w: w, r: r, p: p, name: name, project: project}, nil
+	return &request{w: w, r: r, p: p, name: name, project: project, base: reg.base}, nil
 }
 
 func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) error {
