@@ -29,9 +29,16 @@ func (reg *Registry) getManifest(q *request, ref string) error {
 		return fail(codeManifestUnknown, err)
 	}
 	head := q.r.Method == http.MethodHead
-	m, err := reg.st.ResolveManifest(ctx, q.name, ref, byDigest, false)
-	if err != nil {
-		return fail(codeManifestUnknown, err)
+	key := q.name + "\x00" + ref
+	m, ok := reg.refs.get(key)
+	if !ok {
+		gen := reg.refs.generation()
+		var err error
+		m, err = reg.st.ResolveManifest(ctx, q.name, ref, byDigest, false)
+		if err != nil {
+			return fail(codeManifestUnknown, err)
+		}
+		reg.refs.put(key, m, gen)
 	}
 	var body []byte
 	if !head {
@@ -141,6 +148,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		}
 		put.Children = append(put.Children, child)
 	}
+	defer reg.refs.invalidate() // after the write, so no racing read caches the old answer
 	if _, err := reg.st.PutManifest(ctx, put); err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return fail(codeManifestBlobUnknown, err)
@@ -164,6 +172,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 
 func (reg *Registry) deleteManifest(q *request, ref string) error {
 	ctx := q.r.Context()
+	defer reg.refs.invalidate()
 	if oci.IsDigestRef(ref) {
 		d, err := parseDigest(ref)
 		if err != nil {

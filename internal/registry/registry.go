@@ -77,6 +77,9 @@ type Registry struct {
 	cache *manifestCache
 	base  string
 
+	projects *readCache[*store.Project]     // project name → project
+	refs     *readCache[*store.ManifestRef] // repository + reference → manifest
+
 	uploadLocks sync.Map // upload ID -> *sync.Mutex
 }
 
@@ -87,6 +90,10 @@ type Options struct {
 	PullFlushInterval time.Duration
 	// ExternalURL, if set, makes Location headers absolute URLs under it.
 	ExternalURL string
+	// CacheTTL bounds how long another replica's write may go unseen by
+	// the pull path's read cache (default 2s; this process's own writes are
+	// seen at once).
+	CacheTTL time.Duration
 }
 
 // New returns a registry over st and blobs, guarded by gate.
@@ -97,11 +104,17 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 	if opts.PullFlushInterval <= 0 {
 		opts.PullFlushInterval = 5 * time.Second
 	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = 2 * time.Second
+	}
 	return &Registry{
 		st: st, blobs: blobs, gate: gate, log: opts.Logger,
 		pulls: newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
 		cache: newManifestCache(64 << 20),
 		base:  strings.TrimSuffix(opts.ExternalURL, "/"),
+
+		projects: newReadCache[*store.Project](opts.CacheTTL, 10000),
+		refs:     newReadCache[*store.ManifestRef](opts.CacheTTL, 100000),
 	}
 }
 
@@ -230,7 +243,7 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 		return nil, reg.unauthorized(r, scope, err)
 	}
 	projectName, _ := oci.SplitRepository(name)
-	project, err := reg.st.ProjectByName(r.Context(), projectName)
+	project, err := reg.project(r.Context(), projectName)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			if p.Anonymous() {
@@ -247,6 +260,19 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 		return nil, fail(codeDenied, err)
 	}
 	return &request{w: w, r: r, p: p, name: name, project: project, base: reg.base}, nil
+}
+
+// project returns the named project, from the read cache when fresh.
+func (reg *Registry) project(ctx context.Context, name string) (*store.Project, error) {
+	if p, ok := reg.projects.get(name); ok {
+		return p, nil
+	}
+	gen := reg.projects.generation()
+	p, err := reg.st.ProjectByName(ctx, name)
+	if err == nil {
+		reg.projects.put(name, p, gen)
+	}
+	return p, err
 }
 
 func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) error {
