@@ -26,8 +26,10 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 )
 
-// Driver stores byte sequences by slash-separated path. Every backend runs the
-// shared suite in package blobtest.
+// Driver stores byte sequences by slash-separated path. A path is relative
+// and has no ".." element (otherwise errs.Invalid); a prefix under which files
+// lie is not itself a file. Every backend runs the shared suite in package
+// blobtest.
 type Driver interface {
 	// Stat returns the size of the file at path, or an errs.NotFound error.
 	Stat(ctx context.Context, path string) (int64, error)
@@ -35,14 +37,18 @@ type Driver interface {
 	Open(ctx context.Context, path string) (io.ReadSeekCloser, error)
 	// Append writes r into the file at path starting at offset, first
 	// discarding anything at or past offset and creating the file if offset
-	// is 0. An offset beyond the file's end is an errs.Invalid error. The bytes
-	// are durable when Append returns; it returns how many were written.
+	// is 0. An offset beyond the file's end is an errs.Invalid error, a
+	// missing file at an offset > 0 errs.NotFound. The bytes are durable when
+	// Append returns; it returns how many were written. It stops when ctx is
+	// cancelled, with an error that wraps ctx.Err().
 	Append(ctx context.Context, path string, offset int64, r io.Reader) (int64, error)
 	// Move renames from to to atomically and durably, replacing to.
 	Move(ctx context.Context, from, to string) error
 	// Delete removes the file at path; a missing file is not an error.
 	Delete(ctx context.Context, path string) error
-	// Walk calls fn for every file under prefix.
+	// Walk calls fn for every file under prefix (none if there is none),
+	// with the path as the other methods take it, and stops at fn's first
+	// error, returning it wrapped.
 	Walk(ctx context.Context, prefix string, fn func(path string, size int64, mod time.Time) error) error
 }
 

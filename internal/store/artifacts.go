@@ -360,3 +360,25 @@ func (db *DB) ArtifactPullTime(ctx context.Context, id int64) (int64, error) {
 	}
 	return t, nil
 }
+
+// ManifestChildren lists the children recorded for index digest in
+// repository, in digest order (empty for a manifest or an unknown digest).
+func (db *DB) ManifestChildren(ctx context.Context, repository, digest string) ([]Child, error) {
+	const op = "list children"
+	rows, err := db.query(ctx, nil, `SELECT c.child_digest, c.media_type, c.platform FROM artifact_references c
+		JOIN artifacts a ON a.id = c.parent_id JOIN repositories r ON r.id = a.repository_id
+		WHERE r.name = ? AND a.digest = ? ORDER BY c.child_digest`, repository, digest)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	out := []Child{}
+	for rows.Next() {
+		var c Child
+		if err := rows.Scan(&c.Digest, &c.MediaType, &c.Platform); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -14,7 +14,7 @@
 //
 // Every listing reads through an index: artifacts by (repository_id,
 // push_time) and (project_id, push_time), tags by (repository_id, name),
-// referrers by (repository_id, subject_digest), repositories by name.
+// referrers by (repository_id, subject_digest, push_time), repositories by name.
 //
 // SQLite runs in WAL mode with one writer connection and a pool of readers,
 // so reads never wait for a write; PostgreSQL uses one pool.
@@ -268,6 +268,18 @@ func (db *DB) migrate(ctx context.Context) error {
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return errs.Wrap(op, err)
+		}
+		// Check again inside the transaction: on SQLite it holds the write
+		// lock (BEGIN IMMEDIATE), so another process that migrated while we
+		// waited is seen here instead of failing on "table already exists".
+		var done int
+		if err := tx.QueryRowContext(ctx, db.rebind("SELECT COUNT(*) FROM schema_migrations WHERE version = ?"), v).Scan(&done); err != nil {
+			tx.Rollback()
+			return errs.Wrap(op, err)
+		}
+		if done > 0 {
+			tx.Rollback()
+			continue
 		}
 		for _, stmt := range splitStatements(text) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {

@@ -54,6 +54,9 @@ func (d *Driver) Stat(_ context.Context, p string) (int64, error) {
 	if err != nil {
 		return 0, notFound("stat", p, err)
 	}
+	if fi.IsDir() { // a directory is a prefix, not a file
+		return 0, notFound("stat", p, fs.ErrNotExist)
+	}
 	return fi.Size(), nil
 }
 
@@ -67,6 +70,13 @@ func (d *Driver) Open(_ context.Context, p string) (io.ReadSeekCloser, error) {
 	if err != nil {
 		return nil, notFound("open", p, err)
 	}
+	if fi, err := fh.Stat(); err != nil || fi.IsDir() {
+		fh.Close()
+		if err == nil {
+			err = fs.ErrNotExist // a directory is a prefix, not a file
+		}
+		return nil, notFound("open", p, err)
+	}
 	return fh, nil
 }
 
@@ -78,14 +88,17 @@ func (d *Driver) Append(ctx context.Context, p string, offset int64, r io.Reader
 	if err != nil {
 		return 0, err
 	}
-	flags := os.O_WRONLY
-	if offset == 0 {
-		flags |= os.O_CREATE
+	fh, err := os.OpenFile(f, os.O_WRONLY, 0)
+	created := false
+	if offset == 0 && errors.Is(err, fs.ErrNotExist) {
+		// A new file's directory entry is synced too, below, or a crash
+		// could lose the file along with its acknowledged bytes.
 		if err := os.MkdirAll(filepath.Dir(f), 0o750); err != nil {
 			return 0, errs.Wrap("append", err)
 		}
+		fh, err = os.OpenFile(f, os.O_WRONLY|os.O_CREATE, 0o640)
+		created = true
 	}
-	fh, err := os.OpenFile(f, flags, 0o640)
 	if err != nil {
 		return 0, notFound("append", p, err)
 	}
@@ -115,6 +128,11 @@ func (d *Driver) Append(ctx context.Context, p string, offset int64, r io.Reader
 	}
 	if err := fh.Sync(); err != nil {
 		return n, errs.Wrap("append", err)
+	}
+	if created {
+		if err := syncDir(filepath.Dir(f)); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }

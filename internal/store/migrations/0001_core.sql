@@ -66,7 +66,7 @@ CREATE TABLE artifacts (
 );
 CREATE INDEX artifacts_repo_push ON artifacts (repository_id, push_time);
 CREATE INDEX artifacts_project_push ON artifacts (project_id, push_time);
-CREATE INDEX artifacts_subject ON artifacts (repository_id, subject_digest);
+CREATE INDEX artifacts_subject ON artifacts (repository_id, subject_digest, push_time);
 CREATE INDEX artifacts_digest ON artifacts (digest);
 
 CREATE TABLE tags (
