@@ -1,10 +1,12 @@
 package registry
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
 	"net/http"
@@ -117,7 +119,7 @@ func (reg *Registry) startUpload(q *request, _ string) error {
 		n, err := reg.blobs.Append(ctx, id, 0, io.TeeReader(q.r.Body, h))
 		if err != nil {
 			reg.blobs.Abort(ctx, id)
-			return fail(codeBlobUploadInvalid, err)
+			return bodyError(err)
 		}
 		if err := checkLength(q.r, n); err != nil {
 			reg.blobs.Abort(ctx, id)
@@ -282,7 +284,7 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 		if errs.Is(err, errs.NotFound) {
 			return nil, fail(codeBlobUploadUnknown, err)
 		}
-		return nil, fail(codeBlobUploadInvalid, err)
+		return nil, bodyError(err)
 	}
 	if err := checkLength(q.r, n); err != nil {
 		return nil, err
@@ -300,6 +302,15 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 	u.Size += n
 	u.HashState = state
 	return h, nil
+}
+
+// bodyError translates a failure to store a request body: a body that ended
+// before its Content-Length said it would is SIZE_INVALID.
+func bodyError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return failf(codeSizeInvalid, "request body ended before its Content-Length")
+	}
+	return fail(codeBlobUploadInvalid, err)
 }
 
 func checkLength(r *http.Request, n int64) error {
@@ -354,6 +365,13 @@ func (reg *Registry) putUpload(q *request, id string) error {
 	if _, err := reg.blobs.UploadSize(ctx, id); errs.Is(err, errs.NotFound) {
 		// A previous PUT moved the bytes but stopped before recording them.
 		if size, err := reg.blobs.Stat(ctx, d); err == nil && size == u.Size {
+			// Only if they were d: another stored blob of the same size
+			// must not become visible here by being named.
+			if ok, err := reg.sessionHolds(ctx, u, d); err != nil {
+				return err
+			} else if !ok {
+				return failf(codeDigestInvalid, "upload "+id+" does not hold "+string(d))
+			}
 			if err := reg.st.FinishUpload(ctx, id, q.project.ID, string(d), size); err != nil {
 				return err
 			}
@@ -366,6 +384,30 @@ func (reg *Registry) putUpload(q *request, id string) error {
 		return err
 	}
 	return reg.commit(q, id, true, d, u.Size, h)
+}
+
+// sessionHolds reports whether the acknowledged bytes of u are the content
+// stored as d: their saved sha256 state is compared with d itself, or for
+// another algorithm with the sha256 of d's stored content.
+func (reg *Registry) sessionHolds(ctx context.Context, u *store.Upload, d oci.Digest) (bool, error) {
+	h, err := restoreHash(u.HashState)
+	if err != nil {
+		return false, err
+	}
+	sum := oci.FromHash(oci.SHA256, h)
+	if d.Algorithm() == oci.SHA256 {
+		return sum == d, nil
+	}
+	f, err := reg.blobs.Open(ctx, d)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	stored := sha256.New()
+	if _, err := io.Copy(stored, f); err != nil {
+		return false, errs.Wrap("hash stored blob", err)
+	}
+	return oci.FromHash(oci.SHA256, stored) == sum, nil
 }
 
 // commit checks that upload id hashes to d and makes it a blob of the project.

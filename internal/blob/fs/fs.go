@@ -93,7 +93,7 @@ func (d *Driver) Append(ctx context.Context, p string, offset int64, r io.Reader
 	if offset == 0 && errors.Is(err, fs.ErrNotExist) {
 		// A new file's directory entry is synced too, below, or a crash
 		// could lose the file along with its acknowledged bytes.
-		if err := os.MkdirAll(filepath.Dir(f), 0o750); err != nil {
+		if err := mkdirAllSync(filepath.Dir(f)); err != nil {
 			return 0, errs.Wrap("append", err)
 		}
 		fh, err = os.OpenFile(f, os.O_WRONLY|os.O_CREATE, 0o640)
@@ -160,13 +160,34 @@ func (d *Driver) Move(_ context.Context, from, to string) error {
 		return err
 	}
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirAllSync(dir); err != nil {
 		return errs.Wrap("move", err)
 	}
 	if err := os.Rename(src, dst); err != nil {
 		return notFound("move", from, err)
 	}
 	return syncDir(dir)
+}
+
+// mkdirAllSync creates dir and any missing parents, fsyncing the parent of
+// each directory it creates so the new entries survive a power failure.
+func mkdirAllSync(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirAllSync(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	return syncDir(parent)
 }
 
 func syncDir(dir string) error {
