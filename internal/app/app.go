@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		db.Close()
 		return nil, err
 	}
-	reg := registry.New(db, blobs, authn, registry.Options{Logger: log, ExternalURL: cfg.ExternalURL})
+	reg := registry.New(db, blobs, authn, registry.Options{Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
@@ -78,7 +78,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy"}`))
 	})
-	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, Handler: mux}, nil
+	// /v2 bypasses the mux: ServeMux redirects paths with "..", "." or "//"
+	// to a cleaned path, which would send a client to another repository
+	// than the one it named; the registry answers NAME_INVALID instead.
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+			reg.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, Handler: handler}, nil
 }
 
 // bootstrap creates the admin user and the public library project on first start.

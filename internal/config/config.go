@@ -33,6 +33,7 @@ type Config struct {
 	LogLevel    string        `yaml:"log_level" flag:"log-level" usage:"debug, info, warn or error"`
 	LogFormat   string        `yaml:"log_format" flag:"log-format" usage:"text or json"`
 	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
+	PullFlush   time.Duration `yaml:"pull_time_flush" flag:"pull-time-flush" usage:"how often pull times gathered in memory are written"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -43,6 +44,7 @@ func Default() Config {
 		LogLevel:  "info",
 		LogFormat: "text",
 		TokenTTL:  30 * time.Minute,
+		PullFlush: 5 * time.Second,
 	}
 }
 
@@ -142,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		problems = append(problems, "token-ttl must be between 1m and 24h")
+	}
+	if c.PullFlush < 100*time.Millisecond || c.PullFlush > 24*time.Hour {
+		problems = append(problems, "pull-time-flush must be between 100ms and 24h")
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

@@ -118,12 +118,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	for k, v := range oe.header {
 		w.Header()[k] = v
 	}
+	if detail != "" {
+		msg = detail
+	}
 	body := struct {
 		Errors []errorBody `json:"errors"`
-	}{Errors: []errorBody{{Code: string(oe.code), Message: msg, Detail: detail}}}
-	if detail != "" {
-		body.Errors[0].Message = detail
-	}
+	}{Errors: []errorBody{{Code: string(oe.code), Message: msg}}}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(entry.status)
 	if r.Method != http.MethodHead {

@@ -282,8 +282,11 @@ func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) er
 }
 
 func (reg *Registry) ping(w http.ResponseWriter, r *http.Request) error {
+	// A valid bearer token passes even when it was issued anonymously: the
+	// client has done the token dance, as with distribution's token auth.
 	p, err := reg.gate.Authenticate(r)
-	if err != nil || p.Anonymous() {
+	bearer := strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ")
+	if err != nil || (p.Anonymous() && !bearer) {
 		return reg.unauthorized(r, "", err)
 	}
 	w.Header().Set("Content-Type", "application/json")

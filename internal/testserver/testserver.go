@@ -111,6 +111,9 @@ func NewInProcess(t testing.TB, backend string) *InProcess {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Database = DatabaseDSN(t, backend)
+	// Tests flush pull times themselves (App.Reg.Flush); the background
+	// writer must not race them.
+	cfg.PullFlush = time.Hour
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
