@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -41,13 +42,21 @@ type Principal struct {
 	UserID int64
 	Name   string
 	Admin  bool
+	// Robot is set when the caller is a robot account.
+	Robot      *store.Robot
+	robotPerms []rbac.RobotPermission
+	// Session is set when the caller came with a browser session cookie.
+	Session *store.Session
 	// access is set when the request carried a bearer token: the scopes in it.
 	access []Access
 	bearer bool
 }
 
 // Anonymous reports whether p carried no credentials.
-func (p *Principal) Anonymous() bool { return p.UserID == 0 && !p.Admin }
+func (p *Principal) Anonymous() bool { return p.UserID == 0 && p.Robot == nil && !p.Admin }
+
+// IsRobot reports whether p is a robot account.
+func (p *Principal) IsRobot() bool { return p.Robot != nil }
 
 // Access is one granted scope of a token, as in the Docker token spec.
 type Access struct {
@@ -61,7 +70,13 @@ type Store interface {
 	UserByName(ctx context.Context, name string) (*store.User, error)
 	ProjectByName(ctx context.Context, name string) (*store.Project, error)
 	SetPropertyIfAbsent(ctx context.Context, name, value string) (string, error)
+	MemberRoles(ctx context.Context, projectID, userID int64) ([]int, error)
+	RobotByName(ctx context.Context, name string) (*store.Robot, error)
+	SessionUser(ctx context.Context, idHash string) (*store.Session, *store.User, error)
 }
+
+// RobotPrefix starts the name of every robot account.
+const RobotPrefix = "robot$"
 
 // Options configure the service.
 type Options struct {
@@ -80,6 +95,7 @@ type Service struct {
 	cacheKey []byte // HMAC key for the verified-credentials cache
 	mu       sync.Mutex
 	verified map[string]verifiedEntry
+	throttle *throttle
 }
 
 type verifiedEntry struct {
@@ -124,7 +140,8 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 	sum := sha256.Sum256(pub)
 	ck := make([]byte, 32)
 	rand.Read(ck)
-	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{}}, nil
+	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{},
+		throttle: newThrottle(loginFailLimit, loginFailWindow, loginLockout)}, nil
 }
 
 func hexString(b []byte) string {
@@ -153,15 +170,18 @@ func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
 		if !ok {
 			return nil, errs.E(errs.Unauthenticated, "authenticate", "malformed Basic credentials")
 		}
-		return s.Login(r.Context(), user, pass)
+		return s.Login(r.Context(), user, pass, ClientAddr(r))
 	case "bearer":
 		return s.verifyToken(strings.TrimSpace(cred))
 	}
 	return nil, errs.E(errs.Unauthenticated, "authenticate", "unsupported authorization scheme %q", scheme)
 }
 
-// Login checks a user name and password (cached for a minute once verified).
-func (s *Service) Login(ctx context.Context, user, pass string) (*Principal, error) {
+// Login checks a user name (or robot name) and password or secret, from
+// client address addr. Verified credentials are cached for a minute; after
+// repeated failures for one name or from one address, logins are refused
+// for a while with an errs.RateLimited error.
+func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principal, error) {
 	const op = "login"
 	mac := hmac.New(sha256.New, s.cacheKey)
 	mac.Write([]byte(user))
@@ -175,6 +195,34 @@ func (s *Service) Login(ctx context.Context, user, pass string) (*Principal, err
 		p := e.p
 		return &p, nil
 	}
+	if err := s.throttle.check(user, addr); err != nil {
+		return nil, err
+	}
+	var p *Principal
+	var err error
+	if strings.HasPrefix(user, RobotPrefix) {
+		p, err = s.loginRobot(ctx, user, pass)
+	} else {
+		p, err = s.loginUser(ctx, user, pass)
+	}
+	if err != nil {
+		if errs.Is(err, errs.Unauthenticated) {
+			s.throttle.fail(user, addr)
+		}
+		return nil, err
+	}
+	s.throttle.succeed(user)
+	s.mu.Lock()
+	if len(s.verified) > 10000 {
+		clear(s.verified)
+	}
+	s.verified[k] = verifiedEntry{p: *p, expires: time.Now().Add(basicCacheTTL)}
+	s.mu.Unlock()
+	return p, nil
+}
+
+func (s *Service) loginUser(ctx context.Context, user, pass string) (*Principal, error) {
+	const op = "login"
 	u, err := s.st.UserByName(ctx, user)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
@@ -188,43 +236,141 @@ func (s *Service) Login(ctx context.Context, user, pass string) (*Principal, err
 	if !CheckPassword(u.PasswordHash, pass) {
 		return nil, errs.E(errs.Unauthenticated, op, "invalid user name or password")
 	}
-	p := Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin}
-	s.mu.Lock()
-	if len(s.verified) > 10000 {
-		clear(s.verified)
+	return &Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin}, nil
+}
+
+func (s *Service) loginRobot(ctx context.Context, name, secret string) (*Principal, error) {
+	const op = "login"
+	r, err := s.st.RobotByName(ctx, name)
+	if err != nil {
+		if errs.Is(err, errs.NotFound) {
+			CheckPassword(dummyHash, secret)
+			return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
+		}
+		return nil, err
 	}
-	s.verified[k] = verifiedEntry{p: p, expires: time.Now().Add(basicCacheTTL)}
+	if !CheckPassword(r.SecretHash, secret) {
+		return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
+	}
+	if r.Disabled {
+		return nil, errs.E(errs.Unauthenticated, op, "robot %s is disabled", name)
+	}
+	if r.ExpiresAt > 0 && time.Now().Unix() >= r.ExpiresAt {
+		return nil, errs.E(errs.Unauthenticated, op, "robot %s has expired", name)
+	}
+	perms, err := rbac.ParseRobotPermissions(r.Permissions)
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{Name: r.Name, Robot: r, robotPerms: perms}, nil
+}
+
+// ForgetCredentials drops every cached verification, so a changed password,
+// a disabled robot or a refreshed secret takes effect at once.
+func (s *Service) ForgetCredentials() {
+	s.mu.Lock()
+	clear(s.verified)
 	s.mu.Unlock()
-	return &p, nil
 }
 
 var dummyHash, _ = HashPassword("berth-dummy-password")
 
-// Actions returns what p may do on repositories of project.
-func (s *Service) Actions(p *Principal, project *store.Project) []string {
+// ProjectPermissions returns what p may do in project: every project
+// permission for an administrator; a robot's own list; a user's roles
+// from membership; and the public policies in a public project.
+func (s *Service) ProjectPermissions(ctx context.Context, p *Principal, project *store.Project) (rbac.Set, error) {
 	switch {
 	case p.Admin:
-		return []string{Pull, Push, Delete}
-	case p.UserID != 0 && project.OwnerID == p.UserID:
-		return []string{Pull, Push, Delete}
-	case project.Public:
-		return []string{Pull}
+		return rbac.AdminProjectSet(), nil
+	case p.Robot != nil:
+		set := rbac.RobotProjectSet(p.robotPerms, project.Name)
+		if project.Public {
+			set.Add(rbac.ProjectPermissions(true))
+		}
+		return set, nil
+	case p.UserID != 0:
+		ids, err := s.st.MemberRoles(ctx, project.ID, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		roles := make([]rbac.Role, 0, len(ids)+1)
+		for _, id := range ids {
+			roles = append(roles, rbac.Role(id))
+		}
+		if project.OwnerID == p.UserID {
+			roles = append(roles, rbac.ProjectAdmin)
+		}
+		return rbac.ProjectPermissions(project.Public, roles...), nil
 	}
-	return nil
+	return rbac.ProjectPermissions(project.Public), nil
+}
+
+// Can reports whether p may do act on res in project.
+func (s *Service) Can(ctx context.Context, p *Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error) {
+	if p.Admin {
+		return true, nil
+	}
+	set, err := s.ProjectPermissions(ctx, p, project)
+	if err != nil {
+		return false, err
+	}
+	return set.Has(res, act), nil
+}
+
+// SystemPermissions returns the system-level permissions of p (a system
+// robot's list; nothing for users, whose system rights come from Admin).
+func (s *Service) SystemPermissions(p *Principal) rbac.Set {
+	if p.Robot != nil {
+		return rbac.RobotSystemSet(p.robotPerms)
+	}
+	return rbac.Set{}
+}
+
+// CanSystem reports whether p may do act on a system-level resource.
+func (s *Service) CanSystem(p *Principal, res rbac.Resource, act rbac.Action) bool {
+	return p.Admin || s.SystemPermissions(p).Has(res, act)
+}
+
+// registryPermission maps a registry action to Harbor's permission.
+var registryPermission = map[string]rbac.Permission{
+	Pull:   {Resource: rbac.ResRepository, Action: rbac.Pull},
+	Push:   {Resource: rbac.ResRepository, Action: rbac.Push},
+	Delete: {Resource: rbac.ResArtifact, Action: rbac.Delete},
+}
+
+// Actions returns the registry actions (pull, push, delete) p holds in project.
+func (s *Service) Actions(ctx context.Context, p *Principal, project *store.Project) []string {
+	set, err := s.ProjectPermissions(ctx, p, project)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range []string{Pull, Push, Delete} {
+		perm := registryPermission[a]
+		if set.Has(perm.Resource, perm.Action) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Authorize decides whether p may do action on repository repo of project.
 // It returns nil, an errs.Unauthenticated error (log in, or fetch a token with
-// a wider scope, and try again) or an errs.Denied error.
-func (s *Service) Authorize(p *Principal, project *store.Project, repo, action string) error {
+// a wider scope, and try again) or an errs.Denied error. A bearer token is
+// trusted for the scopes it carries (it was signed after the same check);
+// the store is only asked when the token falls short.
+func (s *Service) Authorize(ctx context.Context, p *Principal, project *store.Project, repo, action string) error {
 	const op = "authorize"
-	if !contains(s.Actions(p, project), action) {
+	if p.bearer && p.tokenAllows("repository", repo, action) {
+		return nil
+	}
+	if !contains(s.Actions(ctx, p, project), action) {
 		if p.Anonymous() {
 			return errs.E(errs.Unauthenticated, op, "authentication required")
 		}
 		return errs.E(errs.Denied, op, "%s may not %s %s", p.Name, action, repo)
 	}
-	if p.bearer && !p.tokenAllows("repository", repo, action) {
+	if p.bearer {
 		return errs.E(errs.Unauthenticated, op, "token does not grant %s on %s", action, repo)
 	}
 	return nil

@@ -168,7 +168,7 @@ func TestAuthorize(t *testing.T) {
 			p, _ := s.Authenticate(request(""))
 			return p
 		}
-		p, err := s.Login(ctx, u, u+"-pw")
+		p, err := s.Login(ctx, u, u+"-pw", "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,12 +191,12 @@ func TestAuthorize(t *testing.T) {
 		{"anonymous on public", anon, f.library, []string{auth.Pull}},
 		{"anonymous on private", anon, f.private, nil},
 	} {
-		got := s.Actions(c.p, c.project)
+		got := s.Actions(ctx, c.p, c.project)
 		if strings.Join(got, ",") != strings.Join(c.actions, ",") {
 			t.Errorf("%s: Actions = %v, want %v", c.name, got, c.actions)
 		}
 		for _, a := range all {
-			err := s.Authorize(c.p, c.project, c.project.Name+"/app", a)
+			err := s.Authorize(ctx, c.p, c.project, c.project.Name+"/app", a)
 			allowed := strings.Contains(","+strings.Join(c.actions, ",")+",", ","+a+",")
 			switch {
 			case allowed && err != nil:
@@ -248,7 +248,7 @@ func TestTokens(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	s := newService(t, f.db, auth.Options{TokenTTL: 2 * time.Minute, Service: "berth"})
-	bob, err := s.Login(ctx, "bob", "bob-pw")
+	bob, err := s.Login(ctx, "bob", "bob-pw", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,13 +277,13 @@ func TestTokens(t *testing.T) {
 	if p.Name != "bob" || p.Anonymous() || p.Admin {
 		t.Errorf("principal %+v", p)
 	}
-	if err := s.Authorize(p, f.bobs, "bobs/app", auth.Push); err != nil {
+	if err := s.Authorize(ctx, p, f.bobs, "bobs/app", auth.Push); err != nil {
 		t.Errorf("push granted by token refused: %v", err)
 	}
-	if err := s.Authorize(p, f.bobs, "bobs/other", auth.Pull); !errs.Is(err, errs.Unauthenticated) {
+	if err := s.Authorize(ctx, p, f.bobs, "bobs/other", auth.Pull); !errs.Is(err, errs.Unauthenticated) {
 		t.Errorf("repository outside the token: %v, want unauthenticated", err)
 	}
-	if err := s.Authorize(p, f.bobs, "bobs/app", auth.Delete); !errs.Is(err, errs.Unauthenticated) {
+	if err := s.Authorize(ctx, p, f.bobs, "bobs/app", auth.Delete); !errs.Is(err, errs.Unauthenticated) {
 		t.Errorf("action outside the token: %v, want unauthenticated", err)
 	}
 	if err := s.CanListCatalog(p); !errs.Is(err, errs.Unauthenticated) {
@@ -318,7 +318,7 @@ func TestTokens(t *testing.T) {
 	if c := decode(t, tok); len(c.Access) != 1 || strings.Join(c.Access[0].Actions, ",") != "pull" {
 		t.Errorf("anonymous grant %+v", c.Access)
 	}
-	root, _ := s.Login(ctx, "admin", "admin-pw")
+	root, _ := s.Login(ctx, "admin", "admin-pw", "127.0.0.1")
 	tok, _, _ = s.Issue(request(""), root, []string{"repository:nosuch/app:push", "registry:catalog:*"})
 	if c := decode(t, tok); len(c.Access) != 2 || c.Access[0].Name != "nosuch/app" || c.Access[1].Type != "registry" {
 		t.Errorf("admin grant %+v", c.Access)

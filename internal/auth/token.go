@@ -106,7 +106,7 @@ func (s *Service) grant(r *http.Request, p *Principal, scope string) (Access, bo
 		project, err := s.st.ProjectByName(r.Context(), projectName)
 		switch {
 		case err == nil:
-			allowed = s.Actions(p, project)
+			allowed = s.Actions(r.Context(), p, project)
 		case p.Admin && errs.Is(err, errs.NotFound):
 			allowed = []string{Pull, Push, Delete} // the push will say the project is missing
 		}
@@ -152,7 +152,7 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		if err = r.ParseForm(); err == nil {
 			scopes = r.PostForm["scope"]
 			if r.PostForm.Get("grant_type") == "password" {
-				p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"))
+				p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), ClientAddr(r))
 			} else {
 				p, err = s.Authenticate(r)
 			}
@@ -163,6 +163,10 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if errs.Is(err, errs.RateLimited) {
+			writeTokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", errs.Message(err))
+			return
+		}
 		if errs.Is(err, errs.Unauthenticated) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
 			writeTokenError(w, http.StatusUnauthorized, "UNAUTHORIZED", errs.Message(err))

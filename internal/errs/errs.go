@@ -22,10 +22,11 @@ const (
 	Unavailable                 // temporarily unable (read-only, overload)
 	TooLarge                    // the input is bigger than allowed
 	Unsupported                 // the operation is not supported
+	RateLimited                 // too many requests; try again later
 )
 
 var kindNames = [...]string{"internal", "not found", "exists", "invalid", "denied",
-	"unauthenticated", "conflict", "unavailable", "too large", "unsupported"}
+	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -152,7 +152,7 @@ func (reg *Registry) mount(q *request, d oci.Digest, from string) (bool, error) 
 		}
 		fp, _ := oci.SplitRepository(from)
 		src, err := reg.st.ProjectByName(ctx, fp)
-		if err != nil || reg.gate.Authorize(q.p, src, from, auth.Pull) != nil {
+		if err != nil || reg.gate.Authorize(ctx, q.p, src, from, auth.Pull) != nil {
 			return false, nil
 		}
 		candidates = []int64{src.ID}
@@ -165,7 +165,7 @@ func (reg *Registry) mount(q *request, d oci.Digest, from string) (bool, error) 
 	}
 	for _, pid := range candidates {
 		src, err := reg.st.ProjectByID(ctx, pid)
-		if err != nil || !contains(reg.gate.Actions(q.p, src), auth.Pull) {
+		if err != nil || !contains(reg.gate.Actions(ctx, q.p, src), auth.Pull) {
 			continue
 		}
 		if _, err := reg.st.ProjectBlob(ctx, pid, string(d)); err != nil {

@@ -96,6 +96,7 @@ var kindCode = map[errs.Kind]code{
 	errs.Unsupported:     codeUnsupported,
 	errs.TooLarge:        codeSizeInvalid,
 	errs.Conflict:        codeBlobUploadInvalid,
+	errs.RateLimited:     codeTooManyRequests,
 }
 
 // writeError writes err as an OCI error body.

@@ -61,8 +61,8 @@ type Store interface {
 // Gate authenticates callers and authorises their actions.
 type Gate interface {
 	Authenticate(r *http.Request) (*auth.Principal, error)
-	Authorize(p *auth.Principal, project *store.Project, repo, action string) error
-	Actions(p *auth.Principal, project *store.Project) []string
+	Authorize(ctx context.Context, p *auth.Principal, project *store.Project, repo, action string) error
+	Actions(ctx context.Context, p *auth.Principal, project *store.Project) []string
 	CanListCatalog(p *auth.Principal) error
 	ChallengeFor(r *http.Request, scope string) string
 }
@@ -240,6 +240,9 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 	}
 	p, err := reg.gate.Authenticate(r)
 	if err != nil {
+		if errs.Is(err, errs.RateLimited) {
+			return nil, fail(codeTooManyRequests, err)
+		}
 		return nil, reg.unauthorized(r, scope, err)
 	}
 	projectName, _ := oci.SplitRepository(name)
@@ -253,7 +256,7 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 		}
 		return nil, err
 	}
-	if err := reg.gate.Authorize(p, project, name, action); err != nil {
+	if err := reg.gate.Authorize(r.Context(), p, project, name, action); err != nil {
 		if errs.Is(err, errs.Unauthenticated) {
 			return nil, reg.unauthorized(r, scope, err)
 		}
@@ -388,7 +391,7 @@ func (reg *Registry) visibleProjects(ctx context.Context, p *auth.Principal) fun
 			return v
 		}
 		pr, err := reg.st.ProjectByID(ctx, id)
-		v := err == nil && contains(reg.gate.Actions(p, pr), auth.Pull)
+		v := err == nil && contains(reg.gate.Actions(ctx, p, pr), auth.Pull)
 		seen[id] = v
 		return v
 	}
