@@ -16,11 +16,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/blob/fs"
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/store"
 	_ "github.com/berth-dev/berth/internal/store/drivers" // the SQL drivers store.Open uses
@@ -31,13 +34,16 @@ var Version = "0.1.0-dev"
 
 // App is a built Berth server.
 type App struct {
-	cfg     config.Config
-	log     *slog.Logger
-	DB      *store.DB
-	Blobs   *blob.Store
-	Auth    *auth.Service
-	Reg     *registry.Registry
-	Handler http.Handler
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *store.DB
+	Blobs    *blob.Store
+	Auth     *auth.Service
+	Reg      *registry.Registry
+	API      *api.Server
+	Events   *event.Bus
+	Settings *api.Settings
+	Handler  http.Handler
 }
 
 // New builds the server described by cfg. adminPassword is used only when
@@ -69,11 +75,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		db.Close()
 		return nil, err
 	}
-	reg := registry.New(db, blobs, authn, registry.Options{Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush})
+	bus := event.NewBus(log)
+	settings := api.NewSettings()
+	if err := settings.Load(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	audit.Subscribe(bus, db, log, audit.Options{SkipPulls: func() bool { return settings.Get().PullAuditLogDisable }})
+	reg := registry.New(db, blobs, authn, registry.Options{
+		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
+	})
+	apiSrv := api.New(db, authn, blobs, api.Options{
+		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
+	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
 	mux.HandleFunc("/service/token", authn.TokenHandler)
+	mux.Handle("/api/", apiSrv)
+	mux.Handle("/c/", apiSrv)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy"}`))
@@ -88,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, Handler: handler}, nil
+	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Events: bus, Settings: settings, Handler: handler}, nil
 }
 
 // bootstrap creates the admin user and the public library project on first start.
@@ -122,8 +142,11 @@ func bootstrap(ctx context.Context, db *store.DB, log *slog.Logger, password str
 	return nil
 }
 
-// Close releases the stores.
-func (a *App) Close() error { return a.DB.Close() }
+// Close drains the event bus and releases the stores.
+func (a *App) Close() error {
+	a.Events.Close()
+	return a.DB.Close()
+}
 
 // Serve listens on the configured address until ctx ends, then shuts down
 // gracefully and flushes pending pull times.

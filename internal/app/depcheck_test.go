@@ -38,7 +38,7 @@ func TestImportRules(t *testing.T) {
 		module + "/internal/store/drivers",
 		module + "/internal/blob/fs",
 	}
-	httpPkgs := []string{"internal/registry", "internal/auth"}
+	httpPkgs := []string{"internal/registry", "internal/auth", "internal/api", "internal/audit", "internal/event"}
 	for _, pkg := range httpPkgs {
 		d := deps(t, pkg)
 		for _, b := range backends {
@@ -47,7 +47,7 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
-	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs"}
+	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs", "internal/rbac", "internal/query", "internal/event"}
 	for _, pkg := range domain {
 		d := deps(t, pkg)
 		for _, h := range []string{"net/http", module + "/internal/registry", module + "/internal/auth", module + "/internal/app"} {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -51,6 +52,11 @@ func (reg *Registry) getManifest(q *request, ref string) error {
 			reg.cache.put(m.Digest, body)
 		}
 		reg.pulls.record(m.ArtifactID, m.TagID)
+		tag := ""
+		if !byDigest {
+			tag = ref
+		}
+		reg.publish(q, event.PullArtifact, m.Digest, tag, m.MediaType, m.Size)
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", m.MediaType)
@@ -156,6 +162,12 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		return err
 	}
 	reg.cache.put(string(got), body)
+	if len(tags) == 0 {
+		reg.publish(q, event.PushArtifact, string(got), "", m.MediaType, int64(len(body)))
+	}
+	for _, t := range tags {
+		reg.publish(q, event.PushArtifact, string(got), t, m.MediaType, int64(len(body)))
+	}
 	h := q.w.Header()
 	h.Set("Location", q.base+"/v2/"+q.name+"/manifests/"+string(got))
 	h.Set("Docker-Content-Digest", string(got))
@@ -181,6 +193,7 @@ func (reg *Registry) deleteManifest(q *request, ref string) error {
 		if err := reg.st.DeleteManifest(ctx, q.name, string(d)); err != nil {
 			return fail(codeManifestUnknown, err)
 		}
+		reg.publish(q, event.DeleteArtifact, string(d), "", "", 0)
 	} else {
 		if err := oci.ValidateTag(ref); err != nil {
 			return fail(codeManifestUnknown, err)
@@ -188,6 +201,7 @@ func (reg *Registry) deleteManifest(q *request, ref string) error {
 		if err := reg.st.DeleteTag(ctx, q.name, ref); err != nil {
 			return fail(codeManifestUnknown, err)
 		}
+		reg.publish(q, event.DeleteTag, "", ref, "", 0)
 	}
 	q.w.Header().Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusAccepted)

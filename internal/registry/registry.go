@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -69,13 +70,14 @@ type Gate interface {
 
 // Registry is the /v2 handler.
 type Registry struct {
-	st    Store
-	blobs *blob.Store
-	gate  Gate
-	log   *slog.Logger
-	pulls *pullRecorder
-	cache *manifestCache
-	base  string
+	st     Store
+	blobs  *blob.Store
+	gate   Gate
+	log    *slog.Logger
+	pulls  *pullRecorder
+	cache  *manifestCache
+	base   string
+	events interface{ Publish(event.Event) }
 
 	projects *readCache[*store.Project]     // project name → project
 	refs     *readCache[*store.ManifestRef] // repository + reference → manifest
@@ -90,6 +92,8 @@ type Options struct {
 	PullFlushInterval time.Duration
 	// ExternalURL, if set, makes Location headers absolute URLs under it.
 	ExternalURL string
+	// Events receives pushes, pulls and deletes (audit log, webhooks).
+	Events interface{ Publish(event.Event) }
 	// CacheTTL bounds how long another replica's write may go unseen by
 	// the pull path's read cache (default 2s; this process's own writes are
 	// seen at once).
@@ -104,14 +108,18 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 	if opts.PullFlushInterval <= 0 {
 		opts.PullFlushInterval = 5 * time.Second
 	}
+	if opts.Events == nil {
+		opts.Events = noEvents{}
+	}
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = 2 * time.Second
 	}
 	return &Registry{
 		st: st, blobs: blobs, gate: gate, log: opts.Logger,
-		pulls: newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
-		cache: newManifestCache(64 << 20),
-		base:  strings.TrimSuffix(opts.ExternalURL, "/"),
+		pulls:  newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
+		cache:  newManifestCache(64 << 20),
+		base:   strings.TrimSuffix(opts.ExternalURL, "/"),
+		events: opts.Events,
 
 		projects: newReadCache[*store.Project](opts.CacheTTL, 10000),
 		refs:     newReadCache[*store.ManifestRef](opts.CacheTTL, 100000),
@@ -123,6 +131,18 @@ func (reg *Registry) Run(ctx context.Context) { reg.pulls.run(ctx) }
 
 // Flush writes pending pull times now.
 func (reg *Registry) Flush(ctx context.Context) error { return reg.pulls.flush(ctx) }
+
+type noEvents struct{}
+
+func (noEvents) Publish(event.Event) {}
+
+// publish sends an event about q's repository.
+func (reg *Registry) publish(q *request, typ event.Type, digest, tag, mediaType string, size int64) {
+	reg.events.Publish(event.Event{
+		Type: typ, Operator: q.p.Name, ProjectID: q.project.ID, Project: q.project.Name,
+		Repository: q.name, Digest: digest, Tag: tag, MediaType: mediaType, Size: size,
+	})
+}
 
 // request is one parsed /v2 request.
 type request struct {

@@ -115,3 +115,12 @@ func (db *DB) ProjectByID(ctx context.Context, id int64) (*Project, error) {
 	}
 	return &p, nil
 }
+
+// SetProperty stores value under name, replacing any value.
+func (db *DB) SetProperty(ctx context.Context, name, value string) error {
+	return db.tx(ctx, "set property", func(tx *sql.Tx) error {
+		_, err := db.exec(ctx, tx, `INSERT INTO properties (name, value) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+		return err
+	})
+}

@@ -1,0 +1,305 @@
+// Package api serves Berth's REST API under /api/v2.0, wire-compatible
+// with Harbor's for the operations it implements (the reference is Harbor's
+// swagger in shared/reference).
+//
+// Every operation is a route in one table (method, Harbor path template,
+// operation ID, handler, response type and the reference definition it
+// follows). The table drives the router, Berth's own OpenAPI document
+// (GET /api/v2.0/openapi.json) and the test that checks the document
+// against the reference.
+//
+// Handlers return errors; writeError turns them into Harbor's error body
+// in one place. Callers are authenticated by session cookie (with a CSRF
+// header on writes) or HTTP Basic (users and robots); every handler asks
+// auth for the permission it needs.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/blob"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v2.0"
+
+// Store is the metadata the API reads and writes: the union of what each
+// group of handlers declares beside its handlers.
+type Store interface {
+	coreStore
+	projectStore
+	userStore
+	memberStore
+	robotStore
+	repositoryStore
+	labelStore
+	auditStore
+	systemStore
+}
+
+// coreStore is what the framework itself needs.
+type coreStore interface {
+	ProjectByName(ctx context.Context, name string) (*store.Project, error)
+	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
+	SessionUser(ctx context.Context, idHash string) (*store.Session, *store.User, error)
+}
+
+// Auth is the authentication and authorization service.
+type Auth interface {
+	Authenticate(r *http.Request) (*auth.Principal, error)
+	Login(ctx context.Context, user, pass, addr string) (*auth.Principal, error)
+	ProjectPermissions(ctx context.Context, p *auth.Principal, project *store.Project) (rbac.Set, error)
+	Can(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error)
+	CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool
+	SystemPermissions(p *auth.Principal) rbac.Set
+	ForgetCredentials()
+}
+
+// Options configure the API.
+type Options struct {
+	Logger      *slog.Logger
+	ExternalURL string
+	Version     string
+	// SessionTTL is how long a browser session lasts (default 60 minutes).
+	SessionTTL time.Duration
+	// Settings holds the system configuration (read-only mode etc.).
+	Settings *Settings
+	// Events receives what the API does (for the audit log and webhooks).
+	Events Publisher
+}
+
+// Publisher takes events.
+type Publisher interface{ Publish(event.Event) }
+
+type discard struct{}
+
+func (discard) Publish(event.Event) {}
+
+// Server is the /api/v2.0 handler.
+type Server struct {
+	st     Store
+	auth   Auth
+	blobs  *blob.Store
+	log    *slog.Logger
+	opts   Options
+	routes []route
+	mux    *http.ServeMux
+}
+
+// New builds the API server.
+func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = time.Hour
+	}
+	if opts.Settings == nil {
+		opts.Settings = NewSettings()
+	}
+	if opts.Events == nil {
+		opts.Events = discard{}
+	}
+	s := &Server{st: st, auth: a, blobs: blobs, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
+	for _, group := range [][]route{
+		s.systemRoutes(),
+		s.sessionRoutes(),
+		s.projectRoutes(),
+		s.userRoutes(),
+		s.memberRoutes(),
+		s.robotRoutes(),
+		s.repositoryRoutes(),
+		s.artifactRoutes(),
+		s.labelRoutes(),
+		s.auditRoutes(),
+	} {
+		s.routes = append(s.routes, group...)
+	}
+	for i := range s.routes {
+		rt := &s.routes[i]
+		s.mux.HandleFunc(rt.method+" "+Prefix+rt.path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("GET "+Prefix+"/openapi.json", s.serveOpenAPI)
+	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, errs.E(errs.NotFound, "route", "no such API endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// handlerFunc is an API handler; it returns an error instead of writing one.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c *Caller) error
+
+// route is one operation of the API.
+type route struct {
+	method string
+	path   string // Harbor path template under Prefix, e.g. /projects/{project_name_or_id}
+	op     string // Harbor operationId
+	handle handlerFunc
+	// resp is a zero value of the response body type (nil for no body);
+	// respDef names the reference definition it follows ("Project",
+	// "[]Project"), checked by the OpenAPI test.
+	resp    any
+	respDef string
+	// public routes may be called without credentials.
+	public bool
+}
+
+// Caller is the authenticated principal of a request.
+type Caller struct {
+	*auth.Principal
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// wrap authenticates the request, enforces CSRF on cookie-authenticated
+// writes and read-only mode, runs the handler and writes its error.
+func (s *Server) wrap(rt *route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.caller(r)
+		if err == nil && !rt.public && c.Anonymous() && rt.method != http.MethodGet && rt.method != http.MethodHead {
+			err = errs.E(errs.Unauthenticated, rt.op, "authentication required")
+		}
+		if err == nil && isWrite(r.Method) && s.opts.Settings.ReadOnly() && !rt.allowedReadOnly() {
+			err = errs.E(errs.Denied, rt.op, "The system is in read only mode. Any modification is prohibited.")
+		}
+		if err == nil {
+			err = rt.handle(w, r, c)
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+		}
+	}
+}
+
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
+}
+
+// allowedReadOnly lists writes that stay possible in read-only mode: logging
+// in and out, and changing the configuration (to leave read-only mode).
+func (rt *route) allowedReadOnly() bool {
+	switch rt.op {
+	case "updateConfigurations", "login", "logout":
+		return true
+	}
+	return false
+}
+
+// SessionCookie is the name of the browser session cookie.
+const SessionCookie = "sid"
+
+// CSRFHeader carries the session's CSRF token on cookie-authenticated writes.
+const CSRFHeader = "X-Harbor-Csrf-Token"
+
+// caller authenticates r: a session cookie, else the Authorization header.
+func (s *Server) caller(r *http.Request) (*Caller, error) {
+	if r.Header.Get("Authorization") == "" {
+		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
+			sess, u, err := s.st.SessionUser(r.Context(), hashSessionID(ck.Value))
+			if err != nil {
+				if errs.Is(err, errs.NotFound) {
+					return nil, errs.E(errs.Unauthenticated, "session", "session expired; sign in again")
+				}
+				return nil, err
+			}
+			if isWrite(r.Method) && !constantTimeEqual(r.Header.Get(CSRFHeader), sess.CSRF) {
+				return nil, errs.E(errs.Denied, "csrf", "missing or wrong CSRF token")
+			}
+			p := &auth.Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin, Session: sess}
+			return &Caller{p}, nil
+		}
+	}
+	p, err := s.auth.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	return &Caller{p}, nil
+}
+
+// project loads the project named by the path value name ("project_name",
+// "project_name_or_id"), honouring X-Is-Resource-Name.
+func (s *Server) project(r *http.Request, param string) (*store.Project, error) {
+	v := r.PathValue(param)
+	if v == "" {
+		return nil, errs.E(errs.Invalid, "project", "missing project")
+	}
+	if param == "project_name_or_id" && r.Header.Get("X-Is-Resource-Name") != "true" {
+		if id, ok := parseID(v); ok {
+			return s.st.ProjectByID(r.Context(), id)
+		}
+	}
+	return s.st.ProjectByName(r.Context(), v)
+}
+
+// require checks that c may do act on res in project. Callers who may not
+// even see the project get NotFound, so private projects stay hidden.
+func (s *Server) require(ctx context.Context, c *Caller, project *store.Project, res rbac.Resource, act rbac.Action) error {
+	set, err := s.auth.ProjectPermissions(ctx, c.Principal, project)
+	if err != nil {
+		return err
+	}
+	if set.Has(res, act) {
+		return nil
+	}
+	if c.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	if !set.Has(rbac.ResProject, rbac.Read) {
+		return errs.E(errs.NotFound, "authorize", "project %s not found", project.Name)
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", c.Name, act, res, project.Name)
+}
+
+// requireSystem checks a system-level permission.
+func (s *Server) requireSystem(c *Caller, res rbac.Resource, act rbac.Action) error {
+	if s.auth.CanSystem(c.Principal, res, act) {
+		return nil
+	}
+	if c.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s", c.Name, act, res)
+}
+
+// requireUser checks the caller is a signed-in user (not anonymous, not a robot).
+func requireUser(c *Caller) error {
+	if c.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	if c.IsRobot() {
+		return errs.E(errs.Denied, "authorize", "robot accounts cannot do this")
+	}
+	return nil
+}
+
+// audit records a management operation by c for the audit log.
+func (s *Server) audit(c *Caller, projectID int64, operation, resourceType, resource string, err error) {
+	s.opts.Events.Publish(event.Event{
+		Type: event.Operation, Operator: c.Name, ProjectID: projectID,
+		Operation: operation, ResourceType: resourceType, Resource: resource,
+		Description: operation + " " + resourceType + " " + resource, Success: err == nil,
+	})
+}
+
+// repoName joins a project and a path value repository name, which Harbor
+// clients send URL-encoded (a/b as a%2Fb, or double-encoded as a%252Fb).
+func repoName(project, repo string) string {
+	if strings.Contains(repo, "%") {
+		if u, err := urlUnescape(repo); err == nil {
+			repo = u
+		}
+	}
+	return project + "/" + repo
+}

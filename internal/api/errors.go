@@ -1,0 +1,81 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+// kindStatus maps error kinds to Harbor's status codes and error codes.
+// This table and writeError are the only place the API picks a status.
+var kindStatus = map[errs.Kind]struct {
+	status int
+	code   string
+}{
+	errs.NotFound:        {http.StatusNotFound, "NOT_FOUND"},
+	errs.Exists:          {http.StatusConflict, "CONFLICT"},
+	errs.Invalid:         {http.StatusBadRequest, "BAD_REQUEST"},
+	errs.Denied:          {http.StatusForbidden, "FORBIDDEN"},
+	errs.Unauthenticated: {http.StatusUnauthorized, "UNAUTHORIZED"},
+	errs.Conflict:        {http.StatusConflict, "CONFLICT"},
+	errs.Unavailable:     {http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"},
+	errs.TooLarge:        {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
+	errs.Unsupported:     {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
+	errs.RateLimited:     {http.StatusTooManyRequests, "TOO_MANY_REQUESTS"},
+	errs.Internal:        {http.StatusInternalServerError, "UNKNOWN"},
+}
+
+// codedError overrides the Harbor error code of an error (e.g. DENIED for
+// read-only mode and quota refusals, as Harbor sends them).
+type codedError struct {
+	code string
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code string, err error) error { return &codedError{code: code, err: err} }
+
+type harborError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type harborErrors struct {
+	Errors []harborError `json:"errors"`
+}
+
+// writeError writes err as Harbor's error body. A 5xx is logged with its
+// cause and answered with a generic message.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	k := errs.KindOf(err)
+	st, ok := kindStatus[k]
+	if !ok {
+		st = kindStatus[errs.Internal]
+	}
+	code := st.code
+	var ce *codedError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	msg := errs.Message(err)
+	if st.status >= 500 {
+		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal server error"
+	}
+	if msg == "" {
+		msg = http.StatusText(st.status)
+	}
+	if st.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(st.status)
+	if r.Method != http.MethodHead {
+		json.NewEncoder(w).Encode(harborErrors{Errors: []harborError{{Code: code, Message: msg}}})
+	}
+}

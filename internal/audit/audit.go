@@ -1,0 +1,84 @@
+// Package audit turns events into audit log records: every push, pull,
+// delete and every management operation, with operator, resource, result
+// and time. Records are written in batches by the bus subscriber, so a pull
+// never waits for an audit write.
+package audit
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Store is where records go.
+type Store interface {
+	InsertAuditEntries(ctx context.Context, entries []store.AuditEntry) error
+}
+
+// Options tune what is recorded.
+type Options struct {
+	// SkipPulls, if it returns true, leaves pulls out of the log
+	// (Harbor's pull_audit_log_disable).
+	SkipPulls func() bool
+}
+
+// Subscribe records every event published on bus into st.
+func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) {
+	bus.Subscribe("audit", 100000, func(batch []event.Event) {
+		entries := make([]store.AuditEntry, 0, len(batch))
+		skipPulls := opts.SkipPulls != nil && opts.SkipPulls()
+		for _, e := range batch {
+			if e.Type == event.PullArtifact && skipPulls {
+				continue
+			}
+			if en, ok := Entry(e); ok {
+				entries = append(entries, en)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := st.InsertAuditEntries(ctx, entries); err != nil {
+			log.Error("writing audit log", "err", err, "entries", len(entries))
+		}
+	})
+}
+
+// Entry converts an event to its audit record.
+func Entry(e event.Event) (store.AuditEntry, bool) {
+	en := store.AuditEntry{ProjectID: e.ProjectID, Username: e.Operator, Success: true, OpTime: e.Time.UnixMilli()}
+	if en.Username == "" {
+		en.Username = "anonymous"
+	}
+	ref := e.Repository
+	if e.Tag != "" {
+		ref += ":" + e.Tag
+	} else if e.Digest != "" {
+		ref += "@" + e.Digest
+	}
+	switch e.Type {
+	case event.PushArtifact:
+		en.Operation, en.ResourceType, en.Resource = "create", "artifact", ref
+		en.Description = "push artifact " + ref
+	case event.PullArtifact:
+		en.Operation, en.ResourceType, en.Resource = "pull", "artifact", ref
+		en.Description = "pull artifact " + ref
+	case event.DeleteArtifact:
+		en.Operation, en.ResourceType, en.Resource = "delete", "artifact", ref
+		en.Description = "delete artifact " + ref
+	case event.CreateTag:
+		en.Operation, en.ResourceType, en.Resource = "create", "tag", ref
+		en.Description = "create tag " + ref
+	case event.DeleteTag:
+		en.Operation, en.ResourceType, en.Resource = "delete", "tag", ref
+		en.Description = "delete tag " + ref
+	case event.Operation:
+		en.Operation, en.ResourceType, en.Resource = e.Operation, e.ResourceType, e.Resource
+		en.Description, en.Success = e.Description, e.Success
+	default:
+		return en, false
+	}
+	return en, true
+}

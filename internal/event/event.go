@@ -1,0 +1,126 @@
+// Package event is Berth's in-process event bus: the registry and the API
+// publish what happened (an artifact pushed, a project deleted, ...) and
+// subscribers (the audit log; later webhooks, scanning, replication) react.
+// Publish never blocks on a subscriber: each subscriber gets its own
+// buffered queue and worker.
+package event
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Type names an event, using Harbor's names where Harbor has them.
+type Type string
+
+// Event types.
+const (
+	PushArtifact   Type = "PUSH_ARTIFACT"
+	PullArtifact   Type = "PULL_ARTIFACT"
+	DeleteArtifact Type = "DELETE_ARTIFACT"
+	CreateTag      Type = "CREATE_TAG"
+	DeleteTag      Type = "DELETE_TAG"
+	// Management operations, recorded in the audit log.
+	Operation Type = "OPERATION"
+)
+
+// Event is something that happened.
+type Event struct {
+	Type       Type
+	Time       time.Time
+	Operator   string // user or robot name; "" for anonymous
+	ProjectID  int64
+	Project    string
+	Repository string // full name, project/repo
+	Digest     string
+	Tag        string
+	MediaType  string
+	Size       int64
+	// For Operation events: Harbor's audit fields.
+	Operation    string // create, delete, update, pull, login, ...
+	ResourceType string // project, user, robot, member, configuration, artifact, ...
+	Resource     string
+	Description  string
+	Success      bool
+}
+
+// Bus delivers events to subscribers.
+type Bus struct {
+	log  *slog.Logger
+	mu   sync.RWMutex
+	subs []*subscriber
+	wg   sync.WaitGroup
+}
+
+type subscriber struct {
+	name string
+	ch   chan Event
+	fn   func([]Event)
+}
+
+// NewBus returns an empty bus.
+func NewBus(log *slog.Logger) *Bus {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Bus{log: log}
+}
+
+// Subscribe registers fn, which receives events in batches (in order) on
+// its own goroutine. queue bounds how many events may wait; past that,
+// events for this subscriber are dropped and counted in the log.
+func (b *Bus) Subscribe(name string, queue int, fn func([]Event)) {
+	s := &subscriber{name: name, ch: make(chan Event, queue), fn: fn}
+	b.mu.Lock()
+	b.subs = append(b.subs, s)
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for e := range s.ch {
+			batch := []Event{e}
+		more:
+			for len(batch) < 500 {
+				select {
+				case e, ok := <-s.ch:
+					if !ok {
+						break more
+					}
+					batch = append(batch, e)
+				default:
+					break more
+				}
+			}
+			fn(batch)
+		}
+	}()
+}
+
+// Publish hands e to every subscriber without waiting for them.
+func (b *Bus) Publish(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, s := range b.subs {
+		select {
+		case s.ch <- e:
+		default:
+			b.log.Warn("event dropped: subscriber queue full", "subscriber", s.name, "type", e.Type)
+		}
+	}
+}
+
+// Close stops accepting events and waits until subscribers have handled
+// every queued one.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	for _, s := range b.subs {
+		close(s.ch)
+	}
+	b.subs = nil
+	b.mu.Unlock()
+	b.wg.Wait()
+}
