@@ -36,6 +36,7 @@ const Prefix = "/api/v2.0"
 // group of handlers declares beside its handlers.
 type Store interface {
 	coreStore
+	sessionStore
 	projectStore
 	userStore
 	memberStore
@@ -129,6 +130,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.mux.HandleFunc(rt.method+" "+Prefix+rt.path, s.wrap(rt))
 	}
 	s.mux.HandleFunc("GET "+Prefix+"/openapi.json", s.serveOpenAPI)
+	s.registerSessionHandlers()
 	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, errs.E(errs.NotFound, "route", "no such API endpoint: %s %s", r.Method, r.URL.Path))
 	})

@@ -245,3 +245,6 @@ func (d *Driver) Walk(ctx context.Context, prefix string, fn func(string, int64,
 	}
 	return nil
 }
+
+// Root returns the directory the driver stores under.
+func (d *Driver) Root() string { return d.root }
