@@ -5,6 +5,7 @@
 //	q=name=~lib                 fuzzy (substring) match
 //	q=creation_time=[a~b]       range (either end may be empty)
 //	q=id={1 2 3}                any of a set
+//	q=tags=(a b)                all of a list
 //	q=name=~lib,public=true     several conditions, all must hold
 //	sort=-creation_time,name    order; a leading - sorts descending
 //
@@ -27,6 +28,7 @@ const (
 	Fuzzy
 	Range
 	Set
+	All // every value must match (Harbor's "(v1 v2)" intersection)
 )
 
 // Cond is one condition of a query.
@@ -93,6 +95,14 @@ func Parse(q, sort string) (*Query, error) {
 			if len(c.Values) == 0 {
 				return nil, errs.E(errs.Invalid, op, "empty set for %q", key)
 			}
+		case strings.HasPrefix(val, "(") && strings.HasSuffix(val, ")"):
+			c.Kind = All
+			for _, v := range strings.Fields(val[1 : len(val)-1]) {
+				c.Values = append(c.Values, unquote(v))
+			}
+			if len(c.Values) == 0 {
+				return nil, errs.E(errs.Invalid, op, "empty list for %q", key)
+			}
 		default:
 			c.Kind, c.Value = Exact, unquote(val)
 		}
@@ -120,11 +130,11 @@ func splitTop(s string) []string {
 		switch s[i] {
 		case '"':
 			quoted = !quoted
-		case '[', '{':
+		case '[', '{', '(':
 			if !quoted {
 				depth++
 			}
-		case ']', '}':
+		case ']', '}', ')':
 			if !quoted && depth > 0 {
 				depth--
 			}
@@ -139,7 +149,7 @@ func splitTop(s string) []string {
 }
 
 func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
 		return s[1 : len(s)-1]
 	}
 	return s
@@ -215,6 +225,15 @@ func (q *Query) SQL(cols map[string]Column, defaultSort string) (where string, a
 				args = append(args, v)
 			}
 			parts = append(parts, col.SQL+" IN ("+strings.Join(ph, ",")+")")
+		case All:
+			for _, s := range c.Values {
+				v, err := conv(s)
+				if err != nil {
+					return "", nil, "", err
+				}
+				parts = append(parts, col.SQL+" = ?")
+				args = append(args, v)
+			}
 		}
 	}
 	var ord []string
