@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/berth-dev/berth/internal/errs"
@@ -25,7 +26,7 @@ type Config struct {
 	NotificationEnable         bool   `json:"notification_enable"`
 	AuditLogForwardEndpoint    string `json:"audit_log_forward_endpoint"`
 	SkipAuditLogDatabase       bool   `json:"skip_audit_log_database"`
-	PullAuditLogDisable        bool   `json:"pull_audit_log_disable"`
+	DisabledAuditLogEventTypes string `json:"disabled_audit_log_event_types"` // comma-separated, e.g. "pull_artifact"
 }
 
 // DefaultConfig is Harbor's default configuration.
@@ -72,6 +73,17 @@ func (c *Config) Validate() error {
 		return errs.E(errs.Invalid, op, "session_timeout must be at least 1 minute")
 	}
 	return nil
+}
+
+// AuditDisabled reports whether audit events of eventType (operation_resource,
+// e.g. "pull_artifact") are switched off.
+func (c *Config) AuditDisabled(eventType string) bool {
+	for _, t := range strings.Split(c.DisabledAuditLogEventTypes, ",") {
+		if strings.TrimSpace(t) == eventType {
+			return true
+		}
+	}
+	return false
 }
 
 // Settings holds the current Config for this process.

@@ -188,7 +188,7 @@ type ConfigurationsResponse struct {
 	NotificationEnable         ConfigItem[bool]   `json:"notification_enable"`
 	AuditLogForwardEndpoint    ConfigItem[string] `json:"audit_log_forward_endpoint"`
 	SkipAuditLogDatabase       ConfigItem[bool]   `json:"skip_audit_log_database"`
-	PullAuditLogDisable        ConfigItem[bool]   `json:"pull_audit_log_disable"`
+	DisabledAuditLogEventTypes ConfigItem[string] `json:"disabled_audit_log_event_types"`
 }
 
 func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -210,7 +210,7 @@ func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Ca
 		NotificationEnable:         ConfigItem[bool]{cfg.NotificationEnable, true},
 		AuditLogForwardEndpoint:    ConfigItem[string]{cfg.AuditLogForwardEndpoint, true},
 		SkipAuditLogDatabase:       ConfigItem[bool]{cfg.SkipAuditLogDatabase, true},
-		PullAuditLogDisable:        ConfigItem[bool]{cfg.PullAuditLogDisable, true},
+		DisabledAuditLogEventTypes: ConfigItem[string]{cfg.DisabledAuditLogEventTypes, true},
 	})
 }
 
@@ -229,7 +229,7 @@ type configUpdate struct {
 	NotificationEnable         *bool   `json:"notification_enable"`
 	AuditLogForwardEndpoint    *string `json:"audit_log_forward_endpoint"`
 	SkipAuditLogDatabase       *bool   `json:"skip_audit_log_database"`
-	PullAuditLogDisable        *bool   `json:"pull_audit_log_disable"`
+	DisabledAuditLogEventTypes *string `json:"disabled_audit_log_event_types"`
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -262,7 +262,7 @@ func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c 
 	setIf(&cfg.NotificationEnable, u.NotificationEnable)
 	setIf(&cfg.AuditLogForwardEndpoint, u.AuditLogForwardEndpoint)
 	setIf(&cfg.SkipAuditLogDatabase, u.SkipAuditLogDatabase)
-	setIf(&cfg.PullAuditLogDisable, u.PullAuditLogDisable)
+	setIf(&cfg.DisabledAuditLogEventTypes, u.DisabledAuditLogEventTypes)
 	err := s.opts.Settings.Save(r.Context(), s.st, cfg)
 	s.audit(c, 0, "update", "configuration", "configurations", err)
 	if err != nil {

@@ -81,7 +81,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		db.Close()
 		return nil, err
 	}
-	audit.Subscribe(bus, db, log, audit.Options{SkipPulls: func() bool { return settings.Get().PullAuditLogDisable }})
+	audit.Subscribe(bus, db, log, audit.Options{Disabled: func(t string) bool { c := settings.Get(); return c.AuditDisabled(t) }})
 	reg := registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
 	})

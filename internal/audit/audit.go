@@ -20,23 +20,21 @@ type Store interface {
 
 // Options tune what is recorded.
 type Options struct {
-	// SkipPulls, if it returns true, leaves pulls out of the log
-	// (Harbor's pull_audit_log_disable).
-	SkipPulls func() bool
+	// Disabled, if set, reports event types (operation_resource, such as
+	// "pull_artifact") to leave out (Harbor's disabled_audit_log_event_types).
+	Disabled func(eventType string) bool
 }
 
 // Subscribe records every event published on bus into st.
 func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) {
 	bus.Subscribe("audit", 100000, func(batch []event.Event) {
 		entries := make([]store.AuditEntry, 0, len(batch))
-		skipPulls := opts.SkipPulls != nil && opts.SkipPulls()
 		for _, e := range batch {
-			if e.Type == event.PullArtifact && skipPulls {
+			en, ok := Entry(e)
+			if !ok || opts.Disabled != nil && opts.Disabled(en.Operation+"_"+en.ResourceType) {
 				continue
 			}
-			if en, ok := Entry(e); ok {
-				entries = append(entries, en)
-			}
+			entries = append(entries, en)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
