@@ -25,6 +25,7 @@ var kindStatus = map[errs.Kind]struct {
 	errs.TooLarge:        {http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"},
 	errs.Unsupported:     {http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"},
 	errs.RateLimited:     {http.StatusTooManyRequests, "TOO_MANY_REQUESTS"},
+	errs.Precondition:    {http.StatusPreconditionFailed, "PRECONDITION"},
 	errs.Internal:        {http.StatusInternalServerError, "UNKNOWN"},
 }
 

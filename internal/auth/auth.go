@@ -183,6 +183,11 @@ func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
 // for a while with an errs.RateLimited error.
 func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principal, error) {
 	const op = "login"
+	// A locked-out name stays locked out even for a client whose (right)
+	// credentials are still in the cache.
+	if err := s.throttle.check(user, addr); err != nil {
+		return nil, err
+	}
 	mac := hmac.New(sha256.New, s.cacheKey)
 	mac.Write([]byte(user))
 	mac.Write([]byte{0})
@@ -194,9 +199,6 @@ func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principa
 	if ok && time.Now().Before(e.expires) {
 		p := e.p
 		return &p, nil
-	}
-	if err := s.throttle.check(user, addr); err != nil {
-		return nil, err
 	}
 	var p *Principal
 	var err error

@@ -23,10 +23,11 @@ const (
 	TooLarge                    // the input is bigger than allowed
 	Unsupported                 // the operation is not supported
 	RateLimited                 // too many requests; try again later
+	Precondition                // the system is not set up for this (e.g. another auth mode)
 )
 
 var kindNames = [...]string{"internal", "not found", "exists", "invalid", "denied",
-	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited"}
+	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited", "precondition failed"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

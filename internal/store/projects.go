@@ -49,22 +49,27 @@ type User struct {
 	Username     string
 	Email        string
 	Realname     string
+	Comment      string
 	PasswordHash string
 	SysAdmin     bool
 	CreatedAt    int64
 	UpdatedAt    int64
 }
 
-// CreateUser inserts u and returns its ID; an existing name is errs.Exists.
+// CreateUser inserts u and returns its ID; an existing name or e-mail
+// address is errs.Exists.
 func (db *DB) CreateUser(ctx context.Context, u User) (int64, error) {
 	const op = "create user"
 	t := now()
 	var id int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		return db.queryRow(ctx, tx, `INSERT INTO users (username, email, realname, password_hash, sysadmin, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, u.Username, u.Email, u.Realname, u.PasswordHash, u.SysAdmin, t, t).Scan(&id)
+		return db.queryRow(ctx, tx, `INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.SysAdmin, t, t).Scan(&id)
 	})
 	if isUniqueViolation(err) {
+		if isEmailConflict(err) {
+			return 0, errs.E(errs.Exists, op, "e-mail address %q is already in use", u.Email)
+		}
 		return 0, errs.E(errs.Exists, op, "user %q already exists", u.Username)
 	}
 	return id, err
@@ -73,9 +78,7 @@ func (db *DB) CreateUser(ctx context.Context, u User) (int64, error) {
 // UserByName returns the user called name.
 func (db *DB) UserByName(ctx context.Context, name string) (*User, error) {
 	var u User
-	err := db.queryRow(ctx, nil, `SELECT id, username, email, realname, password_hash, sysadmin, created_at, updated_at
-		FROM users WHERE username = ?`, name).
-		Scan(&u.ID, &u.Username, &u.Email, &u.Realname, &u.PasswordHash, &u.SysAdmin, &u.CreatedAt, &u.UpdatedAt)
+	err := db.queryRow(ctx, nil, `SELECT `+userColumns+` FROM users WHERE username = ?`, name).Scan(userFields(&u)...)
 	if err != nil {
 		return nil, notFound("get user", err, "user %q not found", name)
 	}
