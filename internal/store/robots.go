@@ -29,6 +29,15 @@ type Robot struct {
 const robotColumns = `id, name, description, level, project_id, secret_hash, duration, expires_at, disabled, permissions,
 	creator_type, creator_ref, created_at, updated_at`
 
+// liveRobot holds for robots whose project (if any) still exists, and
+// orphanRobot for project robots left behind by a deleted project. Orphans
+// are invisible: they cannot log in, and a new project of the same name
+// does not inherit them.
+const (
+	liveRobot   = `(level <> 'project' OR EXISTS (SELECT 1 FROM projects p WHERE p.id = robots.project_id))`
+	orphanRobot = `level = 'project' AND NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = robots.project_id)`
+)
+
 func scanRobot(s interface{ Scan(...any) error }) (*Robot, error) {
 	var r Robot
 	err := s.Scan(&r.ID, &r.Name, &r.Description, &r.Level, &r.ProjectID, &r.SecretHash, &r.Duration, &r.ExpiresAt,
@@ -45,6 +54,11 @@ func (db *DB) CreateRobot(ctx context.Context, r Robot) (int64, error) {
 	t := now()
 	var id int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		// A robot left behind by a deleted project no longer counts: its
+		// name may be taken again.
+		if _, err := db.exec(ctx, tx, `DELETE FROM robots WHERE name = ? AND `+orphanRobot, r.Name); err != nil {
+			return err
+		}
 		return db.queryRow(ctx, tx, `INSERT INTO robots (name, description, level, project_id, secret_hash, duration, expires_at,
 			disabled, permissions, creator_type, creator_ref, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -59,7 +73,7 @@ func (db *DB) CreateRobot(ctx context.Context, r Robot) (int64, error) {
 
 // RobotByName returns the robot with full name name.
 func (db *DB) RobotByName(ctx context.Context, name string) (*Robot, error) {
-	r, err := scanRobot(db.queryRow(ctx, nil, `SELECT `+robotColumns+` FROM robots WHERE name = ?`, name))
+	r, err := scanRobot(db.queryRow(ctx, nil, `SELECT `+robotColumns+` FROM robots WHERE name = ? AND `+liveRobot, name))
 	if err != nil {
 		return nil, notFound("get robot", err, "robot %q not found", name)
 	}
@@ -68,7 +82,7 @@ func (db *DB) RobotByName(ctx context.Context, name string) (*Robot, error) {
 
 // RobotByID returns robot id.
 func (db *DB) RobotByID(ctx context.Context, id int64) (*Robot, error) {
-	r, err := scanRobot(db.queryRow(ctx, nil, `SELECT `+robotColumns+` FROM robots WHERE id = ?`, id))
+	r, err := scanRobot(db.queryRow(ctx, nil, `SELECT `+robotColumns+` FROM robots WHERE id = ? AND `+liveRobot, id))
 	if err != nil {
 		return nil, notFound("get robot", err, "robot %d not found", id)
 	}
