@@ -258,7 +258,8 @@ func (s *Server) require(ctx context.Context, c *Caller, project *store.Project,
 	if c.Anonymous() {
 		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
 	}
-	if !set.Has(rbac.ResProject, rbac.Read) {
+	if len(set) == 0 {
+		// The caller holds nothing here: do not tell them the project exists.
 		return errs.E(errs.NotFound, "authorize", "project %s not found", project.Name)
 	}
 	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", c.Name, act, res, project.Name)
