@@ -42,7 +42,9 @@ type Store interface {
 	memberStore
 	robotStore
 	repositoryStore
+	artifactStore
 	labelStore
+	searchStore
 	auditStore
 	systemStore
 }
@@ -76,6 +78,9 @@ type Options struct {
 	Settings *Settings
 	// Events receives what the API does (for the audit log and webhooks).
 	Events Publisher
+	// Changed, if set, is called after every write the API makes, so
+	// caches elsewhere (the registry's pull-path cache) drop what they hold.
+	Changed func()
 }
 
 // Publisher takes events.
@@ -121,6 +126,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.repositoryRoutes(),
 		s.artifactRoutes(),
 		s.labelRoutes(),
+		s.searchRoutes(),
 		s.auditRoutes(),
 	} {
 		s.routes = append(s.routes, group...)
@@ -287,8 +293,12 @@ func requireUser(c *Caller) error {
 	return nil
 }
 
-// audit records a management operation by c for the audit log.
+// audit records a management operation by c for the audit log, and tells
+// caches that something changed. Every write handler calls it once done.
 func (s *Server) audit(c *Caller, projectID int64, operation, resourceType, resource string, err error) {
+	if s.opts.Changed != nil {
+		s.opts.Changed()
+	}
 	s.opts.Events.Publish(event.Event{
 		Type: event.Operation, Operator: c.Name, ProjectID: projectID,
 		Operation: operation, ResourceType: resourceType, Resource: resource,

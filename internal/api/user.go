@@ -468,6 +468,12 @@ func (s *Server) setCliSecret(w http.ResponseWriter, r *http.Request, c *Caller)
 	if _, err := pathID(r, "user_id"); err != nil {
 		return err
 	}
+	var body struct {
+		Secret string `json:"secret"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
 	mode := s.opts.Settings.Get().AuthMode
 	return errs.E(errs.Precondition, "set CLI secret",
 		"unable to update the CLI secret under auth mode %s: CLI secrets exist only in oidc_auth mode; use the password (or a robot account) with the docker CLI", mode)

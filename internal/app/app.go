@@ -87,6 +87,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	})
 	apiSrv := api.New(db, authn, blobs, api.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
+		Changed: reg.Invalidate,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
@@ -194,3 +195,6 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	}
 	return serveErr
 }
+
+// Config returns the configuration the app was built with.
+func (a *App) Config() config.Config { return a.cfg }

@@ -20,6 +20,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -95,7 +96,18 @@ type Service struct {
 	cacheKey []byte // HMAC key for the verified-credentials cache
 	mu       sync.Mutex
 	verified map[string]verifiedEntry
+	inflight map[string]*loginCall // verifications running, by cache key
 	throttle *throttle
+}
+
+// loginCall is one running verification of a credential; concurrent
+// requests with the same credential wait for it instead of each paying the
+// KDF (hundreds of clients whose cached entry expired at once would
+// otherwise run hundreds of argon2 computations together).
+type loginCall struct {
+	done chan struct{}
+	p    *Principal
+	err  error
 }
 
 type verifiedEntry struct {
@@ -200,27 +212,55 @@ func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principa
 		p := e.p
 		return &p, nil
 	}
-	var p *Principal
-	var err error
-	if strings.HasPrefix(user, RobotPrefix) {
-		p, err = s.loginRobot(ctx, user, pass)
-	} else {
-		p, err = s.loginUser(ctx, user, pass)
+	s.mu.Lock()
+	if c := s.inflight[k]; c != nil {
+		s.mu.Unlock()
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, errs.Wrap(op, ctx.Err())
+		}
+		if c.err != nil {
+			if ctx.Err() == nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
+				return s.Login(ctx, user, pass, addr) // the request that verified went away: verify anew
+			}
+			return nil, c.err
+		}
+		p := *c.p
+		return &p, nil
 	}
-	if err != nil {
-		if errs.Is(err, errs.Unauthenticated) {
+	if s.inflight == nil {
+		s.inflight = map[string]*loginCall{}
+	}
+	c := &loginCall{done: make(chan struct{})}
+	s.inflight[k] = c
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, k)
+		s.mu.Unlock()
+		close(c.done)
+	}()
+	if strings.HasPrefix(user, RobotPrefix) {
+		c.p, c.err = s.loginRobot(ctx, user, pass)
+	} else {
+		c.p, c.err = s.loginUser(ctx, user, pass)
+	}
+	if c.err != nil {
+		if errs.Is(c.err, errs.Unauthenticated) {
 			s.throttle.fail(user, addr)
 		}
-		return nil, err
+		return nil, c.err
 	}
 	s.throttle.succeed(user)
 	s.mu.Lock()
 	if len(s.verified) > 10000 {
 		clear(s.verified)
 	}
-	s.verified[k] = verifiedEntry{p: *p, expires: time.Now().Add(basicCacheTTL)}
+	s.verified[k] = verifiedEntry{p: *c.p, expires: time.Now().Add(basicCacheTTL)}
 	s.mu.Unlock()
-	return p, nil
+	p := *c.p
+	return &p, nil
 }
 
 func (s *Service) loginUser(ctx context.Context, user, pass string) (*Principal, error) {

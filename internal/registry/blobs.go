@@ -439,6 +439,13 @@ func (reg *Registry) commit(q *request, id string, session bool, d oci.Digest, s
 		discard()
 		return failf(codeDigestInvalid, "uploaded content has digest "+string(got)+", not "+string(d))
 	}
+	// Over the project's quota: refused (DENIED) before the bytes are kept.
+	if err := reg.st.CheckQuota(ctx, q.project.ID, string(d), size); err != nil {
+		if errs.Is(err, errs.Denied) || errs.Is(err, errs.NotFound) {
+			discard() // over quota, or the project is gone
+		}
+		return err
+	}
 	if stored, err := reg.blobs.Stat(ctx, d); err == nil && stored == size {
 		reg.blobs.Abort(ctx, id) // already stored: keep one copy
 	} else if err := reg.blobs.Commit(ctx, id, d); err != nil {

@@ -62,3 +62,10 @@ func (c *readCache[V]) put(k string, v V, gen uint64) {
 
 // invalidate drops every entry.
 func (c *readCache[V]) invalidate() { c.gen.Add(1) }
+
+// Invalidate drops everything the registry caches about projects and
+// manifest references; the API calls it after its writes.
+func (reg *Registry) Invalidate() {
+	reg.refs.invalidate()
+	reg.projects.invalidate()
+}

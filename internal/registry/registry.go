@@ -42,6 +42,7 @@ type Store interface {
 	AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error
 	DeleteUpload(ctx context.Context, id string) error
 	FinishUpload(ctx context.Context, uploadID string, projectID int64, digest string, size int64) error
+	CheckQuota(ctx context.Context, projectID int64, digest string, size int64) error
 
 	ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error)
 	LinkBlob(ctx context.Context, projectID int64, digest string) (int64, error)

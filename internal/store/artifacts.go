@@ -44,6 +44,9 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 	blobs := dedupe(m.Blobs)
 	var artifactID int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		if err := db.checkNotOverLimit(ctx, tx, m.ProjectID); err != nil {
+			return err
+		}
 		if len(blobs) > 0 {
 			missing, err := db.missing(ctx, tx, `SELECT blob_digest FROM project_blobs WHERE project_id = ? AND blob_digest IN `, m.ProjectID, blobs)
 			if err != nil {

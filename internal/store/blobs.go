@@ -20,13 +20,23 @@ type Upload struct {
 	UpdatedAt  int64
 }
 
-// CreateUpload records a new upload session.
+// CreateUpload records a new upload session; an unknown project is
+// errs.NotFound. (It is checked by reading, not by a foreign key, whose row
+// lock on the project would make concurrent pushes into one project
+// queue: see 0003_projects.sql.)
 func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
+	const op = "create upload"
 	t := now()
-	return db.tx(ctx, "create upload", func(tx *sql.Tx) error {
-		_, err := db.exec(ctx, tx, `INSERT INTO uploads (id, project_id, repository, size, hash_state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, u.ID, u.ProjectID, u.Repository, u.Size, u.HashState, t, t)
-		return err
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `INSERT INTO uploads (id, project_id, repository, size, hash_state, created_at, updated_at)
+			SELECT ?, id, ?, ?, ?, ?, ? FROM projects WHERE id = ?`, u.ID, u.Repository, u.Size, u.HashState, t, t, u.ProjectID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "project %d not found", u.ProjectID)
+		}
+		return nil
 	})
 }
 
@@ -104,9 +114,16 @@ func (db *DB) linkBlob(ctx context.Context, tx *sql.Tx, projectID int64, digest 
 	if _, err := db.exec(ctx, tx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`, digest, size, t); err != nil {
 		return err
 	}
-	_, err := db.exec(ctx, tx, `INSERT INTO project_blobs (project_id, blob_digest, size, created_at) VALUES (?, ?, ?, ?)
+	res, err := db.exec(ctx, tx, `INSERT INTO project_blobs (project_id, blob_digest, size, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (project_id, blob_digest) DO NOTHING`, projectID, digest, size, t)
-	return err
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // already visible: counted once
+	}
+	// New in the project: counted against its quota (projects_api.go).
+	return db.chargeUsage(ctx, tx, projectID, size)
 }
 
 // LinkBlob makes an already stored blob visible in project (a mount). It
@@ -148,21 +165,20 @@ func (db *DB) BlobSize(ctx context.Context, digest string) (int64, error) {
 func (db *DB) UnlinkBlob(ctx context.Context, projectID int64, digest string) error {
 	const op = "delete blob"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND blob_digest = ?`, projectID, digest)
+		var size int64
+		err := db.queryRow(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND blob_digest = ? RETURNING size`, projectID, digest).Scan(&size)
 		if err != nil {
-			return err
+			return notFound(op, err, "blob %s not found", digest)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errs.E(errs.NotFound, op, "blob %s not found", digest)
-		}
-		return nil
+		return db.addUsage(ctx, tx, projectID, -size)
 	})
 }
 
-// ProjectUsage returns the bytes of distinct blobs visible in project.
+// ProjectUsage returns the bytes of distinct blobs visible in project: the
+// sum of its usage shards, kept in step with project_blobs.
 func (db *DB) ProjectUsage(ctx context.Context, projectID int64) (int64, error) {
 	var n sql.NullInt64
-	err := db.queryRow(ctx, nil, `SELECT SUM(size) FROM project_blobs WHERE project_id = ?`, projectID).Scan(&n)
+	err := db.queryRow(ctx, nil, `SELECT SUM(bytes) FROM project_usage WHERE project_id = ?`, projectID).Scan(&n)
 	if err != nil {
 		return 0, errs.Wrap("project usage", err)
 	}

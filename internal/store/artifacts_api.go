@@ -1,0 +1,665 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/query"
+)
+
+// Artifacts as the management API lists them.
+//
+// A listing is one statement for the page (the page's IDs are chosen on the
+// narrow index columns, then the rows with their manifests are read for
+// those IDs only), one COUNT, and at most one statement each for the page's
+// tags, labels, accessories and index references, whatever the page size.
+//
+// By default a listing shows what Harbor shows: every artifact except an
+// index child that has no tag of its own and an accessory of an artifact of
+// the same repository (shownArtifact). q=base=* shows everything.
+
+// shownArtifact holds for the artifacts a listing shows by default (alias a):
+// not an index child without tags of its own, not an OCI referrer of an
+// artifact in the repository, and not a cosign signature tagged
+// sha256-<hex>.sig next to the artifact sha256:<hex>. (CROSS JOIN makes
+// SQLite find the parents by child digest, not scan the repository.)
+var shownArtifact = shown("a", "0")
+
+// shown is shownArtifact for the artifacts aliased a; its subqueries'
+// aliases end in n.
+func shown(a, n string) string {
+	return strings.NewReplacer("{a}", a, "{n}", n).Replace(`(EXISTS (SELECT 1 FROM tags t{n} WHERE t{n}.artifact_id = {a}.id)
+	OR NOT EXISTS (SELECT 1 FROM artifact_references r{n} CROSS JOIN artifacts p{n}
+		WHERE r{n}.child_digest = {a}.digest AND p{n}.id = r{n}.parent_id AND p{n}.repository_id = {a}.repository_id))
+	AND ({a}.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM artifacts s{n} WHERE s{n}.repository_id = {a}.repository_id AND s{n}.digest = {a}.subject_digest))
+	AND NOT EXISTS (SELECT 1 FROM tags u{n} JOIN artifacts v{n} ON v{n}.repository_id = u{n}.repository_id
+		AND v{n}.digest = 'sha256:' || SUBSTR(u{n}.name, 8, 64)
+		WHERE u{n}.artifact_id = {a}.id AND u{n}.name >= 'sha256-' AND u{n}.name < 'sha256.'
+		AND LENGTH(u{n}.name) = 75 AND u{n}.name LIKE 'sha256-%.sig')`)
+}
+
+// Artifact is one manifest or index in a repository.
+type Artifact struct {
+	ID              int64
+	ProjectID       int64
+	RepositoryID    int64
+	Repository      string // full name, project/repo
+	Digest          string
+	Kind            string // IMAGE, CHART, ...
+	MediaType       string // of the manifest
+	ConfigMediaType string
+	ArtifactType    string
+	Size            int64 // of the manifest itself
+	Annotations     string
+	Subject         string // digest of the subject, or ""
+	Manifest        []byte
+	PushTime        int64
+	PullTime        int64
+}
+
+func artifactFields(alias string) string {
+	f := []string{"id", "project_id", "repository_id"}
+	out := make([]string, 0, 16)
+	for _, c := range f {
+		out = append(out, alias+"."+c)
+	}
+	out = append(out, "r.name")
+	for _, c := range []string{"digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size",
+		"annotations", "subject_digest", "manifest", "push_time", "pull_time"} {
+		out = append(out, alias+"."+c)
+	}
+	return strings.Join(out, ", ")
+}
+
+func artifactDest(a *Artifact) []any {
+	return []any{&a.ID, &a.ProjectID, &a.RepositoryID, &a.Repository, &a.Digest, &a.Kind, &a.MediaType,
+		&a.ConfigMediaType, &a.ArtifactType, &a.Size, &a.Annotations, &a.Subject, &a.Manifest, &a.PushTime, &a.PullTime}
+}
+
+// ArtifactFilter scopes an artifact listing.
+type ArtifactFilter struct {
+	Reach        *Reach // projects the caller can see (nil: no limit)
+	ProjectID    int64  // 0: any
+	RepositoryID int64  // 0: any
+	// LatestInRepository keeps only the most recently pushed artifact of
+	// each repository among those q's type conditions (type, media_type,
+	// artifact_type) select.
+	LatestInRepository bool
+}
+
+// artifactColumns are the keys artifact listings filter and sort by, for
+// table alias alias (repository_name needs the repositories alias r).
+func artifactColumns(alias string) map[string]query.Column {
+	return map[string]query.Column{
+		"id":                  {SQL: alias + ".id", Type: query.Int},
+		"digest":              {SQL: alias + ".digest", Type: query.Text},
+		"type":                {SQL: alias + ".kind", Type: query.Text},
+		"media_type":          {SQL: "CASE WHEN " + alias + ".config_media_type = '' THEN " + alias + ".manifest_media_type ELSE " + alias + ".config_media_type END", Type: query.Text},
+		"manifest_media_type": {SQL: alias + ".manifest_media_type", Type: query.Text},
+		"artifact_type":       {SQL: alias + ".artifact_type", Type: query.Text},
+		"push_time":           {SQL: alias + ".push_time", Type: query.Time},
+		"pull_time":           {SQL: alias + ".pull_time", Type: query.Time},
+		"project_id":          {SQL: alias + ".project_id", Type: query.Int},
+		"repository_id":       {SQL: alias + ".repository_id", Type: query.Int},
+		"repository_name":     {SQL: "r.name", Type: query.Text},
+	}
+}
+
+// typeKeys are the conditions LatestInRepository groups by.
+var typeKeys = map[string]bool{"type": true, "media_type": true, "artifact_type": true}
+
+// artifactConditions turns q into SQL conditions on alias a: the plain
+// columns through q.SQL, and Harbor's special keys tags (=*, =nil, a name,
+// ~fuzzy, {any} or (all)), labels (label IDs: =id, {any}, (all)) and base
+// (=* lists every artifact, not only those shownArtifact selects).
+func artifactConditions(q *query.Query) (conds []string, args []any, order string, err error) {
+	const op = "list artifacts"
+	plain := &query.Query{Sort: q.Sort}
+	shown := true
+	for _, c := range q.Conds {
+		switch c.Key {
+		case "base":
+			if c.Kind != query.Exact || c.Value != "*" {
+				return nil, nil, "", errs.E(errs.Invalid, op, `the value of "base" can only be "*"`)
+			}
+			shown = false
+		case "tags":
+			cond, a, err := tagCondition(c)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			conds, args = append(conds, cond), append(args, a...)
+		case "labels":
+			cond, a, err := labelCondition(c)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			conds, args = append(conds, cond), append(args, a...)
+		default:
+			plain.Conds = append(plain.Conds, c)
+		}
+	}
+	where, wargs, order, err := plain.SQL(artifactColumns("a"), "a.push_time DESC, a.id DESC")
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if where != "" {
+		conds, args = append(conds, where), append(args, wargs...)
+	}
+	if shown {
+		conds = append(conds, shownArtifact)
+	}
+	if !strings.Contains(order, "a.id") {
+		order += ", a.id DESC"
+	}
+	return conds, args, order, nil
+}
+
+func tagCondition(c query.Cond) (string, []any, error) {
+	const has = "EXISTS (SELECT 1 FROM tags tq WHERE tq.artifact_id = a.id"
+	switch c.Kind {
+	case query.Exact:
+		switch c.Value {
+		case "*":
+			return has + ")", nil, nil
+		case "nil":
+			return "NOT " + has + ")", nil, nil
+		}
+		return has + " AND tq.name = ?)", []any{c.Value}, nil
+	case query.Fuzzy:
+		return has + ` AND LOWER(tq.name) LIKE ? ESCAPE '\')`, []any{containsPattern(c.Value)}, nil
+	case query.Set:
+		args := make([]any, len(c.Values))
+		for i, v := range c.Values {
+			args[i] = v
+		}
+		return has + " AND tq.name IN (" + placeholders(len(c.Values)) + "))", args, nil
+	case query.All:
+		parts := make([]string, len(c.Values))
+		args := make([]any, len(c.Values))
+		for i, v := range c.Values {
+			parts[i], args[i] = has+" AND tq.name = ?)", v
+		}
+		return "(" + strings.Join(parts, " AND ") + ")", args, nil
+	}
+	return "", nil, errs.E(errs.Invalid, "list artifacts", "tags takes =*, =nil, =name, =~part, {a b} or (a b)")
+}
+
+func labelCondition(c query.Cond) (string, []any, error) {
+	const op = "list artifacts"
+	var vals []string
+	switch c.Kind {
+	case query.Exact:
+		vals = []string{c.Value}
+	case query.Set, query.All:
+		vals = c.Values
+	default:
+		return "", nil, errs.E(errs.Invalid, op, "labels takes label IDs: =id, {id id} or (id id)")
+	}
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return "", nil, errs.E(errs.Invalid, op, "labels takes label IDs, not %q", v)
+		}
+		args[i] = n
+	}
+	const has = "a.id IN (SELECT al.artifact_id FROM artifact_labels al WHERE al.label_id "
+	if c.Kind == query.Set {
+		return has + "IN (" + placeholders(len(args)) + "))", args, nil
+	}
+	parts := make([]string, len(args))
+	for i := range args {
+		parts[i] = has + "= ?)"
+	}
+	return "(" + strings.Join(parts, " AND ") + ")", args, nil
+}
+
+// latestCondition keeps a only when no artifact of its repository matching
+// q's type conditions (and shown, unless q has base=*) was pushed after it.
+func latestCondition(q *query.Query) (string, []any, error) {
+	typed := &query.Query{}
+	all := false
+	for _, c := range q.Conds {
+		if typeKeys[c.Key] {
+			typed.Conds = append(typed.Conds, c)
+		}
+		all = all || c.Key == "base"
+	}
+	where, args, _, err := typed.SQL(artifactColumns("b"), "")
+	if err != nil {
+		return "", nil, err
+	}
+	cond := `NOT EXISTS (SELECT 1 FROM artifacts b WHERE b.repository_id = a.repository_id
+		AND (b.push_time > a.push_time OR (b.push_time = a.push_time AND b.id > a.id))`
+	if where != "" {
+		cond += " AND " + where
+	}
+	if !all {
+		cond += " AND " + shown("b", "b")
+	}
+	return cond + ")", args, nil
+}
+
+// artifactListSQL returns the count and page statements of a listing and
+// their arguments (the page's last two, LIMIT and OFFSET, not included).
+func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args []any, err error) {
+	if q == nil {
+		q = &query.Query{}
+	}
+	conds, args, order, err := artifactConditions(q)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if f.RepositoryID != 0 {
+		conds, args = append(conds, "a.repository_id = ?"), append(args, f.RepositoryID)
+	}
+	if f.ProjectID != 0 {
+		conds, args = append(conds, "a.project_id = ?"), append(args, f.ProjectID)
+	}
+	if w, a := f.Reach.where("a.project_id"); w != "" {
+		conds, args = append(conds, w), append(args, a...)
+	}
+	if f.LatestInRepository {
+		w, a, err := latestCondition(q)
+		if err != nil {
+			return "", "", nil, err
+		}
+		conds, args = append(conds, w), append(args, a...)
+	}
+	from := ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id`
+	if len(conds) > 0 {
+		from += " WHERE " + strings.Join(conds, " AND ")
+	}
+	ids := `SELECT a.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	page = `SELECT ` + artifactFields("a") + ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE a.id IN (` + ids + `) ORDER BY ` + order
+	return `SELECT COUNT(*)` + from, page, args, nil
+}
+
+// ListArtifacts returns a page of the artifacts f and q select (newest
+// first unless q sorts) and how many match in all.
+func (db *DB) ListArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int) ([]Artifact, int64, error) {
+	const op = "list artifacts"
+	count, page, args, err := artifactListSQL(f, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	if err := db.queryRow(ctx, nil, count, args...).Scan(&total); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	out := []Artifact{}
+	if total == 0 || int64(offset) >= total {
+		return out, total, nil
+	}
+	rows, err := db.query(ctx, nil, page, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Artifact
+		if err := rows.Scan(artifactDest(&a)...); err != nil {
+			return nil, 0, errs.Wrap(op, err)
+		}
+		out = append(out, a)
+	}
+	return out, total, rows.Err()
+}
+
+func artifactByRefSQL(byDigest bool) string {
+	q := `SELECT ` + artifactFields("a") + ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id`
+	if byDigest {
+		return q + ` WHERE r.name = ? AND a.digest = ?`
+	}
+	return q + ` JOIN tags t ON t.artifact_id = a.id AND t.repository_id = r.id WHERE r.name = ? AND t.name = ?`
+}
+
+// ArtifactByRef returns the artifact that tag or digest ref names in
+// repository, with its manifest.
+func (db *DB) ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*Artifact, error) {
+	q := artifactByRefSQL(byDigest)
+	var a Artifact
+	if err := db.queryRow(ctx, nil, q, repository, ref).Scan(artifactDest(&a)...); err != nil {
+		return nil, notFound("get artifact", err, "artifact %s not found in %s", ref, repository)
+	}
+	return &a, nil
+}
+
+func idArgs(ids []int64) []any {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args
+}
+
+// Tag is a name pointing at an artifact.
+type Tag struct {
+	ID           int64
+	RepositoryID int64
+	ArtifactID   int64
+	Name         string
+	PushTime     int64
+	PullTime     int64
+}
+
+const tagFields = `id, repository_id, artifact_id, name, push_time, pull_time`
+
+func tagDest(t *Tag) []any {
+	return []any{&t.ID, &t.RepositoryID, &t.ArtifactID, &t.Name, &t.PushTime, &t.PullTime}
+}
+
+// ArtifactTags returns the tags of each of ids, newest first.
+func (db *DB) ArtifactTags(ctx context.Context, ids []int64) (map[int64][]Tag, error) {
+	const op = "list tags"
+	out := map[int64][]Tag{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.query(ctx, nil, `SELECT `+tagFields+` FROM tags WHERE artifact_id IN (`+placeholders(len(ids))+`)
+		ORDER BY push_time DESC, id DESC`, idArgs(ids)...)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t Tag
+		if err := rows.Scan(tagDest(&t)...); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out[t.ArtifactID] = append(out[t.ArtifactID], t)
+	}
+	return out, rows.Err()
+}
+
+var tagColumns = map[string]query.Column{
+	"id":        {SQL: "id", Type: query.Int},
+	"name":      {SQL: "name", Type: query.Text},
+	"push_time": {SQL: "push_time", Type: query.Time},
+	"pull_time": {SQL: "pull_time", Type: query.Time},
+}
+
+// ListArtifactTags returns a page of the tags of artifact id that q
+// selects (newest first unless q sorts) and how many match in all.
+func (db *DB) ListArtifactTags(ctx context.Context, id int64, q *query.Query, offset, limit int) ([]Tag, int64, error) {
+	const op = "list tags"
+	if q == nil {
+		q = &query.Query{}
+	}
+	where, args, order, err := q.SQL(tagColumns, "push_time DESC, id DESC")
+	if err != nil {
+		return nil, 0, err
+	}
+	cond := " WHERE artifact_id = ?"
+	args = append([]any{id}, args...)
+	if where != "" {
+		cond += " AND " + where
+	}
+	var total int64
+	if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM tags`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	out := []Tag{}
+	if total == 0 || int64(offset) >= total {
+		return out, total, nil
+	}
+	if !strings.Contains(order, "id") {
+		order += ", id DESC"
+	}
+	rows, err := db.query(ctx, nil, `SELECT `+tagFields+` FROM tags`+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t Tag
+		if err := rows.Scan(tagDest(&t)...); err != nil {
+			return nil, 0, errs.Wrap(op, err)
+		}
+		out = append(out, t)
+	}
+	return out, total, rows.Err()
+}
+
+// CreateArtifactTag points a new tag name at artifact id of repository
+// repoID; a tag of that name in the repository is errs.Exists.
+func (db *DB) CreateArtifactTag(ctx context.Context, repoID, id int64, name string) (int64, error) {
+	const op = "create tag"
+	var tagID int64
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		return db.queryRow(ctx, tx, `INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?) RETURNING id`,
+			repoID, id, name, now()).Scan(&tagID)
+	})
+	if isUniqueViolation(err) {
+		return 0, errs.E(errs.Exists, op, "tag %s already exists in the repository", name)
+	}
+	return tagID, err
+}
+
+// DeleteArtifactTag removes tag name from artifact id.
+func (db *DB) DeleteArtifactTag(ctx context.Context, id int64, name string) error {
+	const op = "delete tag"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `DELETE FROM tags WHERE artifact_id = ? AND name = ?`, id, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "tag %s of artifact %d not found", name, id)
+		}
+		return nil
+	})
+}
+
+// Accessory is an artifact attached to another (its subject) in the same
+// repository: an OCI referrer, or a cosign signature found by its tag.
+type Accessory struct {
+	SubjectID int64
+	Artifact
+	Tagged bool // linked by a sha256-<hex>.sig tag rather than a subject field
+}
+
+// accessoriesSQL selects the accessories of n subjects (the n IDs twice):
+// referrers through artifacts_subject, cosign tags through the tag name.
+func accessoriesSQL(n int) string {
+	in := placeholders(n)
+	return `SELECT s.id, 0, ` + artifactFields("x") + ` FROM artifacts s
+		JOIN artifacts x ON x.repository_id = s.repository_id AND x.subject_digest = s.digest
+		JOIN repositories r ON r.id = x.repository_id WHERE s.id IN (` + in + `)
+		UNION ALL
+		SELECT s.id, 1, ` + artifactFields("x") + ` FROM artifacts s
+		JOIN tags t ON t.repository_id = s.repository_id AND t.name = 'sha256-' || SUBSTR(s.digest, 8) || '.sig'
+		JOIN artifacts x ON x.id = t.artifact_id
+		JOIN repositories r ON r.id = x.repository_id
+		WHERE s.id IN (` + in + `) AND s.digest LIKE 'sha256:%' AND x.subject_digest <> s.digest`
+}
+
+// ArtifactAccessories returns the accessories of each of ids, newest first.
+func (db *DB) ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]Accessory, error) {
+	const op = "list accessories"
+	out := map[int64][]Accessory{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.query(ctx, nil, accessoriesSQL(len(ids)), append(idArgs(ids), idArgs(ids)...)...)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Accessory
+		var tagged int
+		if err := rows.Scan(append([]any{&a.SubjectID, &tagged}, artifactDest(&a.Artifact)...)...); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		a.Tagged = tagged == 1
+		out[a.SubjectID] = append(out[a.SubjectID], a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	for _, list := range out {
+		sort.Slice(list, func(i, j int) bool {
+			if list[i].PushTime != list[j].PushTime {
+				return list[i].PushTime > list[j].PushTime
+			}
+			return list[i].ID > list[j].ID
+		})
+	}
+	return out, nil
+}
+
+// Reference is an index's reference to a child manifest, with the child
+// artifact when the repository holds it.
+type Reference struct {
+	ParentID      int64
+	ChildDigest   string
+	MediaType     string
+	Platform      string // JSON or ""
+	ChildID       int64  // 0 when the child is not in the repository
+	ChildManifest []byte // nil when the child is not in the repository
+}
+
+// referencesSQL selects the child references of n parents, with the
+// children the parents' repositories hold.
+func referencesSQL(n int) string {
+	return `SELECT ar.parent_id, ar.child_digest, ar.media_type, ar.platform, COALESCE(c.id, 0), c.manifest
+		FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id
+		LEFT JOIN artifacts c ON c.repository_id = p.repository_id AND c.digest = ar.child_digest
+		WHERE ar.parent_id IN (` + placeholders(n) + `)`
+}
+
+// ArtifactReferences returns the child references of each of ids.
+func (db *DB) ArtifactReferences(ctx context.Context, ids []int64) (map[int64][]Reference, error) {
+	const op = "list references"
+	out := map[int64][]Reference{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := db.query(ctx, nil, referencesSQL(len(ids)), idArgs(ids)...)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Reference
+		if err := rows.Scan(&r.ParentID, &r.ChildDigest, &r.MediaType, &r.Platform, &r.ChildID, &r.ChildManifest); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out[r.ParentID] = append(out[r.ParentID], r)
+	}
+	return out, rows.Err()
+}
+
+// DeleteArtifact removes artifact id with what hangs off it, as Harbor
+// does: its accessories (recursively), and its index children that have no
+// tag and no other parent in the repository. It returns what it removed,
+// the artifact first. An artifact that an index of the repository
+// references is errs.Precondition: delete the index instead.
+func (db *DB) DeleteArtifact(ctx context.Context, id int64) ([]Artifact, error) {
+	const op = "delete artifact"
+	var removed []Artifact
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		removed = removed[:0]
+		var root Artifact
+		if err := db.queryRow(ctx, tx, `SELECT id, repository_id, digest FROM artifacts WHERE id = ?`, id).
+			Scan(&root.ID, &root.RepositoryID, &root.Digest); err != nil {
+			return notFound(op, err, "artifact %d not found", id)
+		}
+		var parents int
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifact_references ar CROSS JOIN artifacts p
+			WHERE ar.child_digest = ? AND p.id = ar.parent_id AND p.repository_id = ?`, root.Digest, root.RepositoryID).Scan(&parents); err != nil {
+			return err
+		}
+		if parents > 0 {
+			return errs.E(errs.Precondition, op, "the artifact is referenced by an index in the repository; delete the index instead")
+		}
+		doomed := map[int64]bool{root.ID: true}
+		queue := []Artifact{root}
+		ids := func(q string, args ...any) ([]Artifact, error) {
+			rows, err := db.query(ctx, tx, q, args...)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []Artifact
+			for rows.Next() {
+				var a Artifact
+				if err := rows.Scan(&a.ID, &a.Digest); err != nil {
+					return nil, err
+				}
+				a.RepositoryID = root.RepositoryID
+				out = append(out, a)
+			}
+			return out, rows.Err()
+		}
+		for len(queue) > 0 && len(doomed) < 10000 {
+			a := queue[0]
+			queue = queue[1:]
+			removed = append(removed, a)
+			// Accessories: referrers, and cosign signatures by tag.
+			acc, err := ids(`SELECT id, digest FROM artifacts WHERE repository_id = ? AND subject_digest = ?`, a.RepositoryID, a.Digest)
+			if err != nil {
+				return err
+			}
+			if hex, ok := strings.CutPrefix(a.Digest, "sha256:"); ok {
+				sig, err := ids(`SELECT x.id, x.digest FROM tags t JOIN artifacts x ON x.id = t.artifact_id
+					WHERE t.repository_id = ? AND t.name = ?`, a.RepositoryID, "sha256-"+hex+".sig")
+				if err != nil {
+					return err
+				}
+				acc = append(acc, sig...)
+			}
+			for _, x := range acc {
+				if !doomed[x.ID] {
+					doomed[x.ID] = true
+					queue = append(queue, x)
+				}
+			}
+			// Index children with no tag and no other parent.
+			children, err := ids(`SELECT c.id, c.digest FROM artifact_references ar
+				JOIN artifacts c ON c.repository_id = ? AND c.digest = ar.child_digest WHERE ar.parent_id = ?`, a.RepositoryID, a.ID)
+			if err != nil {
+				return err
+			}
+			for _, c := range children {
+				if doomed[c.ID] {
+					continue
+				}
+				var tagged, others int
+				if err := db.queryRow(ctx, tx, `SELECT
+					(SELECT COUNT(*) FROM tags WHERE artifact_id = ?),
+					(SELECT COUNT(*) FROM artifact_references ar CROSS JOIN artifacts p
+						WHERE ar.child_digest = ? AND p.id = ar.parent_id AND p.repository_id = ? AND p.id <> ?)`,
+					c.ID, c.Digest, a.RepositoryID, a.ID).Scan(&tagged, &others); err != nil {
+					return err
+				}
+				if tagged == 0 && others == 0 {
+					doomed[c.ID] = true
+					queue = append(queue, c)
+				}
+			}
+		}
+		for _, a := range removed {
+			for _, q := range []string{
+				`DELETE FROM tags WHERE artifact_id = ?`,
+				`DELETE FROM artifact_labels WHERE artifact_id = ?`,
+				`DELETE FROM artifact_references WHERE parent_id = ?`,
+				`DELETE FROM artifact_blobs WHERE artifact_id = ?`,
+				`DELETE FROM artifacts WHERE id = ?`,
+			} {
+				if _, err := db.exec(ctx, tx, q, a.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return removed, err
+}

@@ -1,0 +1,710 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/query"
+)
+
+// Project metadata and quotas.
+//
+// A project's metadata is Harbor's key/value list (project_metadata); the
+// "public" key is not stored there but read from and written to
+// projects.public, so the two can never disagree.
+//
+// Quota: projects.storage_limit is the hard limit in bytes (-1 unlimited).
+// Usage is the sum of the project's rows in project_usage, one per shard:
+// a blob that becomes visible in a project adds its size to a random shard
+// in the same transaction, so concurrent pushes into one project update
+// different rows instead of queueing on one (Harbor's quota_usage row,
+// harbor#18440). When the project has a limit, the transaction first reads
+// the committed usage and refuses (errs.Denied) a blob that would take it
+// over the limit. On SQLite writes are serial, so the check is exact; on
+// PostgreSQL (READ COMMITTED) blobs whose transactions commit at the same
+// instant do not see each other, so a project can pass its limit by at most
+// the blobs in flight at that moment — the price of not serialising every
+// push into a project behind one lock.
+
+// usageShards is how many rows a project's usage is spread over.
+const usageShards = 16
+
+// ProjectInfo is a project with what the projects API shows beside it.
+type ProjectInfo struct {
+	Project
+	OwnerName    string
+	StorageLimit int64
+	RepoCount    int64
+	Metadata     map[string]string // with "public"
+}
+
+// ProjectSpec describes a project to create.
+type ProjectSpec struct {
+	Name         string
+	OwnerID      int64 // becomes the project's first member, as project admin
+	Public       bool
+	StorageLimit int64             // bytes, -1 unlimited
+	Metadata     map[string]string // without "public"
+}
+
+// projectAdminRole is Harbor's role ID of a project administrator.
+const projectAdminRole = 1
+
+// AddProject creates a project with its metadata and its owner as project
+// administrator, in one transaction; an existing name is errs.Exists.
+func (db *DB) AddProject(ctx context.Context, p ProjectSpec) (int64, error) {
+	const op = "create project"
+	t := now()
+	var id int64
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		if err := db.queryRow(ctx, tx, `INSERT INTO projects (name, owner_id, public, storage_limit, quota_updated_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, p.Name, p.OwnerID, p.Public, p.StorageLimit, t, t, t).Scan(&id); err != nil {
+			return err
+		}
+		for k, v := range p.Metadata {
+			if k == "public" {
+				continue
+			}
+			if _, err := db.exec(ctx, tx, `INSERT INTO project_metadata (project_id, name, value) VALUES (?, ?, ?)`, id, k, v); err != nil {
+				return err
+			}
+		}
+		if p.OwnerID > 0 {
+			if _, err := db.exec(ctx, tx, `INSERT INTO project_members (project_id, entity_type, entity_id, role, created_at, updated_at)
+				VALUES (?, 'u', ?, ?, ?, ?) ON CONFLICT DO NOTHING`, id, p.OwnerID, projectAdminRole, t, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if isUniqueViolation(err) {
+		return 0, errs.E(errs.Exists, op, "project %q already exists", p.Name)
+	}
+	return id, err
+}
+
+// FirstAdminID returns the lowest ID of a system administrator: the owner
+// Harbor gives projects that robots create.
+func (db *DB) FirstAdminID(ctx context.Context) (int64, error) {
+	var id int64
+	err := db.queryRow(ctx, nil, `SELECT id FROM users WHERE sysadmin ORDER BY id LIMIT 1`).Scan(&id)
+	if err != nil {
+		return 0, notFound("first admin", err, "no system administrator exists")
+	}
+	return id, nil
+}
+
+// ProjectFilter selects projects in a listing. Unless All is set, a
+// project is listed when it is public and WithPublic is set, when MemberID
+// owns it or is a member, or when its name is in Names.
+type ProjectFilter struct {
+	Name   string // substring of the name
+	Owner  string // owner's user name
+	Public *bool
+
+	All        bool
+	WithPublic bool
+	MemberID   int64
+	Names      []string
+}
+
+// projectListColumns are the keys project listings filter and sort by.
+var projectListColumns = map[string]query.Column{
+	"project_id":    {SQL: "p.id", Type: query.Int},
+	"name":          {SQL: "p.name", Type: query.Text},
+	"public":        {SQL: "p.public", Type: query.Bool},
+	"owner":         {SQL: "u.username", Type: query.Text},
+	"owner_id":      {SQL: "p.owner_id", Type: query.Int},
+	"creation_time": {SQL: "p.created_at", Type: query.Time},
+	"update_time":   {SQL: "p.updated_at", Type: query.Time},
+}
+
+const projectInfoColumns = `p.id, p.name, p.owner_id, p.public, p.created_at, p.updated_at, COALESCE(u.username, ''), p.storage_limit`
+
+func scanProjectInfo(s interface{ Scan(...any) error }) (ProjectInfo, error) {
+	var p ProjectInfo
+	err := s.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit)
+	return p, err
+}
+
+// ListProjects returns a page of the projects f and q select (newest first
+// unless q sorts) with their owner names, repository counts and metadata,
+// and how many match in all.
+func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query, offset, limit int) ([]ProjectInfo, int64, error) {
+	const op = "list projects"
+	if q == nil {
+		q = &query.Query{}
+	}
+	where, args, order, err := q.SQL(projectListColumns, "p.created_at DESC, p.id DESC")
+	if err != nil {
+		return nil, 0, err
+	}
+	conds := []string{}
+	if where != "" {
+		conds = append(conds, where)
+	}
+	if f.Name != "" {
+		conds = append(conds, `LOWER(p.name) LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(f.Name))+"%")
+	}
+	if f.Owner != "" {
+		conds = append(conds, "u.username = ?")
+		args = append(args, f.Owner)
+	}
+	if f.Public != nil {
+		conds = append(conds, "p.public = ?")
+		args = append(args, *f.Public)
+	}
+	if !f.All {
+		var vis []string
+		if f.WithPublic {
+			vis = append(vis, "p.public")
+		}
+		if f.MemberID != 0 {
+			vis = append(vis, "p.owner_id = ?",
+				"p.id IN (SELECT m.project_id FROM project_members m WHERE m.entity_type = 'u' AND m.entity_id = ?)")
+			args = append(args, f.MemberID, f.MemberID)
+		}
+		if len(f.Names) > 0 {
+			vis = append(vis, "p.name IN ("+placeholders(len(f.Names))+")")
+			for _, n := range f.Names {
+				args = append(args, n)
+			}
+		}
+		if len(vis) == 0 {
+			return []ProjectInfo{}, 0, nil
+		}
+		conds = append(conds, "("+strings.Join(vis, " OR ")+")")
+	}
+	from := ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id`
+	if len(conds) > 0 {
+		from += " WHERE " + strings.Join(conds, " AND ")
+	}
+	var total int64
+	if err := db.queryRow(ctx, nil, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	out := []ProjectInfo{}
+	if total == 0 || offset >= int(total) {
+		return out, total, nil
+	}
+	order = withTieBreak(order)
+	rows, err := db.query(ctx, nil, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanProjectInfo(rows)
+		if err != nil {
+			return nil, 0, errs.Wrap(op, err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	rows.Close()
+	if err := db.fillProjects(ctx, out); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// withTieBreak ends order with the project ID, for a stable order across
+// pages, in the direction of order's last term, so that an index on the
+// sorted column (which ends with the ID) serves the whole order.
+func withTieBreak(order string) string {
+	if strings.Contains(order, "p.id") {
+		return order
+	}
+	if strings.HasSuffix(order, " DESC") {
+		return order + ", p.id DESC"
+	}
+	return order + ", p.id"
+}
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// fillProjects adds repository counts and metadata to ps, two queries for all.
+func (db *DB) fillProjects(ctx context.Context, ps []ProjectInfo) error {
+	const op = "project details"
+	if len(ps) == 0 {
+		return nil
+	}
+	idx := make(map[int64]*ProjectInfo, len(ps))
+	args := make([]any, 0, len(ps))
+	for i := range ps {
+		p := &ps[i]
+		p.Metadata = map[string]string{"public": fmt.Sprint(p.Public)}
+		idx[p.ID] = p
+		args = append(args, p.ID)
+	}
+	in := "(" + placeholders(len(ps)) + ")"
+	rows, err := db.query(ctx, nil, `SELECT project_id, COUNT(*) FROM repositories WHERE project_id IN `+in+` GROUP BY project_id`, args...)
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	for rows.Next() {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			rows.Close()
+			return errs.Wrap(op, err)
+		}
+		idx[id].RepoCount = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return errs.Wrap(op, err)
+	}
+	rows, err = db.query(ctx, nil, `SELECT project_id, name, value FROM project_metadata WHERE project_id IN `+in, args...)
+	if err != nil {
+		return errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k, v string
+		if err := rows.Scan(&id, &k, &v); err != nil {
+			return errs.Wrap(op, err)
+		}
+		if k != "public" {
+			idx[id].Metadata[k] = v
+		}
+	}
+	return rows.Err()
+}
+
+// ProjectInfo returns project id with its owner name, limit, repository
+// count and metadata.
+func (db *DB) ProjectInfo(ctx context.Context, id int64) (*ProjectInfo, error) {
+	p, err := scanProjectInfo(db.queryRow(ctx, nil, `SELECT `+projectInfoColumns+` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?`, id))
+	if err != nil {
+		return nil, notFound("get project", err, "project %d not found", id)
+	}
+	ps := []ProjectInfo{p}
+	if err := db.fillProjects(ctx, ps); err != nil {
+		return nil, err
+	}
+	return &ps[0], nil
+}
+
+// UserProjectRoles returns the roles user holds directly in each of projects.
+func (db *DB) UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error) {
+	const op = "project roles"
+	out := map[int64][]int{}
+	if userID == 0 || len(projects) == 0 {
+		return out, nil
+	}
+	args := []any{userID}
+	for _, id := range projects {
+		args = append(args, id)
+	}
+	rows, err := db.query(ctx, nil, `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
+		AND project_id IN (`+placeholders(len(projects))+`) ORDER BY project_id, role`, args...)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int64
+		var role int
+		if err := rows.Scan(&pid, &role); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out[pid] = append(out[pid], role)
+	}
+	return out, rows.Err()
+}
+
+// ProjectMemberCounts returns how many members hold each role in project.
+func (db *DB) ProjectMemberCounts(ctx context.Context, projectID int64) (map[int]int64, error) {
+	const op = "count members"
+	rows, err := db.query(ctx, nil, `SELECT role, COUNT(*) FROM project_members WHERE project_id = ? GROUP BY role`, projectID)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	out := map[int]int64{}
+	for rows.Next() {
+		var role int
+		var n int64
+		if err := rows.Scan(&role, &n); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out[role] = n
+	}
+	return out, rows.Err()
+}
+
+// ProjectRepoCount returns how many repositories project holds.
+func (db *DB) ProjectRepoCount(ctx context.Context, projectID int64) (int64, error) {
+	var n int64
+	if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, projectID).Scan(&n); err != nil {
+		return 0, errs.Wrap("count repositories", err)
+	}
+	return n, nil
+}
+
+// UpdateProject sets project id's visibility (if public is not nil), sets
+// the metadata in set and removes the keys in del, in one transaction.
+func (db *DB) UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error {
+	const op = "update project"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		if err := db.touchProject(ctx, tx, op, id, public); err != nil {
+			return err
+		}
+		if err := db.upsertMetadata(ctx, tx, id, set); err != nil {
+			return err
+		}
+		for _, k := range del {
+			if _, err := db.exec(ctx, tx, `DELETE FROM project_metadata WHERE project_id = ? AND name = ?`, id, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// touchProject bumps the update time of project id and sets its
+// visibility if public is not nil; a missing project is errs.NotFound.
+func (db *DB) touchProject(ctx context.Context, tx *sql.Tx, op string, id int64, public *bool) error {
+	var res sql.Result
+	var err error
+	if public != nil {
+		res, err = db.exec(ctx, tx, `UPDATE projects SET public = ?, updated_at = ? WHERE id = ?`, *public, now(), id)
+	} else {
+		res, err = db.exec(ctx, tx, `UPDATE projects SET updated_at = ? WHERE id = ?`, now(), id)
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return errs.E(errs.NotFound, op, "project %d not found", id)
+	}
+	return nil
+}
+
+func (db *DB) upsertMetadata(ctx context.Context, tx *sql.Tx, id int64, set map[string]string) error {
+	for k, v := range set {
+		if k == "public" {
+			continue
+		}
+		if _, err := db.exec(ctx, tx, `INSERT INTO project_metadata (project_id, name, value) VALUES (?, ?, ?)
+			ON CONFLICT (project_id, name) DO UPDATE SET value = excluded.value`, id, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddProjectMetadata adds the keys of m to project id; a key the project
+// already has ("public" always) is errs.Exists and nothing is added.
+func (db *DB) AddProjectMetadata(ctx context.Context, id int64, m map[string]string) error {
+	const op = "add project metadata"
+	var dup string
+	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		if err := db.touchProject(ctx, tx, op, id, nil); err != nil {
+			return err
+		}
+		for k, v := range m {
+			dup = k
+			if k == "public" {
+				return errs.E(errs.Exists, op, "metadata %q already exists in the project", k)
+			}
+			if _, err := db.exec(ctx, tx, `INSERT INTO project_metadata (project_id, name, value) VALUES (?, ?, ?)`, id, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if isUniqueViolation(err) {
+		return errs.E(errs.Exists, op, "metadata %q already exists in the project", dup)
+	}
+	return err
+}
+
+// SetProjectMetadata sets the keys of m in project id ("public" sets the
+// project's visibility).
+func (db *DB) SetProjectMetadata(ctx context.Context, id int64, m map[string]string) error {
+	const op = "update project metadata"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		var public *bool
+		if v, ok := m["public"]; ok {
+			b := v == "true"
+			public = &b
+		}
+		if err := db.touchProject(ctx, tx, op, id, public); err != nil {
+			return err
+		}
+		return db.upsertMetadata(ctx, tx, id, m)
+	})
+}
+
+// DeleteProjectMetadata removes key from project id; a key the project does
+// not have is errs.NotFound.
+func (db *DB) DeleteProjectMetadata(ctx context.Context, id int64, key string) error {
+	const op = "delete project metadata"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `DELETE FROM project_metadata WHERE project_id = ? AND name = ?`, id, key)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "metadata %q not found in the project", key)
+		}
+		return db.touchProject(ctx, tx, op, id, nil)
+	})
+}
+
+// DeleteProject removes project id with its members, metadata, robots,
+// labels and blob links. A project that still holds repositories is
+// errs.Precondition and stays.
+func (db *DB) DeleteProject(ctx context.Context, id int64) error {
+	const op = "delete project"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		lock := `SELECT name FROM projects WHERE id = ?`
+		if db.pg {
+			lock += ` FOR UPDATE` // a push creating a repository waits, then fails its foreign key
+		}
+		var name string
+		if err := db.queryRow(ctx, tx, lock, id).Scan(&name); err != nil {
+			return notFound(op, err, "project %d not found", id)
+		}
+		var repos int64
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, id).Scan(&repos); err != nil {
+			return err
+		}
+		if repos > 0 {
+			return errs.E(errs.Precondition, op, "the project contains repositories, can not be deleted")
+		}
+		for _, q := range []string{
+			// The cascade to project_usage waits for pushes that already
+			// counted a blob here; a push that has not is refused by
+			// project_usage's foreign key. Then no foreign key cascades to
+			// blob links and uploads (0003_projects.sql says why), so they
+			// are deleted here, after those pushes committed.
+			`DELETE FROM projects WHERE id = ?`,
+			`DELETE FROM project_blobs WHERE project_id = ?`,
+			`DELETE FROM uploads WHERE project_id = ?`,
+			`DELETE FROM robots WHERE level = 'project' AND project_id = ?`,
+			`DELETE FROM labels WHERE scope = 'p' AND project_id = ?`,
+		} {
+			if _, err := db.exec(ctx, tx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Quota is a project's storage quota.
+type Quota struct {
+	ProjectID   int64 // the quota's ID too
+	ProjectName string
+	OwnerName   string
+	Hard        int64 // bytes, -1 unlimited
+	Used        int64
+	CreatedAt   int64
+	UpdatedAt   int64
+}
+
+const usageSQL = `(SELECT COALESCE(SUM(pu.bytes), 0) FROM project_usage pu WHERE pu.project_id = p.id)`
+
+// quotaColumns are the keys quota listings sort by (Harbor's names).
+var quotaColumns = map[string]query.Column{
+	"id":            {SQL: "p.id", Type: query.Int},
+	"hard.storage":  {SQL: "p.storage_limit", Type: query.Int},
+	"used.storage":  {SQL: usageSQL, Type: query.Int},
+	"creation_time": {SQL: "p.created_at", Type: query.Time},
+	"update_time":   {SQL: "p.quota_updated_at", Type: query.Time},
+}
+
+const quotaSelect = `SELECT p.id, p.name, COALESCE(u.username, ''), p.storage_limit, ` + usageSQL + `, p.created_at, p.quota_updated_at
+	FROM projects p LEFT JOIN users u ON u.id = p.owner_id`
+
+func scanQuota(s interface{ Scan(...any) error }) (Quota, error) {
+	var q Quota
+	err := s.Scan(&q.ProjectID, &q.ProjectName, &q.OwnerName, &q.Hard, &q.Used, &q.CreatedAt, &q.UpdatedAt)
+	if q.UpdatedAt == 0 {
+		q.UpdatedAt = q.CreatedAt
+	}
+	return q, err
+}
+
+// ListQuotas returns a page of project quotas (all, or only project
+// projectID when it is not 0) in the order q sorts (by ID otherwise), and
+// how many there are.
+func (db *DB) ListQuotas(ctx context.Context, q *query.Query, projectID int64, offset, limit int) ([]Quota, int64, error) {
+	const op = "list quotas"
+	if q == nil {
+		q = &query.Query{}
+	}
+	where, args, order, err := q.SQL(quotaColumns, "p.id")
+	if err != nil {
+		return nil, 0, err
+	}
+	if projectID != 0 {
+		if where != "" {
+			where += " AND "
+		}
+		where += "p.id = ?"
+		args = append(args, projectID)
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	var total int64
+	if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM projects p`+where, args...).Scan(&total); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	out := []Quota{}
+	if total == 0 || offset >= int(total) {
+		return out, total, nil
+	}
+	order = withTieBreak(order)
+	rows, err := db.query(ctx, nil, quotaSelect+where+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		qu, err := scanQuota(rows)
+		if err != nil {
+			return nil, 0, errs.Wrap(op, err)
+		}
+		out = append(out, qu)
+	}
+	return out, total, rows.Err()
+}
+
+// GetQuota returns the quota of project id.
+func (db *DB) GetQuota(ctx context.Context, id int64) (*Quota, error) {
+	q, err := scanQuota(db.queryRow(ctx, nil, quotaSelect+` WHERE p.id = ?`, id))
+	if err != nil {
+		return nil, notFound("get quota", err, "quota %d not found", id)
+	}
+	return &q, nil
+}
+
+// SetStorageLimit sets project id's hard storage limit (-1 unlimited). A
+// limit below the current usage is allowed: pushes are refused until
+// enough is deleted.
+func (db *DB) SetStorageLimit(ctx context.Context, id, limit int64) error {
+	const op = "update quota"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `UPDATE projects SET storage_limit = ?, quota_updated_at = ? WHERE id = ?`, limit, now(), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "quota %d not found", id)
+		}
+		return nil
+	})
+}
+
+// CheckQuota reports (errs.Denied) whether making digest of size visible in
+// project would take it over its storage limit; a blob already there costs
+// nothing. The registry asks before it stores an upload's bytes; the
+// transaction that records the blob checks again.
+func (db *DB) CheckQuota(ctx context.Context, projectID int64, digest string, size int64) error {
+	var one int
+	err := db.queryRow(ctx, nil, `SELECT 1 FROM project_blobs WHERE project_id = ? AND blob_digest = ?`, projectID, digest).Scan(&one)
+	if err == nil {
+		return nil
+	}
+	if err != sql.ErrNoRows {
+		return errs.Wrap("check quota", err)
+	}
+	return db.checkLimit(ctx, nil, projectID, size, false)
+}
+
+// chargeUsage adds size bytes to project's usage, refusing with
+// errs.Denied when that would pass the project's limit.
+func (db *DB) chargeUsage(ctx context.Context, tx *sql.Tx, projectID, size int64) error {
+	if err := db.checkLimit(ctx, tx, projectID, size, false); err != nil {
+		return err
+	}
+	return db.addUsage(ctx, tx, projectID, size)
+}
+
+// addUsage adds delta (negative to subtract) to one shard of project's
+// usage. On PostgreSQL it takes a shard row no other transaction holds
+// (SKIP LOCKED), so pushers into one project do not wait for each other's
+// commits; only when every existing shard is held, or none exists yet, does
+// it upsert a random one of the usageShards (creating it, or waiting).
+// SQLite writes one transaction at a time, so any shard will do there.
+func (db *DB) addUsage(ctx context.Context, tx *sql.Tx, projectID, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	if db.pg {
+		res, err := db.exec(ctx, tx, `UPDATE project_usage SET bytes = bytes + ? WHERE project_id = ? AND shard =
+			(SELECT shard FROM project_usage WHERE project_id = ? LIMIT 1 FOR UPDATE SKIP LOCKED)`, delta, projectID, projectID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+	}
+	_, err := db.exec(ctx, tx, `INSERT INTO project_usage (project_id, shard, bytes) VALUES (?, ?, ?)
+		ON CONFLICT (project_id, shard) DO UPDATE SET bytes = project_usage.bytes + excluded.bytes`,
+		projectID, rand.IntN(usageShards), delta)
+	return err
+}
+
+// checkNotOverLimit refuses (errs.Denied) any push into a project whose
+// usage is already above its limit (after the limit was lowered).
+func (db *DB) checkNotOverLimit(ctx context.Context, tx *sql.Tx, projectID int64) error {
+	return db.checkLimit(ctx, tx, projectID, 0, true)
+}
+
+// checkLimit refuses adding size bytes to project when its usage would
+// pass its limit (or, with over, when it already has).
+func (db *DB) checkLimit(ctx context.Context, tx *sql.Tx, projectID, size int64, over bool) error {
+	const op = "check quota"
+	var name string
+	var limit int64
+	if err := db.queryRow(ctx, tx, `SELECT name, storage_limit FROM projects WHERE id = ?`, projectID).Scan(&name, &limit); err != nil {
+		return notFound(op, err, "project %d not found", projectID)
+	}
+	if limit < 0 {
+		return nil
+	}
+	var used int64
+	if err := db.queryRow(ctx, tx, `SELECT COALESCE(SUM(bytes), 0) FROM project_usage WHERE project_id = ?`, projectID).Scan(&used); err != nil {
+		return errs.Wrap(op, err)
+	}
+	if over {
+		if used > limit {
+			return errs.E(errs.Denied, op, "quota exceeded in project %s: current usage of %s exceeds the configured upper limit of %s",
+				name, byteSize(used), byteSize(limit))
+		}
+		return nil
+	}
+	if used+size > limit {
+		return errs.E(errs.Denied, op, "quota exceeded in project %s: adding %s of storage resource, which when updated to current usage of %s will exceed the configured upper limit of %s",
+			name, byteSize(size), byteSize(used), byteSize(limit))
+	}
+	return nil
+}
+
+// byteSize formats n as Harbor does in quota messages (1024-based units).
+func byteSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

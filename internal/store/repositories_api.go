@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/query"
+)
+
+// Reach is the set of projects a caller may see in a listing that spans
+// projects: every public project, plus the projects UserID owns or is a
+// direct member of, plus the projects named in Projects (a robot's
+// namespaces); All means every project (system administrators).
+type Reach struct {
+	All      bool
+	UserID   int64
+	Projects []string
+}
+
+// where returns a condition limiting the project ID expression col to r,
+// or "" when r does not limit.
+func (r *Reach) where(col string) (string, []any) {
+	if r == nil || r.All {
+		return "", nil
+	}
+	conds := []string{"public"}
+	var args []any
+	if r.UserID != 0 {
+		conds = append(conds, "owner_id = ?",
+			"id IN (SELECT project_id FROM project_members WHERE entity_type = 'u' AND entity_id = ?)")
+		args = append(args, r.UserID, r.UserID)
+	}
+	if len(r.Projects) > 0 {
+		conds = append(conds, "name IN ("+placeholders(len(r.Projects))+")")
+		for _, n := range r.Projects {
+			args = append(args, n)
+		}
+	}
+	return col + " IN (SELECT id FROM projects WHERE " + strings.Join(conds, " OR ") + ")", args
+}
+
+// containsPattern is the LIKE pattern (ESCAPE '\') of a case-insensitive
+// substring match for s, to compare with LOWER(column).
+func containsPattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(s)) + "%"
+}
+
+// Repository is a repository with its counters.
+type Repository struct {
+	ID            int64
+	ProjectID     int64
+	Name          string // full name, project/repo
+	Description   string
+	ArtifactCount int64 // artifacts a listing shows (see ListArtifacts)
+	PullCount     int64
+	CreatedAt     int64
+	UpdatedAt     int64
+}
+
+// repositoryColumns are the keys repository listings filter and sort by.
+var repositoryColumns = map[string]query.Column{
+	"id":            {SQL: "r.id", Type: query.Int},
+	"name":          {SQL: "r.name", Type: query.Text},
+	"project_id":    {SQL: "r.project_id", Type: query.Int},
+	"pull_count":    {SQL: "r.pull_count", Type: query.Int},
+	"creation_time": {SQL: "r.created_at", Type: query.Time},
+	"update_time":   {SQL: "r.updated_at", Type: query.Time},
+}
+
+// repositorySelect reads a Repository; the artifact count is shownCount.
+var repositorySelect = `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
+	` + shownCount("r.id") + ` FROM repositories r`
+
+func scanRepository(s interface{ Scan(...any) error }) (Repository, error) {
+	var r Repository
+	err := s.Scan(&r.ID, &r.ProjectID, &r.Name, &r.Description, &r.PullCount, &r.CreatedAt, &r.UpdatedAt, &r.ArtifactCount)
+	return r, err
+}
+
+// ListRepositories returns a page of repositories in project projectID (0:
+// any project) within reach (nil: no limit), newest first unless q sorts,
+// and how many match in all.
+func (db *DB) ListRepositories(ctx context.Context, reach *Reach, projectID int64, q *query.Query, offset, limit int) ([]Repository, int64, error) {
+	const op = "list repositories"
+	if q == nil {
+		q = &query.Query{}
+	}
+	where, args, order, err := q.SQL(repositoryColumns, "r.created_at DESC, r.id DESC")
+	if err != nil {
+		return nil, 0, err
+	}
+	var conds []string
+	if where != "" {
+		conds = append(conds, where)
+	}
+	if projectID != 0 {
+		conds = append(conds, "r.project_id = ?")
+		args = append(args, projectID)
+	}
+	if w, a := reach.where("r.project_id"); w != "" {
+		conds = append(conds, w)
+		args = append(args, a...)
+	}
+	cond := ""
+	if len(conds) > 0 {
+		cond = " WHERE " + strings.Join(conds, " AND ")
+	}
+	var total int64
+	if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM repositories r`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	out := []Repository{}
+	if total == 0 || int64(offset) >= total {
+		return out, total, nil
+	}
+	if !strings.Contains(order, "r.id") {
+		order += ", r.id DESC"
+	}
+	rows, err := db.query(ctx, nil, repositorySelect+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	if err != nil {
+		return nil, 0, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRepository(rows)
+		if err != nil {
+			return nil, 0, errs.Wrap(op, err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+// RepositoryByName returns repository name (project/repo).
+func (db *DB) RepositoryByName(ctx context.Context, name string) (*Repository, error) {
+	r, err := scanRepository(db.queryRow(ctx, nil, repositorySelect+` WHERE r.name = ?`, name))
+	if err != nil {
+		return nil, notFound("get repository", err, "repository %s not found", name)
+	}
+	return &r, nil
+}
+
+// UpdateRepositoryDescription sets the description of repository name.
+func (db *DB) UpdateRepositoryDescription(ctx context.Context, name, description string) error {
+	const op = "update repository"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		res, err := db.exec(ctx, tx, `UPDATE repositories SET description = ? WHERE name = ?`, description, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errs.E(errs.NotFound, op, "repository %s not found", name)
+		}
+		return nil
+	})
+}
+
+// DeleteRepository removes repository name with all its artifacts, tags,
+// references and label attachments. The blobs stay visible in the project
+// until garbage collection.
+func (db *DB) DeleteRepository(ctx context.Context, name string) error {
+	const op = "delete repository"
+	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		var id int64
+		if err := db.queryRow(ctx, tx, `SELECT id FROM repositories WHERE name = ?`, name).Scan(&id); err != nil {
+			return notFound(op, err, "repository %s not found", name)
+		}
+		// Children first, explicitly, rather than trusting every backend's
+		// cascade order.
+		for _, q := range []string{
+			`DELETE FROM tags WHERE repository_id = ?`,
+			`DELETE FROM artifact_labels WHERE artifact_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`,
+			`DELETE FROM artifact_references WHERE parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`,
+			`DELETE FROM artifact_blobs WHERE artifact_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`,
+			`DELETE FROM artifacts WHERE repository_id = ?`,
+			`DELETE FROM repositories WHERE id = ?`,
+		} {
+			if _, err := db.exec(ctx, tx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RepositoryHit is a repository found by a search, with its project.
+type RepositoryHit struct {
+	Repository
+	ProjectName   string
+	ProjectPublic bool
+}
+
+// SearchRepositories returns up to limit repositories within reach whose
+// name contains keyword (case-insensitive), by name. Repository names are
+// lower case (OCI), so only the keyword is lowered: LOWER(r.name) over
+// every repository cost more than the rest of the search.
+func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword string, limit int) ([]RepositoryHit, error) {
+	const op = "search repositories"
+	q := `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
+		` + shownCount("r.id") + `, p.name, p.public
+		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE r.name LIKE ? ESCAPE '\'`
+	args := []any{containsPattern(keyword)}
+	if w, a := reach.where("r.project_id"); w != "" {
+		q += " AND " + w
+		args = append(args, a...)
+	}
+	rows, err := db.query(ctx, nil, q+` ORDER BY r.name LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, errs.Wrap(op, err)
+	}
+	defer rows.Close()
+	out := []RepositoryHit{}
+	for rows.Next() {
+		var h RepositoryHit
+		if err := rows.Scan(&h.ID, &h.ProjectID, &h.Name, &h.Description, &h.PullCount, &h.CreatedAt, &h.UpdatedAt,
+			&h.ArtifactCount, &h.ProjectName, &h.ProjectPublic); err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
