@@ -319,7 +319,7 @@ var dummyHash, _ = HashPassword("berth-dummy-password")
 
 // ProjectPermissions returns what p may do in project: every project
 // permission for an administrator; a robot's own list; a user's roles
-// from membership; and the public policies in a public project.
+// from membership (the owner is a member like any other); and the public policies in a public project.
 func (s *Service) ProjectPermissions(ctx context.Context, p *Principal, project *store.Project) (rbac.Set, error) {
 	switch {
 	case p.Admin:
@@ -338,9 +338,6 @@ func (s *Service) ProjectPermissions(ctx context.Context, p *Principal, project 
 		roles := make([]rbac.Role, 0, len(ids)+1)
 		for _, id := range ids {
 			roles = append(roles, rbac.Role(id))
-		}
-		if project.OwnerID == p.UserID {
-			roles = append(roles, rbac.ProjectAdmin)
 		}
 		return rbac.ProjectPermissions(project.Public, roles...), nil
 	}

@@ -17,19 +17,10 @@ type Project struct {
 	UpdatedAt int64
 }
 
-// CreateProject inserts p and returns its ID; an existing name is errs.Exists.
+// CreateProject creates project p with no storage limit and its owner (if
+// any) as project administrator; an existing name is errs.Exists.
 func (db *DB) CreateProject(ctx context.Context, p Project) (int64, error) {
-	const op = "create project"
-	t := now()
-	var id int64
-	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		return db.queryRow(ctx, tx, `INSERT INTO projects (name, owner_id, public, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`, p.Name, p.OwnerID, p.Public, t, t).Scan(&id)
-	})
-	if isUniqueViolation(err) {
-		return 0, errs.E(errs.Exists, op, "project %q already exists", p.Name)
-	}
-	return id, err
+	return db.AddProject(ctx, ProjectSpec{Name: p.Name, OwnerID: p.OwnerID, Public: p.Public, StorageLimit: -1})
 }
 
 // ProjectByName returns the project called name.

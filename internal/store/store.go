@@ -134,7 +134,17 @@ func openSQLite(path string) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if err := w.Ping(); err != nil {
+	// Switching a fresh file to WAL takes a lock that SQLite's busy handler
+	// does not wait for; processes opening one file together retry.
+	for attempt := 0; ; attempt++ {
+		err := w.Ping()
+		if err == nil {
+			break
+		}
+		if attempt < 50 && strings.Contains(err.Error(), "SQLITE_BUSY") {
+			time.Sleep(time.Duration(10+attempt*10) * time.Millisecond)
+			continue
+		}
 		w.Close()
 		return nil, errs.Wrap("open sqlite", err)
 	}
