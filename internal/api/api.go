@@ -47,6 +47,8 @@ type Store interface {
 	searchStore
 	auditStore
 	systemStore
+	jobStore
+	immutableStore
 }
 
 // coreStore is what the framework itself needs.
@@ -78,6 +80,8 @@ type Options struct {
 	Settings *Settings
 	// Events receives what the API does (for the audit log and webhooks).
 	Events Publisher
+	// Jobs is the job system (nil: job endpoints answer 503).
+	Jobs Jobs
 	// Changed, if set, is called after every write the API makes, so
 	// caches elsewhere (the registry's pull-path cache) drop what they hold.
 	Changed func()
@@ -128,6 +132,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.labelRoutes(),
 		s.searchRoutes(),
 		s.auditRoutes(),
+		s.immutableRoutes(),
 	} {
 		s.routes = append(s.routes, group...)
 	}

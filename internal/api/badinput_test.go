@@ -204,5 +204,6 @@ func newFixture(t *testing.T, srv *testserver.InProcess) *fixture {
 		"project_name_or_id": "fixture", "project_name": "fixture", "repository_name": "app", "reference": "v1",
 		"tag_name": "v1", "user_id": id(users[0].ID), "mid": id(members[0].ID), "robot_id": id(robot.ID),
 		"label_id": id(labels[0].ID), "id": id(p.ID), "meta_name": "auto_scan", "addition": "build_history",
+		"job_type": "all",
 	}}
 }

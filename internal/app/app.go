@@ -24,6 +24,7 @@ import (
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/store"
 	_ "github.com/berth-dev/berth/internal/store/drivers" // the SQL drivers store.Open uses
@@ -41,6 +42,7 @@ type App struct {
 	Auth     *auth.Service
 	Reg      *registry.Registry
 	API      *api.Server
+	Jobs     *jobs.Service
 	Events   *event.Bus
 	Settings *api.Settings
 	Handler  http.Handler
@@ -85,9 +87,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	reg := registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
 	})
+	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log})
 	apiSrv := api.New(db, authn, blobs, api.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
-		Changed: reg.Invalidate,
+		Changed: reg.Invalidate, Jobs: jobSvc,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
@@ -109,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Events: bus, Settings: settings, Handler: handler}, nil
+	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Jobs: jobSvc, Events: bus, Settings: settings, Handler: handler}, nil
 }
 
 // bootstrap creates the admin user and the public library project on first start.
@@ -169,7 +172,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Reg.Run(bg); close(done) }()
+	go func() { a.RunBackground(bg); close(done) }()
 	errc := make(chan error, 1)
 	go func() {
 		if a.cfg.TLSCert != "" {
@@ -194,6 +197,15 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// RunBackground runs the background work (pull-time flushing, job workers,
+// schedules) until ctx ends.
+func (a *App) RunBackground(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { a.Jobs.Run(ctx); close(done) }()
+	a.Reg.Run(ctx)
+	<-done
 }
 
 // Config returns the configuration the app was built with.

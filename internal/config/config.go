@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,17 +35,19 @@ type Config struct {
 	LogFormat   string        `yaml:"log_format" flag:"log-format" usage:"text or json"`
 	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
 	PullFlush   time.Duration `yaml:"pull_time_flush" flag:"pull-time-flush" usage:"how often pull times gathered in memory are written"`
+	JobWorkers  int           `yaml:"job_workers" flag:"job-workers" usage:"background job workers in this process (0: this replica runs no jobs)"`
 }
 
 // Default returns the configuration used when nothing is set.
 func Default() Config {
 	return Config{
-		Addr:      ":5000",
-		DataDir:   "./data",
-		LogLevel:  "info",
-		LogFormat: "text",
-		TokenTTL:  30 * time.Minute,
-		PullFlush: 5 * time.Second,
+		Addr:       ":5000",
+		DataDir:    "./data",
+		LogLevel:   "info",
+		LogFormat:  "text",
+		TokenTTL:   30 * time.Minute,
+		PullFlush:  5 * time.Second,
+		JobWorkers: 4,
 	}
 }
 
@@ -63,6 +66,8 @@ func Load(args []string, env func(string) (string, bool)) (Config, error) {
 			fs.StringVar(p, f.flag, *p, f.usage)
 		case *time.Duration:
 			fs.DurationVar(p, f.flag, *p, f.usage)
+		case *int:
+			fs.IntVar(p, f.flag, *p, f.usage)
 		}
 	}
 	// Parse once to find --config, then layer file and env under the flags.
@@ -105,6 +110,12 @@ func Load(args []string, env func(string) (string, bool)) (Config, error) {
 					return c, fmt.Errorf("%s: %w", name, err)
 				}
 				*p = d
+			case *int:
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return c, fmt.Errorf("%s: not a whole number: %q", name, v)
+				}
+				*p = n
 			}
 		}
 	}
@@ -147,6 +158,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PullFlush < 100*time.Millisecond || c.PullFlush > 24*time.Hour {
 		problems = append(problems, "pull-time-flush must be between 100ms and 24h")
+	}
+	if c.JobWorkers < 0 || c.JobWorkers > 256 {
+		problems = append(problems, "job-workers must be between 0 and 256")
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

@@ -26,7 +26,7 @@ func writeFile(t *testing.T, content string) string {
 
 func TestDefaults(t *testing.T) {
 	d := config.Default()
-	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second}
+	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second, JobWorkers: 4}
 	if d != want {
 		t.Errorf("Default() = %+v, want %+v", d, want)
 	}

@@ -125,7 +125,7 @@ func NewInProcess(t testing.TB, backend string) *InProcess {
 	srv := httptest.NewServer(a.Handler)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Reg.Run(ctx); close(done) }()
+	go func() { a.RunBackground(ctx); close(done) }()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
