@@ -48,7 +48,6 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
-	immutableStore
 }
 
 // coreStore is what the framework itself needs.
@@ -132,7 +131,6 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.labelRoutes(),
 		s.searchRoutes(),
 		s.auditRoutes(),
-		s.immutableRoutes(),
 	} {
 		s.routes = append(s.routes, group...)
 	}
