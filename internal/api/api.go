@@ -48,6 +48,7 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
+	immutableStore
 }
 
 // coreStore is what the framework itself needs.
@@ -131,6 +132,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.labelRoutes(),
 		s.searchRoutes(),
 		s.auditRoutes(),
+		s.immutableRoutes(),
 	} {
 		s.routes = append(s.routes, group...)
 	}

@@ -87,8 +87,8 @@ type Artifact struct {
 	Accessories       []Accessory             `json:"accessories"`
 }
 
-// Tag is Harbor's tag. Berth has no immutability rules yet: immutable is
-// always false.
+// Tag is Harbor's tag. Immutable is filled whether or not the caller asks
+// with with_immutable_status (one query per project and page).
 type Tag struct {
 	ID           int64  `json:"id"`
 	RepositoryID int64  `json:"repository_id"`
@@ -244,6 +244,7 @@ func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifact
 			return nil, err
 		}
 	}
+	imm := s.tagImmutability()
 	out := make([]Artifact, 0, len(list))
 	for i := range list {
 		a := &list[i]
@@ -251,7 +252,11 @@ func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifact
 		if o.tags {
 			v.Tags = make([]Tag, 0, len(tags[a.ID]))
 			for _, t := range tags[a.ID] {
-				v.Tags = append(v.Tags, tagOf(&t))
+				tv := tagOf(&t)
+				if tv.Immutable, err = imm.immutable(ctx, a.ProjectID, a.Repository, t.Name); err != nil {
+					return nil, err
+				}
+				v.Tags = append(v.Tags, tv)
 			}
 		}
 		if o.labels {
@@ -625,7 +630,10 @@ func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request, c *Calle
 	if err != nil {
 		return err
 	}
-	_, err = s.st.DeleteArtifact(r.Context(), a.ID)
+	err = s.guardArtifact(r.Context(), "delete artifact", a)
+	if err == nil {
+		_, err = s.st.DeleteArtifact(r.Context(), a.ID)
+	}
 	if errs.Is(err, errs.Precondition) {
 		err = withCode("VIOLATE_FOREIGN_KEY_CONSTRAINT", err)
 	}
@@ -682,9 +690,14 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, c *Caller) err
 	if err != nil {
 		return err
 	}
+	imm := s.tagImmutability()
 	out := make([]Tag, 0, len(list))
 	for i := range list {
-		out = append(out, tagOf(&list[i]))
+		tv := tagOf(&list[i])
+		if tv.Immutable, err = imm.immutable(r.Context(), a.ProjectID, a.Repository, tv.Name); err != nil {
+			return err
+		}
+		out = append(out, tv)
 	}
 	setPageHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -696,7 +709,10 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 		return err
 	}
 	name := r.PathValue("tag_name")
-	err = s.st.DeleteArtifactTag(r.Context(), a.ID, name)
+	err = s.guardTag(r.Context(), "delete tag", a, name)
+	if err == nil {
+		err = s.st.DeleteArtifactTag(r.Context(), a.ID, name)
+	}
 	s.audit(c, p.ID, "delete", "tag", a.Repository+":"+name, err)
 	if err != nil {
 		return err
@@ -1009,8 +1025,9 @@ func parseFrom(from string) (repo, ref string, byDigest bool, err error) {
 // copyArtifact copies an artifact (with its tags, its index children and
 // its accessories) from another repository of this registry: the blobs are
 // linked into the target project (its quota applies) and the manifests
-// recorded in the target repository. It needs pull on the source and push
-// on the target.
+// recorded in the target repository. It needs artifact create in the
+// target project and artifact read in the source one, as in Harbor
+// (handler/artifact.go CopyArtifact), so a robot given those copies.
 func (s *Server) copyArtifact(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	const op = "copy artifact"
 	ctx := r.Context()
@@ -1018,7 +1035,7 @@ func (s *Server) copyArtifact(w http.ResponseWriter, r *http.Request, c *Caller)
 	if err != nil {
 		return err
 	}
-	if err := s.require(ctx, c, dst, rbac.ResRepository, rbac.Push); err != nil {
+	if err := s.require(ctx, c, dst, rbac.ResArtifact, rbac.Create); err != nil {
 		return err
 	}
 	dstRepo := repoName(dst.Name, r.PathValue("repository_name"))
@@ -1038,7 +1055,7 @@ func (s *Server) copyArtifact(w http.ResponseWriter, r *http.Request, c *Caller)
 	if err != nil {
 		return err
 	}
-	if err := s.require(ctx, c, src, rbac.ResRepository, rbac.Pull); err != nil {
+	if err := s.require(ctx, c, src, rbac.ResArtifact, rbac.Read); err != nil {
 		return err
 	}
 	a, err := s.st.ArtifactByRef(ctx, srcRepo, ref, byDigest)
@@ -1093,6 +1110,9 @@ func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo
 	const op = "copy artifact"
 	if depth > maxCopyDepth {
 		return errs.E(errs.Invalid, op, "the artifact nests more than %d levels deep", maxCopyDepth)
+	}
+	if err := s.guardMove(ctx, op, dstProject, dstRepo, a.Digest, tags); err != nil {
+		return err
 	}
 	m, err := oci.ParseManifest(a.MediaType, a.Manifest)
 	if err != nil {

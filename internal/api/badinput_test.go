@@ -54,7 +54,7 @@ func fingerprint(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	var parts []string
 	for _, table := range []string{"projects", "project_metadata", "project_members", "users", "robots", "labels",
-		"artifact_labels", "repositories", "artifacts", "tags", "project_blobs", "properties", "sessions"} {
+		"artifact_labels", "repositories", "artifacts", "tags", "project_blobs", "properties", "sessions", "immutable_rules"} {
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", table, err)
@@ -195,8 +195,17 @@ func newFixture(t *testing.T, srv *testserver.InProcess) *fixture {
 		ID int64 `json:"id"`
 	}
 	admin("GET", "/labels?scope=g&name=fixlabel", nil, &labels)
-	if len(users) != 1 || len(members) != 1 || robot.ID == 0 || len(labels) != 1 {
-		t.Fatalf("fixture: users %v members %v robot %v labels %v", users, members, robot, labels)
+	sel := func(deco, pattern string) []map[string]string {
+		return []map[string]string{{"kind": "doublestar", "decoration": deco, "pattern": pattern}}
+	}
+	admin("POST", "/projects/fixture/immutabletagrules", map[string]any{"tag_selectors": sel("matches", "fixture-*"),
+		"scope_selectors": map[string]any{"repository": sel("repoMatches", "**")}}, nil)
+	var rules []struct {
+		ID int64 `json:"id"`
+	}
+	admin("GET", "/projects/fixture/immutabletagrules", nil, &rules)
+	if len(users) != 1 || len(members) != 1 || robot.ID == 0 || len(labels) != 1 || len(rules) != 1 {
+		t.Fatalf("fixture: users %v members %v robot %v labels %v immutable rules %v", users, members, robot, labels, rules)
 	}
 	_ = label
 	id := func(n int64) string { return fmt.Sprint(n) }
@@ -204,6 +213,6 @@ func newFixture(t *testing.T, srv *testserver.InProcess) *fixture {
 		"project_name_or_id": "fixture", "project_name": "fixture", "repository_name": "app", "reference": "v1",
 		"tag_name": "v1", "user_id": id(users[0].ID), "mid": id(members[0].ID), "robot_id": id(robot.ID),
 		"label_id": id(labels[0].ID), "id": id(p.ID), "meta_name": "auto_scan", "addition": "build_history",
-		"job_type": "all",
+		"job_type": "all", "immutable_rule_id": id(rules[0].ID),
 	}}
 }

@@ -193,7 +193,10 @@ func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request, c *Cal
 	if err != nil {
 		return err
 	}
-	err = s.st.DeleteRepository(r.Context(), repo.Name)
+	err = s.guardRepository(r.Context(), "delete repository", p.ID, repo.Name)
+	if err == nil {
+		err = s.st.DeleteRepository(r.Context(), repo.Name)
+	}
 	s.audit(c, p.ID, "delete", "repository", repo.Name, err)
 	if err != nil {
 		return err

@@ -154,6 +154,9 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		}
 		put.Children = append(put.Children, child)
 	}
+	if err := reg.guardPush(ctx, q, string(got), tags); err != nil {
+		return err
+	}
 	defer reg.refs.invalidate() // after the write, so no racing read caches the old answer
 	if _, err := reg.st.PutManifest(ctx, put); err != nil {
 		if errs.Is(err, errs.NotFound) {
@@ -190,6 +193,9 @@ func (reg *Registry) deleteManifest(q *request, ref string) error {
 		if err != nil {
 			return err
 		}
+		if err := reg.guardDeleteManifest(ctx, q, string(d)); err != nil {
+			return err
+		}
 		if err := reg.st.DeleteManifest(ctx, q.name, string(d)); err != nil {
 			return fail(codeManifestUnknown, err)
 		}
@@ -197,6 +203,9 @@ func (reg *Registry) deleteManifest(q *request, ref string) error {
 	} else {
 		if err := oci.ValidateTag(ref); err != nil {
 			return fail(codeManifestUnknown, err)
+		}
+		if err := reg.guardDeleteTag(ctx, q, ref); err != nil {
+			return err
 		}
 		if err := reg.st.DeleteTag(ctx, q.name, ref); err != nil {
 			return fail(codeManifestUnknown, err)

@@ -29,6 +29,7 @@ import (
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -58,6 +59,9 @@ type Store interface {
 	Catalog(ctx context.Context, last string, n int, visible func(projectID int64) bool) ([]string, error)
 	Referrers(ctx context.Context, repository, digest, artifactType string) ([]store.Referrer, error)
 	RecordPulls(ctx context.Context, artifacts, tags map[int64]int64) error
+
+	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
+	ManifestTags(ctx context.Context, repository, digest string) ([]string, error)
 }
 
 // Gate authenticates callers and authorises their actions.

@@ -26,6 +26,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -110,7 +111,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 }
 
 func openPostgres(dsn string) (*DB, error) {
-	p, err := sql.Open("pgx", dsn)
+	p, err := sql.Open("pgx", withGenericPlans(dsn))
 	if err != nil {
 		return nil, errs.Wrap("open postgres", err)
 	}
@@ -118,6 +119,26 @@ func openPostgres(dsn string) (*DB, error) {
 	p.SetMaxIdleConns(32)
 	p.SetConnMaxIdleTime(5 * time.Minute)
 	return &DB{w: p, r: p, pg: true}, nil
+}
+
+// withGenericPlans sets plan_cache_mode=force_generic_plan on the
+// connections of dsn unless the URL chooses a mode. Listings bind their
+// LIMIT and OFFSET, and PostgreSQL then never prefers the generic plan of
+// a prepared statement: it planned a repository listing, with its
+// correlated artifact counts, anew on every execution (0.5 ms of planning
+// for 0.15 ms of work; three times the throughput without).
+func withGenericPlans(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // sql.Open reports it
+	}
+	q := u.Query()
+	if q.Has("plan_cache_mode") {
+		return dsn
+	}
+	q.Set("plan_cache_mode", "force_generic_plan")
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func openSQLite(path string) (*DB, error) {
