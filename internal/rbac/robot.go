@@ -79,6 +79,8 @@ func ValidateRobotPermissions(perms []RobotPermission, projectLevel bool, projec
 }
 
 // RobotProjectSet returns what a robot holding perms may do in project.
+// As in Harbor, repository push implies repository pull (a push needs to
+// read what it builds on).
 func RobotProjectSet(perms []RobotPermission, project string) Set {
 	out := Set{}
 	for _, p := range perms {
@@ -87,6 +89,9 @@ func RobotProjectSet(perms []RobotPermission, project string) Set {
 				out[Permission{a.Resource, a.Action}] = true
 			}
 		}
+	}
+	if out.Has(ResRepository, Push) {
+		out[Permission{ResRepository, Pull}] = true
 	}
 	return out
 }
