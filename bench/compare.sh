@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# bench/compare.sh — Berth and CNCF Distribution side by side on loopback.
+#
+# Builds Berth from this checkout, starts it (SQLite + local disk) next to
+# CNCF Distribution (filesystem storage) and nginx (the loopback limit for a
+# blob GET), each on its own 127.0.0.1 port with its data in one temp dir,
+# runs the same workloads against them (bench/cmd/regbench for pushes and
+# pulls, wrk for manifest GET/HEAD) and prints a table of Berth/Distribution
+# ratios against the targets. Everything it starts is stopped on exit.
+# docs/performance.md explains the workloads and the last figures.
+#
+# Knobs (environment): BIG_SIZE (256MiB), BIG_REPS (5), PULL_REPS (7),
+# SMALL_COUNT (200), SMALL_SIZE (4KiB), SMALL_REPS (3), SMALL_CONC (4),
+# WRK_DURATION (10s), WRK_THREADS (2), WRK_CONNS (32), LOAD_GET=1 also measures
+# manifest GET with regbench's loader, RESULTS=FILE saves the raw figures
+# (TSV; `regbench report A.tsv B.tsv ...` gives the medians over several runs),
+# KEEP=1 keeps the temp dir.
+set -euo pipefail
+
+[ -z "${RESULTS:-}" ] || RESULTS=$(realpath -m -- "$RESULTS")
+cd "$(dirname "$0")/.."
+DIST_VERSION=v3.1.2
+BIG_SIZE=${BIG_SIZE:-256MiB}
+BIG_REPS=${BIG_REPS:-5}
+PULL_REPS=${PULL_REPS:-7}
+SMALL_COUNT=${SMALL_COUNT:-200}
+SMALL_SIZE=${SMALL_SIZE:-4KiB}
+SMALL_REPS=${SMALL_REPS:-3}
+SMALL_CONC=${SMALL_CONC:-4}
+WRK_DURATION=${WRK_DURATION:-10s}
+WRK_THREADS=${WRK_THREADS:-2}
+WRK_CONNS=${WRK_CONNS:-32}
+REPO=library/bench
+ACCEPT='application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json'
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+apt_install() {
+	log "installing $* with apt"
+	$sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- tools -------------------------------------------------------------------
+command -v go >/dev/null || die "go is required"
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+registry_bin="$gobin/registry"
+if ! { [ -x "$registry_bin" ] && "$registry_bin" --version 2>/dev/null | grep -q "$DIST_VERSION"; }; then
+	log "installing CNCF Distribution $DIST_VERSION into $gobin"
+	go install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION"
+fi
+command -v wrk >/dev/null || apt_install wrk
+nginx_bin=$(command -v nginx || true)
+[ -n "$nginx_bin" ] || nginx_bin=/usr/sbin/nginx
+[ -x "$nginx_bin" ] || { apt_install nginx-light; nginx_bin=/usr/sbin/nginx; }
+
+# --- temp dir and cleanup ------------------------------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")
+pids=()
+cleanup() {
+	local rc=$?
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ "$rc" != 0 ]; then
+		for f in "$tmp"/*.log "$tmp"/nginx/error.log; do
+			if [ -s "$f" ]; then echo "--- $f (last lines)" >&2; tail -n 20 "$f" >&2; fi
+		done
+	fi
+	if [ "${KEEP:-}" = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building berth and regbench"
+go build -o "$tmp/berth" ./cmd/berth
+go build -o "$tmp/regbench" ./bench/cmd/regbench
+rb="$tmp/regbench"
+
+mapfile -t ports < <("$rb" ports 3)
+p_berth=${ports[0]} p_dist=${ports[1]} p_nginx=${ports[2]}
+password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+
+# Environment variables of a caller's own Berth or Distribution must not leak in.
+read -r -a unset_env < <(env | awk -F= '/^(BERTH_|REGISTRY_)/ {printf "-u %s ", $1}'; echo)
+
+# --- Berth ---------------------------------------------------------------------
+env "${unset_env[@]}" BERTH_ADMIN_PASSWORD="$password" "$tmp/berth" serve \
+	--addr "127.0.0.1:$p_berth" --data-dir "$tmp/berth-data" --log-level warn >"$tmp/berth.log" 2>&1 &
+berth_pid=$!
+pids+=("$berth_pid")
+
+# --- CNCF Distribution -----------------------------------------------------------
+# Its example config with the access log off (Berth has none) and no upload purging.
+cat >"$tmp/distribution.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $tmp/distribution-data
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$p_dist
+  secret: $password
+  headers:
+    X-Content-Type-Options: [nosniff]
+YAML
+env "${unset_env[@]}" OTEL_TRACES_EXPORTER=none "$registry_bin" serve "$tmp/distribution.yml" >"$tmp/distribution.log" 2>&1 &
+dist_pid=$!
+pids+=("$dist_pid")
+
+# --- nginx: the loopback baseline for a blob GET --------------------------------------
+mkdir -p "$tmp/nginx/www" "$tmp/nginx/tmp"
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root;"
+cat >"$tmp/nginx/nginx.conf" <<NGINX
+$user_line
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    client_body_temp_path $tmp/nginx/tmp/body;
+    proxy_temp_path $tmp/nginx/tmp/proxy;
+    fastcgi_temp_path $tmp/nginx/tmp/fastcgi;
+    uwsgi_temp_path $tmp/nginx/tmp/uwsgi;
+    scgi_temp_path $tmp/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$p_nginx;
+        root $tmp/nginx/www;
+    }
+}
+NGINX
+"$nginx_bin" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' \
+	>"$tmp/nginx.log" 2>&1 &
+nginx_pid=$!
+pids+=("$nginx_pid")
+
+"$rb" wait "http://127.0.0.1:$p_berth/v2/" 60 || die "berth did not start"
+"$rb" wait "http://127.0.0.1:$p_dist/v2/" 60 || die "distribution did not start"
+"$rb" wait "http://127.0.0.1:$p_nginx/" 30 || die "nginx did not start"
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+awk -v l="$load_start" 'BEGIN {exit !(l > 0.5)}' &&
+	log "warning: load average is $load_start before the run: other work on this machine will skew the figures"
+log "berth pid $berth_pid :$p_berth, distribution pid $dist_pid :$p_dist, nginx pid $nginx_pid :$p_nginx, data in $tmp"
+
+# --- pushes, pulls, manifests (regbench) -------------------------------------------
+results="$tmp/results.tsv"
+: >"$results"
+"$rb" run -out "$results" -repo "$REPO" -pid "berth=$berth_pid" -pid "distribution=$dist_pid" \
+	-target "berth=http://admin:$password@127.0.0.1:$p_berth" \
+	-target "distribution=http://127.0.0.1:$p_dist" \
+	-nginx "http://127.0.0.1:$p_nginx" -nginx-file "$tmp/nginx/www/blob" \
+	-big-size "$BIG_SIZE" -big-reps "$BIG_REPS" -pull-reps "$PULL_REPS" \
+	-small-count "$SMALL_COUNT" -small-size "$SMALL_SIZE" -small-reps "$SMALL_REPS" -small-conc "$SMALL_CONC"
+
+# --- manifest GET (wrk) and HEAD (regbench load) ------------------------------------
+# wrk cannot measure HEAD: its parser waits for the body that the announced
+# Content-Length promises (wg/wrk#198), so HEAD goes through regbench's own
+# closed-loop loader with the same connections, duration and headers.
+# LOAD_GET=1 also measures GET with it, to compare the two load generators.
+declare -A port=([berth]=$p_berth [distribution]=$p_dist) pidof=([berth]=$berth_pid [distribution]=$dist_pid)
+[[ "$WRK_DURATION" =~ ^[0-9]+s$ ]] || die "WRK_DURATION must be whole seconds, like 10s"
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
+load() { # tool method tag sys -> prints "rps p99"
+	local url="http://127.0.0.1:${port[$4]}/v2/$REPO/manifests/$3" out
+	if [ "$1" = wrk ]; then
+		# A long timeout: on a loaded machine a slow answer is a figure, not an error.
+		out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --timeout 30s --latency -H "Accept: $ACCEPT" "$url")
+		if grep -qE 'Non-2xx|Socket errors: connect [1-9]|Socket errors: .*(read|write) [1-9]' <<<"$out"; then
+			echo "$out" >&2
+			die "wrk saw errors for $2 $3 on $4"
+		fi
+		if grep -qE 'Socket errors: .*timeout [1-9]' <<<"$out"; then
+			log "warning: wrk saw requests time out (30s) for $2 $3 on $4"
+		fi
+		awk '/^Requests\/sec:/ {r = $2} $1 == "99%" {p = $2} END {print r, p}' <<<"$out"
+	else
+		out=$("$rb" load -m "${2^^}" -c "$WRK_CONNS" -d "$WRK_DURATION" -H "Accept: $ACCEPT" "$url")
+		if grep -qvE '^(Requests/sec|p99):|^(Non-2xx|Errors): 0$' <<<"$out"; then echo "$out" >&2; die "regbench load saw errors for $2 $3 on $4"; fi
+		awk '/^Requests\/sec:/ {r = $2} /^p99:/ {p = $2} END {print r, p}' <<<"$out"
+	fi
+}
+runs=("wrk get" "regbench head")
+[ "${LOAD_GET:-}" = 1 ] && runs+=("regbench get")
+i=0
+for tag in one many; do
+	for run in "${runs[@]}"; do
+		read -r tool method <<<"$run"
+		order=(berth distribution)
+		[ $((i % 2)) = 1 ] && order=(distribution berth)
+		i=$((i + 1))
+		for sys in "${order[@]}"; do
+			c0=$(cpu_ticks "${pidof[$sys]}")
+			read -r rps p99 < <(load "$tool" "$method" "$tag" "$sys")
+			c1=$(cpu_ticks "${pidof[$sys]}")
+			[ -n "$rps" ] || die "no request rate from $tool"
+			# server CPU microseconds per request
+			us=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v r="$rps" -v d="${WRK_DURATION%s}" 'BEGIN {printf "%.1f", c / hz * 1e6 / (r * d)}')
+			printf 'manifest %-4s %-4s %-12s %10s req/s  p99 %-8s  server CPU %6s us/req (%s)\n' "${method^^}" "$tag" "$sys" "$rps" "$p99" "$us" "$tool" >&2
+			metric="manifest_${method}_$tag"
+			[ "$tool" = regbench ] && [ "$method" = get ] && metric="manifest_get_${tag}_regbench"
+			printf '%s\t%s\t%s\n%s_cpu\t%s\t%s\n' "$metric" "$sys" "$rps" "$metric" "$sys" "$us" >>"$results"
+		done
+	done
+done
+
+# --- memory and CPU of each server after the run -------------------------------------
+status_mib() { awk -v k="$2:" '$1 == k {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz}' "/proc/$1/stat"; }
+for sys in berth distribution; do
+	pid=$berth_pid
+	[ "$sys" = distribution ] && pid=$dist_pid
+	kill -0 "$pid" 2>/dev/null || die "$sys exited during the run"
+	printf 'rss_hwm\t%s\t%s\n' "$sys" "$(status_mib "$pid" VmHWM)" >>"$results"
+	printf 'rss_end\t%s\t%s\n' "$sys" "$(status_mib "$pid" VmRSS)" >>"$results"
+	printf 'cpu_s\t%s\t%s\n' "$sys" "$(cpu_s "$pid")" >>"$results"
+done
+
+[ -z "${RESULTS:-}" ] || cp "$results" "$RESULTS"
+
+echo
+echo "Berth $(git describe --always --dirty 2>/dev/null || echo '?') vs CNCF Distribution $DIST_VERSION vs nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///'), $(nproc) CPUs, loopback"
+echo "load average $load_start before the run, $(cut -d' ' -f1 /proc/loadavg) after"
+echo "(medians of $BIG_REPS big pushes, $PULL_REPS pulls, $SMALL_REPS small-layer pushes; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION)"
+echo
+"$rb" report -big "${BIG_SIZE/MiB/ MiB}" -small "${SMALL_SIZE/KiB/ KiB}" -count "$SMALL_COUNT" -conc "$SMALL_CONC" "$results"
