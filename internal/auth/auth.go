@@ -270,7 +270,7 @@ func (s *Service) loginUser(ctx context.Context, user, pass string) (*Principal,
 		if errs.Is(err, errs.NotFound) {
 			// Spend the same effort as a real check so timing does not tell
 			// which user names exist.
-			CheckPassword(dummyHash, pass)
+			CheckPassword(dummyHash(), pass)
 			return nil, errs.E(errs.Unauthenticated, op, "invalid user name or password")
 		}
 		return nil, err
@@ -286,7 +286,7 @@ func (s *Service) loginRobot(ctx context.Context, name, secret string) (*Princip
 	r, err := s.st.RobotByName(ctx, name)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			CheckPassword(dummyHash, secret)
+			CheckPassword(dummyHash(), secret)
 			return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
 		}
 		return nil, err
@@ -315,7 +315,11 @@ func (s *Service) ForgetCredentials() {
 	s.mu.Unlock()
 }
 
-var dummyHash, _ = HashPassword("berth-dummy-password")
+// dummyHash is a hash to check unknown names against, made on first use.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("berth-dummy-password")
+	return h
+})
 
 // ProjectPermissions returns what p may do in project: every project
 // permission for an administrator; a robot's own list; a user's roles

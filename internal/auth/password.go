@@ -1,6 +1,10 @@
 package auth
 
 import (
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -27,6 +31,7 @@ func HashPassword(password string) (string, error) {
 		return "", errs.Wrap("hash password", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	releaseKDFMemory()
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
@@ -50,6 +55,7 @@ func CheckPassword(encoded, password string) bool {
 		return false
 	}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	releaseKDFMemory()
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
@@ -58,4 +64,19 @@ func RandomSecret(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+var lastRelease atomic.Int64
+
+// releaseKDFMemory hands the KDF's 19 MiB work area back to the OS. Left
+// to itself, the garbage collector would size its heap goal by that
+// momentary peak and the process would keep twice its steady memory.
+// Logins are cached, so this runs rarely; it runs at most once a second.
+func releaseKDFMemory() {
+	now := time.Now().UnixNano()
+	last := lastRelease.Load()
+	if now-last < int64(time.Second) || !lastRelease.CompareAndSwap(last, now) {
+		return
+	}
+	debug.FreeOSMemory()
 }

@@ -122,7 +122,7 @@ func (d *Driver) Append(ctx context.Context, p string, offset int64, r io.Reader
 	defer bufPool.Put(bp)
 	// A plain writer wrapper hides *os.File's ReadFrom, so the copy goes
 	// through our large buffer instead of many small reads.
-	n, err := io.CopyBuffer(struct{ io.Writer }{fh}, ctxReader{ctx, r}, *bp)
+	n, err := io.CopyBuffer(&writeback{f: fh, off: offset, start: offset}, ctxReader{ctx, r}, *bp)
 	if err != nil {
 		return n, errs.Wrap("append", err)
 	}
