@@ -38,7 +38,7 @@ func TestImportRules(t *testing.T) {
 		module + "/internal/store/drivers",
 		module + "/internal/blob/fs",
 	}
-	httpPkgs := []string{"internal/registry", "internal/auth", "internal/api", "internal/audit", "internal/event"}
+	httpPkgs := []string{"internal/registry", "internal/auth", "internal/api", "internal/audit", "internal/event", "internal/ui"}
 	for _, pkg := range httpPkgs {
 		d := deps(t, pkg)
 		for _, b := range backends {
