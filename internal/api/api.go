@@ -48,7 +48,11 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
+	purgeStore
 	immutableStore
+	retentionStore
+	webhookStore
+	gcStore
 }
 
 // coreStore is what the framework itself needs.
@@ -132,7 +136,12 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		s.labelRoutes(),
 		s.searchRoutes(),
 		s.auditRoutes(),
+		s.jobserviceRoutes(),
+		s.purgeRoutes(),
 		s.immutableRoutes(),
+		s.retentionRoutes(),
+		s.webhookRoutes(),
+		s.gcRoutes(),
 	} {
 		s.routes = append(s.routes, group...)
 	}
@@ -220,7 +229,7 @@ const CSRFHeader = "X-Harbor-Csrf-Token"
 func (s *Server) caller(r *http.Request) (*Caller, error) {
 	if r.Header.Get("Authorization") == "" {
 		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
-			sess, u, err := s.st.SessionUser(r.Context(), hashSessionID(ck.Value))
+			sess, u, err := s.sessionUser(r.Context(), hashSessionID(ck.Value), isWrite(r.Method))
 			if err != nil {
 				if errs.Is(err, errs.NotFound) {
 					return nil, errs.E(errs.Unauthenticated, "session", "session expired; sign in again")

@@ -54,7 +54,7 @@ func fingerprint(t *testing.T, db *sql.DB) string {
 	t.Helper()
 	var parts []string
 	for _, table := range []string{"projects", "project_metadata", "project_members", "users", "robots", "labels",
-		"artifact_labels", "repositories", "artifacts", "tags", "project_blobs", "properties", "sessions", "immutable_rules"} {
+		"artifact_labels", "repositories", "artifacts", "tags", "project_blobs", "properties", "sessions", "immutable_rules", "webhook_policies", "retention_policies"} {
 		var n int
 		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 			t.Fatalf("count %s: %v", table, err)
@@ -213,6 +213,6 @@ func newFixture(t *testing.T, srv *testserver.InProcess) *fixture {
 		"project_name_or_id": "fixture", "project_name": "fixture", "repository_name": "app", "reference": "v1",
 		"tag_name": "v1", "user_id": id(users[0].ID), "mid": id(members[0].ID), "robot_id": id(robot.ID),
 		"label_id": id(labels[0].ID), "id": id(p.ID), "meta_name": "auto_scan", "addition": "build_history",
-		"job_type": "all", "immutable_rule_id": id(rules[0].ID),
+		"job_type": "all", "immutable_rule_id": id(rules[0].ID), "webhook_policy_id": id(fixtureWebhook(t, srv)), "eid": "1",
 	}}
 }

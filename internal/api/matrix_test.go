@@ -434,7 +434,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			start := time.Now()
 			e := newMXEnv(t, backend)
-			rows := mxRows()
+			rows := append(append(append(append(mxRows(), retentionMXRows()...), webhookMXRows()...), jobsMXRows()...), gcMXRows()...)
 			covered := map[string]bool{}
 			if backend == "sqlite" { // the table of answers, once
 				t.Logf("%-42s %s", "operation \\ answer to", mxColumns(mxNames[:]))

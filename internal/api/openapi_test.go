@@ -16,7 +16,8 @@ import (
 
 // beyondHarbor lists Berth's own operations, absent from the reference on purpose.
 var beyondHarbor = map[string]string{
-	"listAllArtifacts": "one paged list of every artifact the caller can see (harbor#21010)",
+	"listAllArtifacts":      "one paged list of every artifact the caller can see (harbor#21010)",
+	"RetryWebhookExecution": "re-send a webhook delivery with the same payload and signature",
 }
 
 type refSpec struct {

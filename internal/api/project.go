@@ -826,18 +826,34 @@ func (s *Server) listQuotas(w http.ResponseWriter, r *http.Request, c *Caller) e
 	if ref := qv.Get("reference"); ref != "" && ref != "project" {
 		empty = true // the only quotas are projects'
 	}
+	// Only sort applies here; the listing has no q parameter.
+	lq := &query.Query{Sort: p.Query.Sort}
 	if v := qv.Get("reference_id"); v != "" {
-		id, ok := parseID(v)
-		if !ok {
-			empty = true
+		// Harbor takes one ID. Berth also takes several, comma-separated,
+		// so that a page of projects can show its quotas with one call.
+		ids := strings.Split(v, ",")
+		for _, x := range ids {
+			id, ok := parseID(strings.TrimSpace(x))
+			if !ok {
+				empty = true
+			}
+			projectID = id
 		}
-		projectID = id
+		if len(ids) > 1 {
+			if len(ids) > maxPageSize {
+				return errs.E(errs.Invalid, "list quotas", "reference_id names at most %d projects, not %d", maxPageSize, len(ids))
+			}
+			for i := range ids {
+				ids[i] = strings.TrimSpace(ids[i])
+			}
+			projectID = 0
+			lq.Conds = []query.Cond{{Key: "id", Kind: query.Set, Values: ids}}
+		}
 	}
 	out := []Quota{}
 	var total int64
 	if !empty {
-		// Only sort applies here; the listing has no q parameter.
-		list, n, err := s.st.ListQuotas(r.Context(), &query.Query{Sort: p.Query.Sort}, projectID, p.Offset(), p.Size)
+		list, n, err := s.st.ListQuotas(r.Context(), lq, projectID, p.Offset(), p.Size)
 		if err != nil {
 			return err
 		}

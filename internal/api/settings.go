@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -71,6 +73,16 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTimeout < 1 {
 		return errs.E(errs.Invalid, op, "session_timeout must be at least 1 minute")
+	}
+	if ep := c.AuditLogForwardEndpoint; ep != "" {
+		host, port, err := net.SplitHostPort(ep)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || strings.ContainsAny(host, " /") || perr != nil || n < 1 || n > 65535 {
+			return errs.E(errs.Invalid, op, "audit_log_forward_endpoint must be host:port of a syslog receiver over TCP, not %q", ep)
+		}
+	}
+	if c.SkipAuditLogDatabase && c.AuditLogForwardEndpoint == "" {
+		return errs.E(errs.Invalid, op, "skip_audit_log_database needs audit_log_forward_endpoint: configure the endpoint first")
 	}
 	return nil
 }

@@ -24,10 +24,14 @@ import (
 	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/retention"
 	"github.com/berth-dev/berth/internal/store"
 	_ "github.com/berth-dev/berth/internal/store/drivers" // the SQL drivers store.Open uses
+	"github.com/berth-dev/berth/internal/ui"
+	"github.com/berth-dev/berth/internal/webhook"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=...".
@@ -83,14 +87,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		db.Close()
 		return nil, err
 	}
-	audit.Subscribe(bus, db, log, audit.Options{Disabled: func(t string) bool { c := settings.Get(); return c.AuditDisabled(t) }})
+	audit.Subscribe(bus, db, log, audit.Options{
+		Disabled: func(t string) bool { c := settings.Get(); return c.AuditDisabled(t) },
+		Forward:  func() (string, bool) { c := settings.Get(); return c.AuditLogForwardEndpoint, c.SkipAuditLogDatabase },
+	})
 	reg := registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
 	})
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log})
+	retention.Register(jobSvc, db, retention.Options{Events: bus, Changed: reg.Invalidate, Logger: log})
+	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version})
+	hooks.Register()
+	hooks.Subscribe(bus)
+	audit.RegisterPurge(jobSvc, db)
+	gc.Register(jobSvc, db, gc.New(db, blobs, gc.Options{Events: bus, Changed: reg.Invalidate}), log)
 	apiSrv := api.New(db, authn, blobs, api.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
-		Changed: reg.Invalidate, Jobs: jobSvc,
+		Changed: func() { reg.Invalidate(); hooks.Invalidate() }, Jobs: jobSvc,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
@@ -98,6 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	mux.HandleFunc("/service/token", authn.TokenHandler)
 	mux.Handle("/api/", apiSrv)
 	mux.Handle("/c/", apiSrv)
+	mux.Handle("/", ui.New(ui.Options{API: apiSrv, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy"}`))

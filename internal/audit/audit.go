@@ -2,6 +2,10 @@
 // delete and every management operation, with operator, resource, result
 // and time. Records are written in batches by the bus subscriber, so a pull
 // never waits for an audit write.
+//
+// It also owns what happens to records afterwards: forwarding each one to
+// a syslog endpoint over TCP (forward.go; optionally instead of the
+// database) and purging old ones with the PURGE_AUDIT_LOG job (purge.go).
 package audit
 
 import (
@@ -23,10 +27,24 @@ type Options struct {
 	// Disabled, if set, reports event types (operation_resource, such as
 	// "pull_artifact") to leave out (Harbor's disabled_audit_log_event_types).
 	Disabled func(eventType string) bool
+	// Forward, if set, reports where records are also sent (Harbor's
+	// audit_log_forward_endpoint, "host:port"; "" for nowhere) and whether
+	// they are then left out of the database (skip_audit_log_database,
+	// honoured only while an endpoint is set, so no record is ever lost to
+	// a configuration mistake). It is read for every batch.
+	Forward func() (endpoint string, skipDatabase bool)
+	// ForwardOptions tune the forwarder.
+	ForwardOptions ForwardOptions
 }
 
-// Subscribe records every event published on bus into st.
-func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) {
+// Subscribe records every event published on bus into st, and forwards
+// it when opts.Forward names an endpoint. It returns the forwarder (nil
+// without opts.Forward).
+func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) *Forwarder {
+	var fwd *Forwarder
+	if opts.Forward != nil {
+		fwd = NewForwarder(func() string { ep, _ := opts.Forward(); return ep }, log, opts.ForwardOptions)
+	}
 	bus.Subscribe("audit", 100000, func(batch []event.Event) {
 		entries := make([]store.AuditEntry, 0, len(batch))
 		for _, e := range batch {
@@ -36,12 +54,21 @@ func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) {
 			}
 			entries = append(entries, en)
 		}
+		if fwd != nil && len(entries) > 0 {
+			if ep, skip := opts.Forward(); ep != "" {
+				fwd.Send(entries)
+				if skip {
+					return
+				}
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := st.InsertAuditEntries(ctx, entries); err != nil {
 			log.Error("writing audit log", "err", err, "entries", len(entries))
 		}
 	})
+	return fwd
 }
 
 // Entry converts an event to its audit record.

@@ -23,6 +23,12 @@ const (
 	DeleteTag      Type = "DELETE_TAG"
 	// Management operations, recorded in the audit log.
 	Operation Type = "OPERATION"
+	// A push refused for the project's storage quota, and a project whose
+	// usage reached 85% of its quota after a push (Description says how much).
+	QuotaExceed  Type = "QUOTA_EXCEED"
+	QuotaWarning Type = "QUOTA_WARNING"
+	// A tag retention run finished (Retention has the outcome).
+	TagRetention Type = "TAG_RETENTION"
 )
 
 // Event is something that happened.
@@ -43,6 +49,25 @@ type Event struct {
 	Resource     string
 	Description  string
 	Success      bool
+	// For TagRetention events: the run's outcome (nil if not known).
+	Retention *Retention
+}
+
+// Retention is the outcome of a tag retention run, as Harbor's
+// TAG_RETENTION webhook payload reports it.
+type Retention struct {
+	PolicyID int64
+	Status   string // the execution's status (Success, Error, Stopped)
+	Total    int    // artifacts considered
+	Retained int
+	Deleted  []RetentionArtifact
+}
+
+// RetentionArtifact is an artifact a retention run deleted.
+type RetentionArtifact struct {
+	Type       string // IMAGE, CHART, ...
+	Status     string // SUCCESS or FAILED
+	NameAndTag string // repository:tag, or repository@digest
 }
 
 // Bus delivers events to subscribers.

@@ -354,10 +354,16 @@ func (s *Service) execute(parent context.Context, st *store.Task) {
 		defer close(hb)
 		tick := time.NewTicker(s.opts.Lease / 3)
 		defer tick.Stop()
+		// The log is readable through the API while the task runs: flush
+		// it every second, not only at lease renewals.
+		logTick := time.NewTicker(time.Second)
+		defer logTick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-logTick.C:
+				tlog.flush()
 			case <-parent.Done():
 				flag.Lock()
 				shutdown = true
@@ -551,6 +557,7 @@ type taskLog struct {
 	id  int64
 	mu  sync.Mutex
 	buf strings.Builder
+	fmu sync.Mutex // serializes flushes, so chunks keep their order
 }
 
 func (l *taskLog) add(line string) {
@@ -564,6 +571,8 @@ func (l *taskLog) add(line string) {
 }
 
 func (l *taskLog) flush() {
+	l.fmu.Lock()
+	defer l.fmu.Unlock()
 	l.mu.Lock()
 	text := l.buf.String()
 	l.buf.Reset()

@@ -2,6 +2,8 @@ package rbac
 
 import (
 	"encoding/json"
+	"maps"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
@@ -110,12 +112,15 @@ func RobotSystemSet(perms []RobotPermission) Set {
 }
 
 // AdminProjectSet is what a system administrator may do in any project:
-// every project-level permission there is.
-func AdminProjectSet() Set {
+// every project-level permission there is. It is built once; callers get
+// a copy they may change.
+func AdminProjectSet() Set { return maps.Clone(adminProjectSet()) }
+
+var adminProjectSet = sync.OnceValue(func() Set {
 	out := Set{}
 	for _, s := range roleTable {
 		out.Add(s)
 	}
 	out.Add(RobotProjectAssignable)
 	return out
-}
+})

@@ -372,6 +372,15 @@ func (reg *Registry) putUpload(q *request, id string) error {
 			} else if !ok {
 				return failf(codeDigestInvalid, "upload "+id+" does not hold "+string(d))
 			}
+			// The row is reserved again, then the file looked for again:
+			// garbage collection cannot delete it between that look and
+			// the record (package gc).
+			if err := reg.st.ReserveBlob(ctx, string(d), size); err != nil {
+				return err
+			}
+			if _, err := reg.blobs.Stat(ctx, d); err != nil {
+				return failf(codeBlobUploadUnknown, "upload "+id+" has no data")
+			}
 			if err := reg.st.FinishUpload(ctx, id, q.project.ID, string(d), size); err != nil {
 				return err
 			}
@@ -446,17 +455,37 @@ func (reg *Registry) commit(q *request, id string, session bool, d oci.Digest, s
 		}
 		return err
 	}
-	if stored, err := reg.blobs.Stat(ctx, d); err == nil && stored == size {
-		reg.blobs.Abort(ctx, id) // already stored: keep one copy
-	} else if err := reg.blobs.Commit(ctx, id, d); err != nil {
-		return err
-	}
 	uid := ""
 	if session {
 		uid = id
 	}
-	if err := reg.st.FinishUpload(ctx, uid, q.project.ID, string(d), size); err != nil {
-		return err
+	// The order of these steps is what keeps a blob whole while garbage
+	// collection runs (the safety argument is in package gc).
+	if stored, err := reg.blobs.Stat(ctx, d); err == nil && stored == size {
+		// Already stored: record it, then look again, keeping this upload's
+		// bytes until then: a collection may have deleted the unreferenced
+		// copy before the record was made.
+		if err := reg.st.FinishUpload(ctx, uid, q.project.ID, string(d), size); err != nil {
+			return err
+		}
+		if stored, err := reg.blobs.Stat(ctx, d); err == nil && stored == size {
+			reg.blobs.Abort(ctx, id) // keep one copy
+		} else if err := reg.blobs.Commit(ctx, id, d); err != nil {
+			return err
+		}
+	} else {
+		// New content: its row is reserved before the file appears, so a
+		// collection never takes the file for an orphan, and is fresh, so
+		// the collection's time window keeps it until it is linked.
+		if err := reg.st.ReserveBlob(ctx, string(d), size); err != nil {
+			return err
+		}
+		if err := reg.blobs.Commit(ctx, id, d); err != nil {
+			return err
+		}
+		if err := reg.st.FinishUpload(ctx, uid, q.project.ID, string(d), size); err != nil {
+			return err
+		}
 	}
 	reg.uploadLocks.Delete(id)
 	return blobCreated(q, d)

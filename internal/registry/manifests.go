@@ -51,12 +51,14 @@ func (reg *Registry) getManifest(q *request, ref string) error {
 			body = full.Body
 			reg.cache.put(m.Digest, body)
 		}
-		reg.pulls.record(m.ArtifactID, m.TagID)
-		tag := ""
-		if !byDigest {
-			tag = ref
+		if !isView(ctx) {
+			reg.pulls.record(m.ArtifactID, m.TagID)
+			tag := ""
+			if !byDigest {
+				tag = ref
+			}
+			reg.publish(q, event.PullArtifact, m.Digest, tag, m.MediaType, m.Size)
 		}
-		reg.publish(q, event.PullArtifact, m.Digest, tag, m.MediaType, m.Size)
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", m.MediaType)

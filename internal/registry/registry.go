@@ -43,6 +43,7 @@ type Store interface {
 	AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error
 	DeleteUpload(ctx context.Context, id string) error
 	FinishUpload(ctx context.Context, uploadID string, projectID int64, digest string, size int64) error
+	ReserveBlob(ctx context.Context, digest string, size int64) error
 	CheckQuota(ctx context.Context, projectID int64, digest string, size int64) error
 
 	ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error)
@@ -240,7 +241,11 @@ func (reg *Registry) route(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return fn(req, arg)
+	err = fn(req, arg)
+	if err != nil {
+		reg.quotaExceeded(req, arg, err)
+	}
+	return err
 }
 
 // cut splits path at the last sep into name and the rest (sep excluded).

@@ -48,7 +48,11 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			return err
 		}
 		if len(blobs) > 0 {
-			missing, err := db.missing(ctx, tx, `SELECT blob_digest FROM project_blobs WHERE project_id = ? AND blob_digest IN `, m.ProjectID, blobs)
+			// The links are locked (PostgreSQL) until the artifact's
+			// references commit, so garbage collection cannot drop one
+			// it has not seen used (package gc).
+			missing, err := db.missing(ctx, tx, `SELECT blob_digest FROM project_blobs WHERE project_id = ? AND blob_digest IN `,
+				db.lockRows(" FOR KEY SHARE"), m.ProjectID, blobs)
 			if err != nil {
 				return err
 			}
@@ -94,15 +98,15 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 	return artifactID, err
 }
 
-// missing returns the first of want that query (ending in "IN ") does not
-// return, or "".
-func (db *DB) missing(ctx context.Context, tx *sql.Tx, query string, scope int64, want []string) (string, error) {
+// missing returns the first of want that query (ending in "IN ", and
+// followed by suffix) does not return, or "".
+func (db *DB) missing(ctx context.Context, tx *sql.Tx, query, suffix string, scope int64, want []string) (string, error) {
 	args := make([]any, 0, len(want)+1)
 	args = append(args, scope)
 	for _, w := range want {
 		args = append(args, w)
 	}
-	rows, err := db.query(ctx, tx, query+"("+placeholders(len(want))+")", args...)
+	rows, err := db.query(ctx, tx, query+"("+placeholders(len(want))+")"+suffix, args...)
 	if err != nil {
 		return "", err
 	}

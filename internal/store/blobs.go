@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
@@ -97,16 +98,34 @@ func (db *DB) StaleUploads(ctx context.Context, before int64) ([]string, error) 
 // FinishUpload records blob digest of size as stored and visible in project,
 // and removes upload id (if not empty), all in one transaction.
 func (db *DB) FinishUpload(ctx context.Context, uploadID string, projectID int64, digest string, size int64) error {
-	return db.tx(ctx, "finish upload", func(tx *sql.Tx) error {
-		if err := db.linkBlob(ctx, tx, projectID, digest, size); err != nil {
-			return err
+	for attempt := 0; ; attempt++ {
+		err := db.tx(ctx, "finish upload", func(tx *sql.Tx) error {
+			if err := db.linkBlob(ctx, tx, projectID, digest, size); err != nil {
+				return err
+			}
+			if uploadID != "" {
+				_, err := db.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
+				return err
+			}
+			return nil
+		})
+		// On PostgreSQL garbage collection can delete the blob row between
+		// the insert that found it and the link's foreign key check; the
+		// next attempt records the blob again (package gc).
+		if attempt < 3 && isForeignKeyViolation(err) {
+			continue
 		}
-		if uploadID != "" {
-			_, err := db.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, uploadID)
-			return err
-		}
-		return nil
-	})
+		return err
+	}
+}
+
+// isForeignKeyViolation reports whether err is a foreign key failure.
+func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 23503") || strings.Contains(s, "FOREIGN KEY constraint failed")
 }
 
 func (db *DB) linkBlob(ctx context.Context, tx *sql.Tx, projectID int64, digest string, size int64) error {
@@ -114,7 +133,17 @@ func (db *DB) linkBlob(ctx context.Context, tx *sql.Tx, projectID int64, digest 
 	if _, err := db.exec(ctx, tx, `INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING`, digest, size, t); err != nil {
 		return err
 	}
-	res, err := db.exec(ctx, tx, `INSERT INTO project_blobs (project_id, blob_digest, size, created_at) VALUES (?, ?, ?, ?)
+	// An existing link is refreshed: garbage collection drops links no
+	// artifact uses only once they are older than its time window, and a
+	// push that links a blob again is about to use it (package gc).
+	res, err := db.exec(ctx, tx, `UPDATE project_blobs SET created_at = ? WHERE project_id = ? AND blob_digest = ?`, t, projectID, digest)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return nil // already visible: counted once
+	}
+	res, err = db.exec(ctx, tx, `INSERT INTO project_blobs (project_id, blob_digest, size, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (project_id, blob_digest) DO NOTHING`, projectID, digest, size, t)
 	if err != nil {
 		return err
@@ -132,7 +161,9 @@ func (db *DB) LinkBlob(ctx context.Context, projectID int64, digest string) (int
 	const op = "link blob"
 	var size int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		if err := db.queryRow(ctx, tx, `SELECT size FROM blobs WHERE digest = ?`, digest).Scan(&size); err != nil {
+		// The row is locked (PostgreSQL) so garbage collection cannot
+		// delete it, and its content, before the link commits (package gc).
+		if err := db.queryRow(ctx, tx, `SELECT size FROM blobs WHERE digest = ?`+db.lockRows(" FOR KEY SHARE"), digest).Scan(&size); err != nil {
 			return notFound(op, err, "blob %s not found", digest)
 		}
 		return db.linkBlob(ctx, tx, projectID, digest, size)

@@ -294,8 +294,21 @@ func (db *DB) StopExecution(ctx context.Context, id int64) error {
 	})
 }
 
-// refreshExecution derives an execution's status from its tasks.
+// refreshExecution derives an execution's status from its tasks. On
+// PostgreSQL it first locks the execution's row: without the lock, two
+// tasks finishing together each count the other as still running, and the
+// execution stays "Running" forever once both commit.
 func (db *DB) refreshExecution(ctx context.Context, tx *sql.Tx, id int64) error {
+	if db.pg {
+		var locked int64
+		err := db.queryRow(ctx, tx, `SELECT id FROM executions WHERE id = ? FOR NO KEY UPDATE`, id).Scan(&locked)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	rows, err := db.query(ctx, tx, `SELECT status, COUNT(*) FROM tasks WHERE execution_id = ? GROUP BY status`, id)
 	if err != nil {
 		return err
@@ -438,7 +451,9 @@ func (db *DB) ListTasks(ctx context.Context, executionID int64, offset, limit in
 }
 
 // PurgeExecutions deletes all but the newest keep finished executions of
-// vendorType, with their tasks and logs, and returns how many went.
+// each vendor of vendorType (each retention or webhook policy keeps its
+// own, as Harbor's sweeper does per vendor ID), with their tasks and logs,
+// and returns how many went.
 func (db *DB) PurgeExecutions(ctx context.Context, vendorType string, keep int) (int64, error) {
 	var n int64
 	if keep < 1 {
@@ -446,8 +461,9 @@ func (db *DB) PurgeExecutions(ctx context.Context, vendorType string, keep int) 
 	}
 	err := db.tx(ctx, "purge executions", func(tx *sql.Tx) error {
 		res, err := db.exec(ctx, tx, `DELETE FROM executions WHERE vendor_type = ? AND status IN (?, ?, ?) AND id < COALESCE(
-			(SELECT id FROM executions WHERE vendor_type = ? ORDER BY id DESC LIMIT 1 OFFSET ?), 0)`,
-			vendorType, JobSuccess, JobError, JobStopped, vendorType, keep-1)
+			(SELECT e.id FROM executions e WHERE e.vendor_type = executions.vendor_type AND e.vendor_id = executions.vendor_id
+				ORDER BY e.id DESC LIMIT 1 OFFSET ?), 0)`,
+			vendorType, JobSuccess, JobError, JobStopped, keep-1)
 		if err != nil {
 			return err
 		}

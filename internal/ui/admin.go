@@ -1,0 +1,484 @@
+package ui
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+// Administration: users, system robot accounts, system labels and the
+// system configuration (this file); the audit log with its purge, garbage
+// collection and job queues (admin_jobs.go). The navigation shows the
+// section to administrators only; every page is built from calls that
+// the API refuses to anyone else, and a refusal is what the page shows.
+
+// adminData is the data of an administration page.
+type adminData struct {
+	Section string
+	Pager   pager
+	Q       string
+	Tab     any
+}
+
+func (c *Console) renderAdmin(w http.ResponseWriter, v *view, section, title string, d adminData) {
+	d.Section = section
+	v.Title = title + " · Administration"
+	v.Nav = "admin"
+	v.Data = d
+	c.render(w, v, "admin_"+section)
+}
+
+// --- users ---
+
+type usersTab struct {
+	List []api.UserResp
+	Self int64
+}
+
+func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	if lp.Q != "" {
+		q.Set("username", lp.Q)
+	}
+	var list []api.UserResp
+	resp, err := v.api.get("/users?"+q.Encode(), &list)
+	if err != nil {
+		return err
+	}
+	t := usersTab{List: list}
+	if v.User != nil {
+		t.Self = v.User.UserID
+	}
+	c.renderAdmin(w, v, "users", "Users", adminData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: t})
+	return nil
+}
+
+func (c *Console) createUser(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	var err error
+	name := strings.TrimSpace(f.Get("username"))
+	if f.Get("password") != f.Get("password2") {
+		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
+	} else {
+		_, err = v.api.call(http.MethodPost, "/users", map[string]string{
+			"username": name, "email": strings.TrimSpace(f.Get("email")),
+			"realname": strings.TrimSpace(f.Get("realname")), "password": f.Get("password"), "comment": f.Get("comment"),
+		}, nil)
+	}
+	if err != nil {
+		if err := v.fail("create", err); err != nil {
+			return err
+		}
+		v.Form = withoutPasswords(v.Form)
+		return c.usersPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/users", "User "+name+" created.")
+}
+
+// withoutPasswords is a kept form without its password fields.
+func withoutPasswords(f url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range f {
+		if !strings.Contains(k, "password") {
+			out[k] = vs
+		}
+	}
+	return out
+}
+
+// userAction makes a user an administrator or not, or deletes it.
+func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) error {
+	id := pathEscape(r.PathValue("id"))
+	name := r.PostForm.Get("name")
+	var err error
+	var msg string
+	switch r.PathValue("action") {
+	case "admin":
+		on := r.PostForm.Get("admin") == "true"
+		if !on && !c.confirmed(w, r, v, "Revoke the administrator role of "+name+"?", r.URL.Path, "/admin/users") {
+			return nil
+		}
+		_, err = v.api.call(http.MethodPut, "/users/"+id+"/sysadmin", map[string]bool{"sysadmin_flag": on}, nil)
+		msg = name + " is now an administrator."
+		if !on {
+			msg = name + " is no longer an administrator."
+		}
+	case "delete":
+		if !c.confirmed(w, r, v, "Delete user "+name+"? Their memberships go with them.", r.URL.Path, "/admin/users") {
+			return nil
+		}
+		_, err = v.api.call(http.MethodDelete, "/users/"+id, nil, nil)
+		msg = "User " + name + " deleted."
+	default:
+		return &apiError{Status: http.StatusNotFound, Message: "No such user action."}
+	}
+	if err != nil {
+		if err := v.fail("users", err); err != nil {
+			return err
+		}
+		return c.usersPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/users", msg)
+}
+
+func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	var u api.UserResp
+	if _, err := v.api.get("/users/"+pathEscape(r.PathValue("id")), &u); err != nil {
+		return err
+	}
+	c.renderAdmin(w, v, "password", "Reset password of "+u.Username, adminData{Tab: u})
+	return nil
+}
+
+func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	var err error
+	if f.Get("new_password") != f.Get("new_password2") {
+		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
+	} else {
+		_, err = v.api.call(http.MethodPut, "/users/"+pathEscape(r.PathValue("id"))+"/password",
+			map[string]string{"new_password": f.Get("new_password")}, nil)
+	}
+	if err != nil {
+		if err := v.fail("password", err); err != nil {
+			return err
+		}
+		v.Form = url.Values{}
+		return c.passwordPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/users", "Password of "+f.Get("name")+" reset.")
+}
+
+// --- system robot accounts ---
+
+type sysRobotsTab struct {
+	List     []api.Robot
+	System   []permOption
+	Project  []permOption
+	Projects string // the project field of a failed form
+	CanEdit  bool
+}
+
+func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	q.Set("q", "Level=system")
+	var list []api.Robot
+	resp, err := v.api.get("/robots?"+q.Encode(), &list)
+	if err != nil {
+		return err
+	}
+	t := sysRobotsTab{List: list, Projects: "*"}
+	var avail api.Permissions
+	if _, err := v.api.get("/permissions", &avail); err == nil {
+		checked := map[string]bool{"project:repository:pull": true}
+		if v.FormID == "create" {
+			checked = map[string]bool{}
+			for _, p := range v.Form["system"] {
+				checked["system:"+p] = true
+			}
+			for _, p := range v.Form["project"] {
+				checked["project:"+p] = true
+			}
+			t.Projects = v.Form.Get("projects")
+		}
+		opts := func(kind string, list []api.Permission) []permOption {
+			var out []permOption
+			for _, p := range list {
+				k := p.Resource + ":" + p.Action
+				out = append(out, permOption{Value: k, Label: p.Resource + " " + p.Action, Checked: checked[kind+":"+k]})
+			}
+			sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+			return out
+		}
+		t.System, t.Project = opts("system", avail.System), opts("project", avail.Project)
+		t.CanEdit = len(avail.System) > 0
+	}
+	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, resp.total()), Tab: t})
+	return nil
+}
+
+// access turns "resource:action" values into robot access entries.
+func access(values []string) []map[string]string {
+	out := []map[string]string{}
+	for _, p := range values {
+		if res, act, ok := strings.Cut(p, ":"); ok {
+			out = append(out, map[string]string{"resource": res, "action": act})
+		}
+	}
+	return out
+}
+
+func (c *Console) createSysRobot(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	var perms []map[string]any
+	if sys := f["system"]; len(sys) > 0 {
+		perms = append(perms, map[string]any{"kind": "system", "namespace": "/", "access": access(sys)})
+	}
+	if proj := f["project"]; len(proj) > 0 {
+		for _, ns := range strings.Split(f.Get("projects"), ",") {
+			if ns = strings.TrimSpace(ns); ns != "" {
+				perms = append(perms, map[string]any{"kind": "project", "namespace": ns, "access": access(proj)})
+			}
+		}
+	}
+	if perms == nil {
+		perms = []map[string]any{}
+	}
+	body := map[string]any{"name": strings.TrimSpace(f.Get("name")), "description": f.Get("description"), "level": "system", "permissions": perms}
+	fail := func(err error) error {
+		if err := v.fail("create", err); err != nil {
+			return err
+		}
+		return c.sysRobotsPage(w, r, v)
+	}
+	if d := strings.TrimSpace(f.Get("duration")); d != "" {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil {
+			return fail(&apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
+		}
+		body["duration"] = n
+	}
+	var created api.RobotCreated
+	if _, err := v.api.call(http.MethodPost, "/robots", body, &created); err != nil {
+		return fail(err)
+	}
+	c.showSysSecret(w, v, created.Name, created.Secret, true)
+	return nil
+}
+
+func (c *Console) showSysSecret(w http.ResponseWriter, v *view, name, secret string, created bool) {
+	v.Title = "Robot secret · Administration"
+	v.Nav = "admin"
+	c.renderSecret(w, v, secretData{Name: name, Secret: secret, Created: created, Host: v.Host(),
+		Crumbs: []crumb{{"/admin", "Administration"}, {"/admin/robots", "Robot accounts"}},
+		Back:   crumb{"/admin/robots", "Back to robot accounts"}})
+}
+
+func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view) error {
+	id := pathEscape(r.PathValue("id"))
+	name := r.PostForm.Get("name")
+	const back = "/admin/robots"
+	fail := func(err error) error {
+		if err := v.fail("robot", err); err != nil {
+			return err
+		}
+		return c.sysRobotsPage(w, r, v)
+	}
+	switch r.PathValue("action") {
+	case "refresh":
+		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
+			return nil
+		}
+		var sec api.RobotSec
+		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+			return fail(err)
+		}
+		c.showSysSecret(w, v, name, sec.Secret, false)
+		return nil
+	case "disable", "enable":
+		disable := r.PathValue("action") == "disable"
+		if disable && !c.confirmed(w, r, v, "Disable "+name+"? Clients using it stop working until it is enabled again.", r.URL.Path, back) {
+			return nil
+		}
+		var rb api.Robot
+		if _, err := v.api.get("/robots/"+id, &rb); err != nil {
+			return fail(err)
+		}
+		rb.Disable = disable
+		if _, err := v.api.call(http.MethodPut, "/robots/"+id, rb, nil); err != nil {
+			return fail(err)
+		}
+		return redirect(w, r, back, rb.Name+" "+r.PathValue("action")+"d.")
+	case "delete":
+		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
+			return nil
+		}
+		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+			return fail(err)
+		}
+		return redirect(w, r, back, name+" deleted.")
+	}
+	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
+}
+
+// --- system labels ---
+
+// systemPerms is what the caller may do system-wide, as the API reports it.
+func systemPerms(v *view) (perms, error) {
+	var list []api.Permission
+	if _, err := v.api.get("/users/current/permissions?scope=/system&relative=true", &list); err != nil {
+		return nil, err
+	}
+	out := perms{}
+	for _, p := range list {
+		out[p.Resource+":"+p.Action] = true
+	}
+	return out, nil
+}
+
+type sysLabelsTab struct {
+	List  []api.Label
+	Perms perms
+}
+
+func (c *Console) sysLabelsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	if v.User == nil {
+		return &apiError{Status: http.StatusUnauthorized, Message: "Sign in to manage system labels."}
+	}
+	pm, err := systemPerms(v)
+	if err != nil {
+		return err
+	}
+	// Anyone may read the global labels; only who may change them sees
+	// this page (the API refuses the changes to anyone else).
+	if !pm.Can("label", "create") && !pm.Can("label", "delete") && !pm.Can("label", "update") {
+		return &apiError{Status: http.StatusForbidden, Code: "FORBIDDEN",
+			Message: "Only system administrators manage system labels (you hold no label permission at system level)."}
+	}
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	q.Set("scope", "g")
+	if lp.Q != "" {
+		q.Set("name", lp.Q)
+	}
+	var list []api.Label
+	resp, err := v.api.get("/labels?"+q.Encode(), &list)
+	if err != nil {
+		return err
+	}
+	c.renderAdmin(w, v, "labels", "System labels", adminData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: sysLabelsTab{List: list, Perms: pm}})
+	return nil
+}
+
+func (c *Console) createSysLabel(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	name := strings.TrimSpace(f.Get("name"))
+	if _, err := v.api.call(http.MethodPost, "/labels", map[string]any{
+		"name": name, "color": f.Get("color"), "description": f.Get("description"), "scope": "g",
+	}, nil); err != nil {
+		if err := v.fail("create", err); err != nil {
+			return err
+		}
+		return c.sysLabelsPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/labels", "Label "+name+" created.")
+}
+
+func (c *Console) deleteSysLabel(w http.ResponseWriter, r *http.Request, v *view) error {
+	name := r.PostForm.Get("name")
+	if !c.confirmed(w, r, v, "Delete label "+name+"? It is removed from every artifact that has it, in every project.", r.URL.Path, "/admin/labels") {
+		return nil
+	}
+	if _, err := v.api.call(http.MethodDelete, "/labels/"+pathEscape(r.PathValue("id")), nil, nil); err != nil {
+		if err := v.fail("delete", err); err != nil {
+			return err
+		}
+		return c.sysLabelsPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/labels", "Label "+name+" deleted.")
+}
+
+// --- configuration ---
+
+type configForm struct {
+	AuthMode                   string
+	ProjectCreationRestriction string
+	SelfRegistration           bool
+	TokenExpiration            string
+	RobotTokenDuration         string
+	ReadOnly                   bool
+	Banner, BannerType         string
+}
+
+var bannerTypes = []string{"info", "success", "warning", "danger"}
+
+func (c *Console) configAdminPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	var cfg api.ConfigurationsResponse
+	if _, err := v.api.get("/configurations", &cfg); err != nil {
+		return err
+	}
+	f := configForm{
+		AuthMode: cfg.AuthMode.Value, ProjectCreationRestriction: cfg.ProjectCreationRestriction.Value,
+		SelfRegistration: cfg.SelfRegistration.Value, TokenExpiration: strconv.Itoa(cfg.TokenExpiration.Value),
+		RobotTokenDuration: strconv.Itoa(cfg.RobotTokenDuration.Value), ReadOnly: cfg.ReadOnly.Value,
+	}
+	f.Banner, f.BannerType = parseBanner(cfg.BannerMessage.Value)
+	if v.FormID == "config" {
+		fv := v.Form
+		f.ProjectCreationRestriction, f.SelfRegistration = fv.Get("project_creation_restriction"), fv.Get("self_registration") == "on"
+		f.TokenExpiration, f.RobotTokenDuration = fv.Get("token_expiration"), fv.Get("robot_token_duration")
+		f.ReadOnly, f.Banner, f.BannerType = fv.Get("read_only") == "on", fv.Get("banner"), fv.Get("banner_type")
+	}
+	c.renderAdmin(w, v, "config", "Configuration", adminData{Tab: f})
+	return nil
+}
+
+// parseBanner reads Harbor's banner message (a JSON object with message
+// and type; a plain string is a message of type info).
+func parseBanner(s string) (msg, typ string) {
+	var b struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "{") && json.Unmarshal([]byte(s), &b) == nil {
+		if b.Type == "" {
+			b.Type = "info"
+		}
+		return b.Message, b.Type
+	}
+	return s, "info"
+}
+
+func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	body := map[string]any{
+		"project_creation_restriction": f.Get("project_creation_restriction"),
+		"self_registration":            f.Get("self_registration") == "on",
+		"read_only":                    f.Get("read_only") == "on",
+	}
+	var err error
+	for _, k := range []string{"token_expiration", "robot_token_duration"} {
+		n, perr := strconv.Atoi(strings.TrimSpace(f.Get(k)))
+		if perr != nil {
+			err = &apiError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(k, "_", " ") + " must be a whole number."}
+			break
+		}
+		body[k] = n
+	}
+	banner := ""
+	if msg := strings.TrimSpace(f.Get("banner")); msg != "" {
+		typ := f.Get("banner_type")
+		if !contains(bannerTypes, typ) {
+			typ = "info"
+		}
+		b, _ := json.Marshal(map[string]any{"message": msg, "type": typ, "closable": false, "fromDate": "", "toDate": ""})
+		banner = string(b)
+	}
+	body["banner_message"] = banner
+	if err == nil {
+		_, err = v.api.call(http.MethodPut, "/configurations", body, nil)
+	}
+	if err != nil {
+		if err := v.fail("config", err); err != nil {
+			return err
+		}
+		return c.configAdminPage(w, r, v)
+	}
+	return redirect(w, r, "/admin/config", "Configuration saved.")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,512 @@
+package ui
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+// The projects list, the project tabs that are not about repositories
+// (members, robots, labels, logs, configuration).
+
+const pageSize = 15
+
+// projectRow is one project of the list with its quota usage.
+type projectRow struct {
+	api.Project
+	Public bool
+	Quota  *usage
+}
+
+// usage is a storage quota: used and hard limit (-1: unlimited).
+type usage struct {
+	Used, Hard int64
+}
+
+// Percent is the share of the limit used (0 when unlimited).
+func (u *usage) Percent() int {
+	if u == nil || u.Hard <= 0 {
+		return 0
+	}
+	return int(math.Min(100, math.Round(float64(u.Used)*100/float64(u.Hard))))
+}
+
+// Limited reports whether there is a limit.
+func (u *usage) Limited() bool { return u != nil && u.Hard > 0 }
+
+type projectsData struct {
+	List      []projectRow
+	List0     bool // no project at all (not only none matching)
+	Q         string
+	Pager     pager
+	CanCreate bool
+}
+
+func (c *Console) projectsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	lp := readList(r, pageSize)
+	q := lp.query("name")
+	q.Set("with_detail", "true")
+	var list []api.Project
+	resp, err := v.api.get("/projects?"+q.Encode(), &list)
+	if err != nil {
+		return err
+	}
+	d := projectsData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), CanCreate: v.User != nil &&
+		(v.User.SysadminFlag || v.Info.ProjectCreationRestriction != "adminonly")}
+	d.List0 = resp.total() == 0 && lp.Q == ""
+	quotas := quotasOf(v, list)
+	for _, p := range list {
+		d.List = append(d.List, projectRow{Project: p, Public: p.Metadata != nil && p.Metadata.Public == "true", Quota: quotas[p.ProjectID]})
+	}
+	v.Title, v.Nav, v.Data = "Projects", "projects", d
+	c.render(w, v, "projects")
+	return nil
+}
+
+// quotasOf reads the storage quotas of the listed projects for their
+// usage bars (a project is missing when the caller may not see its quota).
+// Administrators read them with one quota listing; others read each
+// project's summary, and only of projects they are members of: the public
+// access of a non-member does not include the quota.
+func quotasOf(v *view, list []api.Project) map[int64]*usage {
+	out := map[int64]*usage{}
+	if len(list) == 0 {
+		return out
+	}
+	if v.User != nil && v.User.SysadminFlag {
+		ids := make([]string, len(list))
+		for i, p := range list {
+			ids[i] = strconv.FormatInt(p.ProjectID, 10)
+		}
+		var qs []api.Quota
+		q := url.Values{"reference": {"project"}, "reference_id": {strings.Join(ids, ",")}, "page_size": {"100"}}
+		if _, err := v.api.get("/quotas?"+q.Encode(), &qs); err == nil {
+			for _, x := range qs {
+				out[x.Ref.ID] = &usage{Used: x.Used["storage"], Hard: x.Hard["storage"]}
+			}
+			return out
+		}
+	}
+	for _, p := range list {
+		if p.CurrentUserRoleID == 0 && (v.User == nil || !v.User.SysadminFlag) {
+			continue
+		}
+		var sum api.ProjectSummary
+		if _, err := v.api.get("/projects/"+pathEscape(p.Name)+"/summary", &sum); err == nil && sum.Quota != nil {
+			out[p.ProjectID] = &usage{Used: sum.Quota.Used["storage"], Hard: sum.Quota.Hard["storage"]}
+		}
+	}
+	return out
+}
+
+func (c *Console) createProject(w http.ResponseWriter, r *http.Request, v *view) error {
+	f := r.PostForm
+	name := strings.TrimSpace(f.Get("name"))
+	body := map[string]any{"project_name": name, "metadata": map[string]string{"public": strconv.FormatBool(f.Get("public") == "on")}}
+	limit, err := readSize(f.Get("quota"), f.Get("quota_unit"))
+	if err == nil && limit != 0 {
+		body["storage_limit"] = limit
+	}
+	if err == nil {
+		_, err = v.api.call(http.MethodPost, "/projects", body, nil)
+	}
+	if err != nil {
+		if err := v.fail("create", err); err != nil {
+			return err
+		}
+		return c.projectsPage(w, r, v)
+	}
+	return redirect(w, r, "/projects/"+url.PathEscape(name)+"/repositories", "Project "+name+" created.")
+}
+
+// readSize reads a quota: a number and a unit; empty is 0 (the default),
+// -1 unlimited.
+func readSize(num, unit string) (int64, error) {
+	num = strings.TrimSpace(num)
+	if num == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || (n < 0 && n != -1) || math.IsInf(n, 0) || math.IsNaN(n) {
+		return 0, &apiError{Status: http.StatusBadRequest, Message: "The quota must be a positive number, or -1 for unlimited."}
+	}
+	if n == -1 {
+		return -1, nil
+	}
+	mult := map[string]float64{"MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[unit]
+	if mult == 0 {
+		mult = 1 << 30
+	}
+	if n*mult > math.MaxInt64/2 {
+		return 0, &apiError{Status: http.StatusBadRequest, Message: "The quota is too large."}
+	}
+	return int64(n * mult), nil
+}
+
+// perms is what the caller may do in a project, as the API reports it
+// ("resource:action").
+type perms map[string]bool
+
+// Can reports whether the caller holds action on resource.
+func (p perms) Can(resource, action string) bool { return p[resource+":"+action] }
+
+// projectCtx is the project a tab belongs to.
+type projectCtx struct {
+	Project api.Project
+	Meta    map[string]string
+	Public  bool
+	Perms   perms
+	Tab     string
+	Host    string // registry host for commands
+}
+
+// loadProject reads project name and what the caller may do in it.
+func (c *Console) loadProject(r *http.Request, v *view, tab string) (*projectCtx, error) {
+	name := r.PathValue("project")
+	var p struct {
+		api.Project
+		Metadata map[string]string `json:"metadata"`
+	}
+	if _, err := v.api.get("/projects/"+pathEscape(name), &p); err != nil {
+		return nil, err
+	}
+	pc := &projectCtx{Project: p.Project, Meta: p.Metadata, Public: p.Metadata["public"] == "true", Perms: perms{}, Tab: tab, Host: c.registryHost(r)}
+	if pc.Meta == nil {
+		pc.Meta = map[string]string{}
+	}
+	if v.User != nil {
+		var list []api.Permission
+		if _, err := v.api.get("/users/current/permissions?scope=/project/"+strconv.FormatInt(p.ProjectID, 10)+"&relative=true", &list); err != nil {
+			return nil, err
+		}
+		for _, pm := range list {
+			pc.Perms[pm.Resource+":"+pm.Action] = true
+		}
+	}
+	v.Nav = "projects"
+	return pc, nil
+}
+
+// base is the path of the project's pages.
+func (pc *projectCtx) Base() string { return "/projects/" + url.PathEscape(pc.Project.Name) }
+
+// tabData is the data of a project tab: the project and the tab's own.
+type tabData struct {
+	P     *projectCtx
+	Pager pager
+	Q     string
+	Tab   any
+}
+
+func (c *Console) renderTab(w http.ResponseWriter, v *view, pc *projectCtx, page, title string, d tabData) {
+	d.P = pc
+	v.Title = title + " · " + pc.Project.Name
+	v.Data = d
+	c.render(w, v, page)
+}
+
+// --- members ---
+
+type membersTab struct {
+	List  []api.ProjectMemberEntity
+	Roles []role
+	Self  int64
+}
+
+type role struct {
+	ID   int64
+	Name string
+}
+
+var roles = []role{{1, "Project admin"}, {4, "Maintainer"}, {2, "Developer"}, {3, "Guest"}, {5, "Limited guest"}}
+
+func (c *Console) membersPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "members")
+	if err != nil {
+		return err
+	}
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	if lp.Q != "" {
+		q.Set("entityname", lp.Q)
+	}
+	var list []api.ProjectMemberEntity
+	resp, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/members?"+q.Encode(), &list)
+	if err != nil && !isDenied(err) {
+		return err
+	}
+	d := tabData{Q: lp.Q, Tab: membersTab{List: list, Roles: roles}}
+	if err != nil {
+		v.Error, v.Status = err.Error(), http.StatusForbidden
+	} else {
+		d.Pager = makePager(r, lp, resp.total())
+	}
+	c.renderTab(w, v, pc, "members", "Members", d)
+	return nil
+}
+
+func (c *Console) addMember(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "members")
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	roleID, _ := strconv.ParseInt(f.Get("role_id"), 10, 64)
+	user := strings.TrimSpace(f.Get("username"))
+	_, err = v.api.call(http.MethodPost, "/projects/"+pathEscape(pc.Project.Name)+"/members",
+		map[string]any{"role_id": roleID, "member_user": map[string]string{"username": user}}, nil)
+	if err != nil {
+		if err := v.fail("add", err); err != nil {
+			return err
+		}
+		return c.membersPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/members", user+" is now a member.")
+}
+
+func (c *Console) changeRole(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "members")
+	if err != nil {
+		return err
+	}
+	roleID, _ := strconv.ParseInt(r.PostForm.Get("role_id"), 10, 64)
+	_, err = v.api.call(http.MethodPut, "/projects/"+pathEscape(pc.Project.Name)+"/members/"+pathEscape(r.PathValue("mid")),
+		map[string]any{"role_id": roleID}, nil)
+	if err != nil {
+		if err := v.fail("role-"+r.PathValue("mid"), err); err != nil {
+			return err
+		}
+		return c.membersPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/members", "Role changed.")
+}
+
+func (c *Console) removeMember(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "members")
+	if err != nil {
+		return err
+	}
+	name := r.PostForm.Get("name")
+	if !c.confirmed(w, r, v, "Remove "+name+" from project "+pc.Project.Name+"?", r.URL.Path, pc.Base()+"/members") {
+		return nil
+	}
+	_, err = v.api.call(http.MethodDelete, "/projects/"+pathEscape(pc.Project.Name)+"/members/"+pathEscape(r.PathValue("mid")), nil, nil)
+	if err != nil {
+		if err := v.fail("remove", err); err != nil {
+			return err
+		}
+		return c.membersPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/members", name+" removed from the project.")
+}
+
+// isDenied reports an API refusal (403) that a tab shows in place.
+func isDenied(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Status == http.StatusForbidden
+}
+
+// --- labels ---
+
+func (c *Console) labelsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "labels")
+	if err != nil {
+		return err
+	}
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	q.Set("scope", "p")
+	q.Set("project_id", strconv.FormatInt(pc.Project.ProjectID, 10))
+	if lp.Q != "" {
+		q.Set("name", lp.Q)
+	}
+	var list []api.Label
+	resp, err := v.api.get("/labels?"+q.Encode(), &list)
+	if err != nil && !isDenied(err) {
+		return err
+	}
+	d := tabData{Q: lp.Q, Tab: list}
+	if err != nil {
+		v.Error, v.Status = err.Error(), http.StatusForbidden
+	} else {
+		d.Pager = makePager(r, lp, resp.total())
+	}
+	c.renderTab(w, v, pc, "labels", "Labels", d)
+	return nil
+}
+
+func (c *Console) createLabel(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "labels")
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	name := strings.TrimSpace(f.Get("name"))
+	_, err = v.api.call(http.MethodPost, "/labels", map[string]any{
+		"name": name, "color": f.Get("color"), "description": f.Get("description"),
+		"scope": "p", "project_id": pc.Project.ProjectID,
+	}, nil)
+	if err != nil {
+		if err := v.fail("create", err); err != nil {
+			return err
+		}
+		return c.labelsPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/labels", "Label "+name+" created.")
+}
+
+func (c *Console) deleteLabel(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "labels")
+	if err != nil {
+		return err
+	}
+	name := r.PostForm.Get("name")
+	if !c.confirmed(w, r, v, "Delete label "+name+"? It is removed from every artifact that has it.", r.URL.Path, pc.Base()+"/labels") {
+		return nil
+	}
+	if _, err := v.api.call(http.MethodDelete, "/labels/"+pathEscape(r.PathValue("id")), nil, nil); err != nil {
+		if err := v.fail("delete", err); err != nil {
+			return err
+		}
+		return c.labelsPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/labels", "Label "+name+" deleted.")
+}
+
+// --- logs ---
+
+func (c *Console) logsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "logs")
+	if err != nil {
+		return err
+	}
+	lp := readList(r, 25)
+	var list []api.AuditLog
+	resp, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/logs?"+lp.query("username").Encode(), &list)
+	if err != nil && !isDenied(err) {
+		return err
+	}
+	d := tabData{Q: lp.Q, Tab: list}
+	if err != nil {
+		v.Error, v.Status = err.Error(), http.StatusForbidden
+	} else {
+		d.Pager = makePager(r, lp, resp.total())
+	}
+	c.renderTab(w, v, pc, "logs", "Logs", d)
+	return nil
+}
+
+// --- configuration ---
+
+type configTab struct {
+	Flags []flag
+	Quota *usage
+}
+
+type flag struct {
+	Key, Label, Help string
+	On               bool
+}
+
+var flagDefs = []flag{
+	{Key: "auto_scan", Label: "Scan images on push", Help: "Ask the configured scanner to scan every pushed image."},
+	{Key: "prevent_vul", Label: "Prevent vulnerable images from running", Help: "Refuse pulls of images with vulnerabilities at or above the severity below."},
+	{Key: "enable_content_trust_cosign", Label: "Require cosign signatures", Help: "Refuse pulls of images without a cosign signature."},
+	{Key: "enable_content_trust", Label: "Require Notary signatures", Help: "Refuse pulls of images without a Notary signature."},
+	{Key: "auto_sbom_generation", Label: "Generate SBOMs on push"},
+	{Key: "reuse_sys_cve_allowlist", Label: "Use the system CVE allowlist"},
+}
+
+var severities = []string{"none", "low", "medium", "high", "critical"}
+
+func (c *Console) configPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "config")
+	if err != nil {
+		return err
+	}
+	t := configTab{}
+	kept := v.FormID == "config" // show the input of a refused save
+	for _, f := range flagDefs {
+		f.On = pc.Meta[f.Key] == "true"
+		if kept {
+			f.On = v.Form.Get(f.Key) == "on"
+		}
+		t.Flags = append(t.Flags, f)
+	}
+	if kept {
+		pc.Public = v.Form.Get("public") == "on"
+		pc.Meta["severity"] = v.Form.Get("severity")
+	}
+	var sum api.ProjectSummary
+	if _, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/summary", &sum); err == nil && sum.Quota != nil {
+		t.Quota = &usage{Used: sum.Quota.Used["storage"], Hard: sum.Quota.Hard["storage"]}
+	}
+	c.renderTab(w, v, pc, "config", "Configuration", tabData{Tab: t})
+	return nil
+}
+
+func (c *Console) updateConfig(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "config")
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	meta := map[string]string{"public": strconv.FormatBool(f.Get("public") == "on")}
+	for _, fl := range flagDefs {
+		meta[fl.Key] = strconv.FormatBool(f.Get(fl.Key) == "on")
+	}
+	if s := f.Get("severity"); s != "" {
+		meta["severity"] = s
+	}
+	if _, err := v.api.call(http.MethodPut, "/projects/"+pathEscape(pc.Project.Name), map[string]any{"metadata": meta}, nil); err != nil {
+		if err := v.fail("config", err); err != nil {
+			return err
+		}
+		return c.configPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/config", "Configuration saved.")
+}
+
+func (c *Console) updateQuota(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "config")
+	if err != nil {
+		return err
+	}
+	limit, err := readSize(r.PostForm.Get("quota"), r.PostForm.Get("quota_unit"))
+	if err == nil && limit == 0 {
+		err = &apiError{Status: http.StatusBadRequest, Message: "Enter a quota, or -1 for unlimited."}
+	}
+	if err == nil {
+		_, err = v.api.call(http.MethodPut, "/quotas/"+strconv.FormatInt(pc.Project.ProjectID, 10),
+			map[string]any{"hard": map[string]int64{"storage": limit}}, nil)
+	}
+	if err != nil {
+		if err := v.fail("quota", err); err != nil {
+			return err
+		}
+		return c.configPage(w, r, v)
+	}
+	return redirect(w, r, pc.Base()+"/config", "Quota saved.")
+}
+
+func (c *Console) deleteProject(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "config")
+	if err != nil {
+		return err
+	}
+	if !c.confirmed(w, r, v, "Delete project "+pc.Project.Name+"? Only an empty project can be deleted.", r.URL.Path, pc.Base()+"/config") {
+		return nil
+	}
+	if _, err := v.api.call(http.MethodDelete, "/projects/"+pathEscape(pc.Project.Name), nil, nil); err != nil {
+		if err := v.fail("delete", err); err != nil {
+			return err
+		}
+		return c.configPage(w, r, v)
+	}
+	return redirect(w, r, "/projects", "Project "+pc.Project.Name+" deleted.")
+}

@@ -1,0 +1,230 @@
+package ui
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+// Project robot accounts. The secret is in the answer of the create and
+// refresh calls only; the console shows it in the page that answers that
+// POST and keeps it nowhere.
+
+// permOption is one permission a robot can be given.
+type permOption struct {
+	Value, Label string
+	Checked      bool
+}
+
+// commonPerms are the permissions shown first, with what they mean.
+var commonPerms = []permOption{
+	{Value: "repository:pull", Label: "Pull artifacts (repository pull)"},
+	{Value: "repository:push", Label: "Push artifacts (repository push)"},
+	{Value: "artifact:delete", Label: "Delete artifacts"},
+	{Value: "tag:create", Label: "Create tags"},
+	{Value: "tag:delete", Label: "Delete tags"},
+	{Value: "artifact-label:create", Label: "Add labels to artifacts"},
+	{Value: "artifact-label:delete", Label: "Remove labels from artifacts"},
+	{Value: "artifact:read", Label: "Read artifacts"},
+	{Value: "artifact:list", Label: "List artifacts"},
+	{Value: "repository:list", Label: "List repositories"},
+}
+
+type robotsTab struct {
+	List   []api.Robot
+	Common []permOption
+	More   []permOption
+}
+
+type secretData struct {
+	Name     string
+	Secret   string
+	Download template.URL
+	Created  bool
+	Host     string // registry host for the docker login command
+	Crumbs   []crumb
+	Back     crumb
+}
+
+func (c *Console) robotsPage(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "robots")
+	if err != nil {
+		return err
+	}
+	lp := readList(r, pageSize)
+	q := lp.query("")
+	q.Set("q", "Level=project,ProjectID="+strconv.FormatInt(pc.Project.ProjectID, 10))
+	var list []api.Robot
+	resp, err := v.api.get("/robots?"+q.Encode(), &list)
+	if err != nil && !isDenied(err) {
+		return err
+	}
+	d := tabData{}
+	if err != nil {
+		v.Error, v.Status = err.Error(), http.StatusForbidden
+	} else {
+		d.Pager = makePager(r, lp, resp.total())
+	}
+	t := robotsTab{List: list}
+	if pc.Perms.Can("robot", "create") {
+		t.Common, t.More = c.permOptions(v)
+	}
+	d.Tab = t
+	c.renderTab(w, v, pc, "robots", "Robot accounts", d)
+	return nil
+}
+
+// permOptions lists the permissions of the picker: the common ones, then
+// the others the API says a project robot can hold.
+func (c *Console) permOptions(v *view) (common, more []permOption) {
+	checked := map[string]bool{}
+	if v.FormID == "create" {
+		for _, p := range v.Form["perm"] {
+			checked[p] = true
+		}
+	} else {
+		checked["repository:pull"] = true
+	}
+	var avail api.Permissions
+	known := map[string]bool{}
+	if _, err := v.api.get("/permissions", &avail); err == nil {
+		for _, p := range avail.Project {
+			known[p.Resource+":"+p.Action] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, p := range commonPerms {
+		if len(known) > 0 && !known[p.Value] {
+			continue
+		}
+		p.Checked = checked[p.Value]
+		common = append(common, p)
+		seen[p.Value] = true
+	}
+	for k := range known {
+		if !seen[k] {
+			more = append(more, permOption{Value: k, Label: strings.Replace(k, ":", " ", 1), Checked: checked[k]})
+		}
+	}
+	sort.Slice(more, func(i, j int) bool { return more[i].Value < more[j].Value })
+	return common, more
+}
+
+func (c *Console) createRobot(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "robots")
+	if err != nil {
+		return err
+	}
+	f := r.PostForm
+	var access []map[string]string
+	for _, p := range f["perm"] {
+		res, act, ok := strings.Cut(p, ":")
+		if ok {
+			access = append(access, map[string]string{"resource": res, "action": act})
+		}
+	}
+	body := map[string]any{
+		"name": strings.TrimSpace(f.Get("name")), "description": f.Get("description"), "level": "project",
+		"permissions": []map[string]any{{"kind": "project", "namespace": pc.Project.Name, "access": access}},
+	}
+	if d := strings.TrimSpace(f.Get("duration")); d != "" {
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil {
+			return c.robotFail(w, r, v, &apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
+		}
+		body["duration"] = n
+	}
+	var created api.RobotCreated
+	if _, err := v.api.call(http.MethodPost, "/robots", body, &created); err != nil {
+		return c.robotFail(w, r, v, err)
+	}
+	c.showSecret(w, v, pc, created.Name, created.Secret, true)
+	return nil
+}
+
+func (c *Console) robotFail(w http.ResponseWriter, r *http.Request, v *view, err error) error {
+	if err := v.fail("create", err); err != nil {
+		return err
+	}
+	return c.robotsPage(w, r, v)
+}
+
+// showSecret renders the one page that shows a robot's secret.
+func (c *Console) showSecret(w http.ResponseWriter, v *view, pc *projectCtx, name, secret string, created bool) {
+	v.Title = "Robot secret · " + pc.Project.Name
+	v.Nav = "projects"
+	c.renderSecret(w, v, secretData{Name: name, Secret: secret, Created: created, Host: pc.Host,
+		Crumbs: []crumb{{"/projects", "Projects"}, {pc.Base() + "/robots", pc.Project.Name}},
+		Back:   crumb{pc.Base() + "/robots", "Back to robot accounts"}})
+}
+
+// renderSecret renders the one page that shows a robot's secret, project
+// or system.
+func (c *Console) renderSecret(w http.ResponseWriter, v *view, d secretData) {
+	file, _ := json.MarshalIndent(map[string]string{"name": d.Name, "secret": d.Secret}, "", "  ")
+	// A data: URL built here from JSON: safe to mark as a URL.
+	d.Download = template.URL("data:application/json;base64," + base64.StdEncoding.EncodeToString(file))
+	v.Data = d
+	c.render(w, v, "robot_secret")
+}
+
+func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) error {
+	pc, err := c.loadProject(r, v, "robots")
+	if err != nil {
+		return err
+	}
+	id := pathEscape(r.PathValue("id"))
+	name := r.PostForm.Get("name")
+	back := pc.Base() + "/robots"
+	fail := func(err error) error {
+		if err := v.fail("robot", err); err != nil {
+			return err
+		}
+		return c.robotsPage(w, r, v)
+	}
+	switch r.PathValue("action") {
+	case "refresh":
+		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
+			return nil
+		}
+		var sec api.RobotSec
+		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+			return fail(err)
+		}
+		c.showSecret(w, v, pc, name, sec.Secret, false)
+		return nil
+	case "disable", "enable":
+		disable := r.PathValue("action") == "disable"
+		if disable && !c.confirmed(w, r, v, "Disable "+name+"? Clients using it stop working until it is enabled again.", r.URL.Path, back) {
+			return nil
+		}
+		var rb api.Robot
+		if _, err := v.api.get("/robots/"+id, &rb); err != nil {
+			return fail(err)
+		}
+		rb.Disable = disable
+		if _, err := v.api.call(http.MethodPut, "/robots/"+id, rb, nil); err != nil {
+			return fail(err)
+		}
+		word := "enabled"
+		if disable {
+			word = "disabled"
+		}
+		return redirect(w, r, back, rb.Name+" "+word+".")
+	case "delete":
+		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
+			return nil
+		}
+		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+			return fail(err)
+		}
+		return redirect(w, r, back, name+" deleted.")
+	}
+	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
+}

@@ -1,0 +1,278 @@
+package ui
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/auth"
+)
+
+// Cookies the console itself sets (the session cookies are the API's).
+const (
+	preCSRFCookie = "berth_csrf"  // CSRF token before sign-in
+	themeCookie   = "berth_theme" // "light", "dark" or absent (follow the system)
+	flashCookie   = "berth_flash" // one-time message after a redirect
+)
+
+// view is what every page template gets: the request's context plus the
+// page's own Data.
+type view struct {
+	c   *Console
+	r   *http.Request
+	api *client
+
+	Title        string
+	Nav          string // the main navigation entry to mark current
+	Status       int    // HTTP status to answer with (0: 200)
+	User         *api.UserResp
+	Info         api.GeneralInfo
+	Banner       string
+	BannerType   string // info, success, warning or danger
+	CSRF         string
+	Theme        string
+	Flash        string
+	Error        string     // the API's message after a failed form post
+	FormID       string     // which form Error and Form belong to
+	Form         url.Values // the failed form's input, shown again
+	AssetVersion string
+	Version      string
+	Data         any
+}
+
+// newView reads the request's session (asking the API who is signed in),
+// the system info, theme and flash.
+func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
+	v := &view{c: c, r: r, api: &client{c: c, in: r}, Theme: themeOf(r), Version: c.opts.Version}
+	if _, err := v.api.get("/systeminfo", &v.Info); err != nil {
+		return v, err
+	}
+	if v.Info.BannerMessage != "" {
+		v.Banner, v.BannerType = parseBanner(v.Info.BannerMessage)
+	}
+	if ck, err := r.Cookie(api.SessionCookie); err == nil && ck.Value != "" {
+		var u api.UserResp
+		_, err := v.api.get("/users/current", &u)
+		var ae *apiError
+		switch {
+		case err == nil:
+			v.User = &u
+			if ck, err := r.Cookie(api.CSRFCookie); err == nil {
+				v.CSRF = ck.Value
+			}
+		case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+			// The session ended: forget its cookies and go on anonymously.
+			v.api.in = withoutCookie(r, api.SessionCookie)
+			for _, name := range []string{api.SessionCookie, api.CSRFCookie} {
+				http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+			}
+		default:
+			return v, err
+		}
+	}
+	if v.User == nil {
+		if ck, err := r.Cookie(preCSRFCookie); err == nil && len(ck.Value) >= 16 {
+			v.CSRF = ck.Value
+		} else {
+			v.CSRF = auth.RandomSecret(24)
+			http.SetCookie(w, &http.Cookie{Name: preCSRFCookie, Value: v.CSRF, Path: "/", HttpOnly: true,
+				Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		}
+	}
+	if ck, err := r.Cookie(flashCookie); err == nil {
+		if msg, err := url.QueryUnescape(ck.Value); err == nil {
+			v.Flash = msg
+		}
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1})
+	}
+	return v, nil
+}
+
+// withoutCookie returns a copy of r without the named cookie.
+func withoutCookie(r *http.Request, name string) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.Header.Del("Cookie")
+	for _, ck := range r.Cookies() {
+		if ck.Name != name {
+			r2.AddCookie(ck)
+		}
+	}
+	return r2
+}
+
+// checkCSRF refuses a POST whose csrf field is not the browser's token.
+func (c *Console) checkCSRF(r *http.Request, v *view) error {
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		return &apiError{Status: http.StatusBadRequest, Message: "The form could not be read."}
+	}
+	got := r.PostForm.Get("csrf")
+	if v.CSRF == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
+		return &apiError{Status: http.StatusForbidden, Code: "CSRF",
+			Message: "The form is out of date or came from another site (CSRF token missing or wrong). Reload the page and try again."}
+	}
+	return nil
+}
+
+func themeOf(r *http.Request) string {
+	if ck, err := r.Cookie(themeCookie); err == nil && (ck.Value == "light" || ck.Value == "dark") {
+		return ck.Value
+	}
+	return ""
+}
+
+// Val returns the kept input of field in form id after a failed post.
+func (v *view) Val(id, field string) string {
+	if v.FormID != id {
+		return ""
+	}
+	return v.Form.Get(field)
+}
+
+// Failed reports whether form id is the one that failed (to reopen it).
+func (v *view) Failed(id string) bool { return v.FormID == id && v.Error != "" }
+
+// Host is the registry host shown in docker commands.
+func (v *view) Host() string { return v.c.registryHost(v.r) }
+
+// Back is where the theme switch returns to: this page, if it was a GET.
+func (v *view) Back() string {
+	if v.r.Method == http.MethodGet {
+		return v.r.URL.RequestURI()
+	}
+	return "/projects"
+}
+
+// SignedIn reports whether a user is signed in.
+func (v *view) SignedIn() bool { return v.User != nil }
+
+// fail records a failed form post to render the page again: the API's
+// message and status, and the input.
+func (v *view) fail(formID string, err error) error {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	v.Error, v.Status, v.FormID, v.Form = ae.Message, ae.Status, formID, v.r.PostForm
+	return nil
+}
+
+// flash sets the message the next page shows.
+func flash(w http.ResponseWriter, msg string) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+// redirect answers a successful post: 303 to target with a flash message.
+func redirect(w http.ResponseWriter, r *http.Request, target, msg string) error {
+	if msg != "" {
+		flash(w, msg)
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return nil
+}
+
+// safeNext is a local path to go to after sign-in, else /projects.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/projects"
+	}
+	return next
+}
+
+// confirmed reports whether a destructive post carries confirm=yes; if
+// not, it renders the confirmation page for it and returns false.
+func (c *Console) confirmed(w http.ResponseWriter, r *http.Request, v *view, question, action, cancel string) bool {
+	if r.PostForm.Get("confirm") == "yes" {
+		return true
+	}
+	v.Title = "Confirm"
+	v.Form = r.PostForm
+	v.Data = confirmData{Question: question, Action: action, Cancel: cancel, Button: actionWord(r.URL.Path)}
+	c.render(w, v, "confirm")
+	return false
+}
+
+type confirmData struct {
+	Question, Action, Cancel, Button string
+}
+
+func actionWord(path string) string {
+	switch {
+	case strings.HasSuffix(path, "/refresh"):
+		return "Refresh"
+	case strings.HasSuffix(path, "/disable"):
+		return "Disable"
+	case strings.HasSuffix(path, "/run"):
+		return "Run now"
+	case strings.HasSuffix(path, "/stop"):
+		return "Stop"
+	case strings.HasSuffix(path, "/admin"):
+		return "Change"
+	}
+	return "Delete"
+}
+
+// pageParams reads the page number and search text of a listing.
+type listParams struct {
+	Page int
+	Size int
+	Q    string
+}
+
+func readList(r *http.Request, size int) listParams {
+	p := listParams{Page: 1, Size: size, Q: strings.TrimSpace(r.URL.Query().Get("q"))}
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 0 {
+		p.Page = n
+	}
+	return p
+}
+
+// query returns the API parameters for the listing: page, page_size and,
+// with search text, q=<key>=~"text".
+func (p listParams) query(key string) url.Values {
+	q := url.Values{}
+	q.Set("page", strconv.Itoa(p.Page))
+	q.Set("page_size", strconv.Itoa(p.Size))
+	if p.Q != "" && key != "" {
+		q.Set("q", key+`=~"`+queryText(p.Q)+`"`)
+	}
+	return q
+}
+
+// queryText strips what Harbor's query language would read as syntax.
+func queryText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`",{}()[]~`, r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// pager is what the pager partial shows.
+type pager struct {
+	Page, Pages int
+	Total       int64
+	Prev, Next  string
+}
+
+// makePager builds the pager of a listing at base (a path with query).
+func makePager(r *http.Request, p listParams, total int64) pager {
+	pg := pager{Page: p.Page, Total: total, Pages: int((total + int64(p.Size) - 1) / int64(p.Size))}
+	link := func(n int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(n))
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if p.Page > 1 {
+		pg.Prev = link(p.Page - 1)
+	}
+	if int64(p.Page*p.Size) < total {
+		pg.Next = link(p.Page + 1)
+	}
+	return pg
+}
