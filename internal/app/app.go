@@ -94,7 +94,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	reg := registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
 	})
-	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log})
+	keep, _ := cfg.ExecutionKeep() // validated with the configuration
+	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})
 	retention.Register(jobSvc, db, retention.Options{Events: bus, Changed: reg.Invalidate, Logger: log})
 	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version})
 	hooks.Register()

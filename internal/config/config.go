@@ -36,6 +36,29 @@ type Config struct {
 	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
 	PullFlush   time.Duration `yaml:"pull_time_flush" flag:"pull-time-flush" usage:"how often pull times gathered in memory are written"`
 	JobWorkers  int           `yaml:"job_workers" flag:"job-workers" usage:"background job workers in this process (0: this replica runs no jobs)"`
+	// ExecutionRetention overrides how many finished executions are kept
+	// per policy and job type, e.g. "GARBAGE_COLLECTION=20,WEBHOOK=100"
+	// (Harbor's <TYPE>_EXECUTION_RETENTION_COUNT).
+	ExecutionRetention string `yaml:"execution_retention" flag:"execution-retention" usage:"finished executions kept per job type, e.g. GARBAGE_COLLECTION=20,WEBHOOK=100"`
+}
+
+// ExecutionKeep parses ExecutionRetention into job type → count.
+func (c *Config) ExecutionKeep() (map[string]int, error) {
+	out := map[string]int{}
+	for _, part := range strings.Split(c.ExecutionRetention, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		k = strings.TrimSpace(k)
+		if !ok || err != nil || n < 1 || k == "" || strings.ToUpper(k) != k {
+			return nil, fmt.Errorf("execution-retention: %q is not JOB_TYPE=N with N >= 1", part)
+		}
+		out[k] = n
+	}
+	return out, nil
 }
 
 // Default returns the configuration used when nothing is set.
@@ -158,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PullFlush < 100*time.Millisecond || c.PullFlush > 24*time.Hour {
 		problems = append(problems, "pull-time-flush must be between 100ms and 24h")
+	}
+	if _, err := c.ExecutionKeep(); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 256 {
 		problems = append(problems, "job-workers must be between 0 and 256")

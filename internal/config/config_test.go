@@ -186,3 +186,18 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestExecutionRetention(t *testing.T) {
+	c := config.Default()
+	c.ExecutionRetention = "GARBAGE_COLLECTION=20, WEBHOOK=100"
+	keep, err := c.ExecutionKeep()
+	if err != nil || keep["GARBAGE_COLLECTION"] != 20 || keep["WEBHOOK"] != 100 || c.Validate() != nil {
+		t.Fatalf("keep %v err %v validate %v", keep, err, c.Validate())
+	}
+	for _, bad := range []string{"GC", "GC=0", "GC=x", "gc=3", "=4"} {
+		c.ExecutionRetention = bad
+		if c.Validate() == nil {
+			t.Errorf("execution-retention %q accepted", bad)
+		}
+	}
+}
