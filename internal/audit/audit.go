@@ -45,7 +45,7 @@ func Subscribe(bus *event.Bus, st Store, log *slog.Logger, opts Options) *Forwar
 	if opts.Forward != nil {
 		fwd = NewForwarder(func() string { ep, _ := opts.Forward(); return ep }, log, opts.ForwardOptions)
 	}
-	bus.Subscribe("audit", 100000, func(batch []event.Event) {
+	bus.Subscribe("audit", 16384, func(batch []event.Event) {
 		entries := make([]store.AuditEntry, 0, len(batch))
 		for _, e := range batch {
 			en, ok := Entry(e)

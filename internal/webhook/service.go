@@ -115,7 +115,7 @@ func (discard) Publish(event.Event) {}
 // QUOTA_WARNING events it derives are published there too.
 func (s *Service) Subscribe(bus *event.Bus) {
 	s.pub = bus
-	bus.Subscribe("webhook", 20000, func(batch []event.Event) {
+	bus.Subscribe("webhook", 4096, func(batch []event.Event) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s.Handle(ctx, batch)
