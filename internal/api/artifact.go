@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -670,6 +671,8 @@ func (s *Server) createTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 	if err != nil {
 		return err
 	}
+	s.opts.Events.Publish(event.Event{Type: event.CreateTag, Operator: c.Name, ProjectID: p.ID, Project: p.Name,
+		Repository: a.Repository, Digest: a.Digest, Tag: *b.Name})
 	w.WriteHeader(http.StatusCreated)
 	return nil
 }

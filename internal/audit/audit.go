@@ -94,8 +94,9 @@ func Entry(e event.Event) (store.AuditEntry, bool) {
 		en.Operation, en.ResourceType, en.Resource = "delete", "artifact", ref
 		en.Description = "delete artifact " + ref
 	case event.CreateTag:
-		en.Operation, en.ResourceType, en.Resource = "create", "tag", ref
-		en.Description = "create tag " + ref
+		// Tags created through the API are audited as the operation itself;
+		// this event is for other subscribers.
+		return en, false
 	case event.DeleteTag:
 		en.Operation, en.ResourceType, en.Resource = "delete", "tag", ref
 		en.Description = "delete tag " + ref
