@@ -48,7 +48,7 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
-	purgeStore
+	systemJobStore
 	immutableStore
 	retentionStore
 	webhookStore

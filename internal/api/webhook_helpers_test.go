@@ -242,13 +242,27 @@ func webhookMXRows() []mxRow {
 		// TAG_RETENTION: no other row's push or pull adds deliveries.
 		policy = e.createdID(e.must("POST", base+"/policies", whPolicy("mxhook", []string{"TAG_RETENTION"},
 			whTarget("http", recv.URL, ""))))
-		e.srv.App.Events.Publish(event.Event{Type: event.TagRetention, Operator: "admin", ProjectID: e.matrixID, Project: mxProject})
+		publish := func() {
+			e.srv.App.Events.Publish(event.Event{Type: event.TagRetention, Operator: "admin", ProjectID: e.matrixID, Project: mxProject})
+		}
+		publish()
 		deadline := time.Now().Add(30 * time.Second)
+		republish := time.Now().Add(5 * time.Second)
 		for exec == 0 || task == 0 {
+			// The bus drops events for a subscriber whose queue is full (by
+			// design, under load); this fixture only needs one delivery.
+			if time.Now().After(republish) && exec == 0 {
+				var none []api.WebhookExecution
+				json.Unmarshal(e.must("GET", fmt.Sprintf(base+"/policies/%d/executions", policy), nil).body, &none)
+				if len(none) == 0 {
+					publish()
+				}
+				republish = time.Now().Add(5 * time.Second)
+			}
 			var execs []api.WebhookExecution
 			json.Unmarshal(e.must("GET", fmt.Sprintf(base+"/policies/%d/executions", policy), nil).body, &execs)
-			if len(execs) == 1 && execs[0].Status == "Success" {
-				exec = execs[0].ID
+			if len(execs) >= 1 && execs[len(execs)-1].Status == "Success" {
+				exec = execs[len(execs)-1].ID
 				var tasks []api.WebhookTask
 				json.Unmarshal(e.must("GET", fmt.Sprintf(base+"/policies/%d/executions/%d/tasks", policy, exec), nil).body, &tasks)
 				if len(tasks) == 1 {
