@@ -79,13 +79,43 @@ func (c *Console) repositoryGet(w http.ResponseWriter, r *http.Request, v *view)
 }
 
 // listedArtifact is an artifact of a listing as the repository page reads
-// it: the maps it does not show (an image's configuration, annotations,
-// addition links) are kept as raw JSON instead of being decoded.
+// it: only what the table shows is decoded (not an image's configuration,
+// annotations, the tags' and labels' other fields).
 type listedArtifact struct {
-	api.Artifact
-	ExtraAttrs    json.RawMessage `json:"extra_attrs"`
-	Annotations   json.RawMessage `json:"annotations"`
-	AdditionLinks json.RawMessage `json:"addition_links"`
+	Type              string `json:"type"`
+	MediaType         string `json:"media_type"`
+	ManifestMediaType string `json:"manifest_media_type"`
+	ArtifactType      string `json:"artifact_type"`
+	Digest            string `json:"digest"`
+	Size              int64  `json:"size"`
+	PushTime          string `json:"push_time"`
+	PullTime          string `json:"pull_time"`
+	References        []struct {
+		Platform *api.Platform `json:"platform"`
+	} `json:"references"`
+	Tags []struct {
+		Name string `json:"name"`
+	} `json:"tags"`
+	Labels []struct {
+		Name  string `json:"name"`
+		Color string `json:"color"`
+	} `json:"labels"`
+	Accessories []struct{} `json:"accessories"`
+}
+
+func (l *listedArtifact) artifact() api.Artifact {
+	a := api.Artifact{Type: l.Type, MediaType: l.MediaType, ManifestMediaType: l.ManifestMediaType, ArtifactType: l.ArtifactType,
+		Digest: l.Digest, Size: l.Size, PushTime: l.PushTime, PullTime: l.PullTime, Accessories: make([]api.Accessory, len(l.Accessories))}
+	for _, r := range l.References {
+		a.References = append(a.References, api.Reference{Platform: r.Platform})
+	}
+	for _, t := range l.Tags {
+		a.Tags = append(a.Tags, api.Tag{Name: t.Name})
+	}
+	for _, lb := range l.Labels {
+		a.Labels = append(a.Labels, api.Label{Name: lb.Name, Color: lb.Color})
+	}
+	return a
 }
 
 // repoData is the repository page.
@@ -104,6 +134,9 @@ type artifactRow struct {
 	Kind      string
 	Platforms []string
 	Link      string
+	// Short is the short digest; Pushed, Pulled and SizeText are the
+	// formatted times and size (formatted here once, not per use).
+	Short, Pushed, Pulled, SizeText string
 }
 
 // artifactKind names what an artifact is: image, index, chart, or its
@@ -160,14 +193,15 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 	}
 	list := make([]api.Artifact, len(listed))
 	for i := range listed {
-		list[i] = listed[i].Artifact
+		list[i] = listed[i].artifact()
 	}
 	base := pc.Base() + "/repositories/" + escapeRepo(repo)
 	d := repoData{Repo: rp, Short: repo, Base: base, Filter: lp.Q,
 		Push: "docker push " + pc.Host + "/" + pc.Project.Name + "/" + repo + ":<tag>"}
 	for _, a := range list {
 		d.Artifacts = append(d.Artifacts, artifactRow{Artifact: a, Kind: artifactKind(&a), Platforms: platforms(&a),
-			Link: base + repoSep + "artifacts/" + url.PathEscape(a.Digest)})
+			Link: base + repoSep + "artifacts/" + url.PathEscape(a.Digest), Short: shortDigest(a.Digest),
+			Pushed: when(a.PushTime), Pulled: when(a.PullTime), SizeText: humanBytes(a.Size)})
 	}
 	c.renderTab(w, v, pc, "repository", repo, tabData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: d})
 	return nil

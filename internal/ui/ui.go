@@ -63,6 +63,31 @@
 //	/projects/{p}/labels                  project labels
 //	/projects/{p}/logs                    project audit log
 //	/projects/{p}/config                  public, metadata flags, quota, delete project
+//	/projects/{p}/policy                  tag retention: rules (add, edit, enable, disable,
+//	                                      delete), schedule, dry run, run now, runs; tag
+//	                                      immutability rules
+//	/projects/{p}/policy/retention/executions/{eid}[/tasks/{tid}]
+//	                                      a retention run's repositories, a repository's log
+//	/projects/{p}/webhooks[/{id}]          webhook policies (the signing secret shown once),
+//	                                      a policy's settings and deliveries
+//	/projects/{p}/webhooks/{id}/executions/{eid}[/tasks/{tid}]
+//	                                      a delivery's targets, response codes, payload,
+//	                                      re-send; a target's log
+//	/admin/users                          users: search, create, make or revoke admin,
+//	                                      reset password (/admin/users/{id}/password), delete
+//	/admin/robots                         system robot accounts (secret shown once)
+//	/admin/labels                         system labels
+//	/admin/audit                          audit log with filters; purge settings, runs, logs
+//	/admin/gc                             garbage collection: dry run, run, schedule, runs, logs
+//	/admin/jobs                           job queues: pending, latency, pause, resume, stop
+//	/admin/config                         system configuration, read-only mode, banner
+//
+// The Administration entry of the navigation shows to administrators
+// only. Its pages are built from calls the API refuses to anyone else, and
+// show that refusal (403); the system labels page, whose listing anyone may
+// read, shows a refusal when the API reports no system label permission.
+// Read-only mode and the banner message show on every page: every render
+// reads /systeminfo once.
 //
 // Repository names contain slashes, so the repository part of a path ends
 // at "/-/" (a path component of a repository name cannot be "-").
