@@ -74,43 +74,10 @@ var immutableColumns = map[string]query.Column{
 // ListImmutableRules returns a page of the rules of project projectID that
 // q selects, in ID order unless q sorts, and how many match in all.
 func (db *DB) ListImmutableRules(ctx context.Context, projectID int64, q *query.Query, offset, limit int) ([]ImmutableRuleRow, int64, error) {
-	const op = "list immutable rules"
-	if q == nil {
-		q = &query.Query{}
-	}
-	where, args, order, err := q.SQL(immutableColumns, "ir.id")
-	if err != nil {
-		return nil, 0, err
-	}
-	from := ` FROM immutable_rules ir WHERE ir.project_id = ?`
-	args = append([]any{projectID}, args...)
-	if where != "" {
-		from += " AND " + where
-	}
-	var total int64
-	if err := db.queryRow(ctx, nil, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	out := []ImmutableRuleRow{}
-	if total == 0 || int64(offset) >= total {
-		return out, total, nil
-	}
-	if !strings.Contains(order, "ir.id") {
-		order += ", ir.id"
-	}
-	rows, err := db.query(ctx, nil, `SELECT `+immutableFields+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanImmutableRule(rows)
-		if err != nil {
-			return nil, 0, errs.Wrap(op, err)
-		}
-		out = append(out, r)
-	}
-	return out, total, rows.Err()
+	return listing[ImmutableRuleRow]{
+		op: "list immutable rules", cols: immutableColumns, order: "ir.id", tie: "ir.id", fields: immutableFields,
+		from: ` FROM immutable_rules ir WHERE ir.project_id = ?`, fromArgs: []any{projectID}, scan: scanImmutableRule,
+	}.page(ctx, db, q, offset, limit)
 }
 
 // ImmutableRule returns rule id of project projectID; a rule of another

@@ -396,43 +396,17 @@ var prefixedTaskColumns = func() string {
 // QueryTasks returns a page of execution executionID's tasks that q
 // selects (in ID order unless q sorts) and how many match in all.
 func (db *DB) QueryTasks(ctx context.Context, executionID int64, q *query.Query, offset, limit int) ([]Task, int64, error) {
-	const op = "list tasks"
-	if q == nil {
-		q = &query.Query{}
-	}
-	where, args, order, err := q.SQL(taskQueryColumns, "t.id")
-	if err != nil {
-		return nil, 0, err
-	}
-	from := ` FROM tasks t WHERE t.execution_id = ?`
-	args = append([]any{executionID}, args...)
-	if where != "" {
-		from += " AND " + where
-	}
-	var total int64
-	if err := db.queryRow(ctx, nil, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	out := []Task{}
-	if total == 0 || int64(offset) >= total {
-		return out, total, nil
-	}
-	if !strings.Contains(order, "t.id") {
-		order += ", t.id"
-	}
-	rows, err := db.query(ctx, nil, `SELECT `+prefixedTaskColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		t, err := scanTask(rows)
-		if err != nil {
-			return nil, 0, errs.Wrap(op, err)
-		}
-		out = append(out, *t)
-	}
-	return out, total, rows.Err()
+	return listing[Task]{
+		op: "list tasks", cols: taskQueryColumns, order: "t.id", tie: "t.id", fields: prefixedTaskColumns,
+		from: ` FROM tasks t WHERE t.execution_id = ?`, fromArgs: []any{executionID},
+		scan: func(s interface{ Scan(...any) error }) (Task, error) {
+			t, err := scanTask(s)
+			if err != nil {
+				return Task{}, err
+			}
+			return *t, nil
+		},
+	}.page(ctx, db, q, offset, limit)
 }
 
 // WebhookJob is one delivery attempt series (a task) with what its
