@@ -28,9 +28,8 @@ type artifactStore interface {
 	ListArtifacts(ctx context.Context, f store.ArtifactFilter, q *query.Query, offset, limit int) ([]store.Artifact, int64, error)
 	ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*store.Artifact, error)
 	ArtifactTags(ctx context.Context, ids []int64) (map[int64][]store.Tag, error)
-	ArtifactLabels(ctx context.Context, ids []int64) (map[int64][]store.Label, error)
 	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
-	ArtifactReferences(ctx context.Context, ids []int64) (map[int64][]store.Reference, error)
+	ArtifactDetailsOf(ctx context.Context, ids []int64, w store.DetailsWanted) (*store.ArtifactDetails, error)
 	ListArtifactTags(ctx context.Context, id int64, q *query.Query, offset, limit int) ([]store.Tag, int64, error)
 	CreateArtifactTag(ctx context.Context, repoID, id int64, name string) (int64, error)
 	DeleteArtifactTag(ctx context.Context, id int64, name string) error
@@ -88,8 +87,9 @@ type Artifact struct {
 	Accessories       []Accessory             `json:"accessories"`
 }
 
-// Tag is Harbor's tag. Immutable is filled whether or not the caller asks
-// with with_immutable_status (one query per project and page).
+// Tag is Harbor's tag. Immutable is filled when the caller asks with
+// with_immutable_status=true, as in Harbor (one query per project and
+// page); otherwise it is false.
 type Tag struct {
 	ID           int64  `json:"id"`
 	RepositoryID int64  `json:"repository_id"`
@@ -159,7 +159,7 @@ const (
 
 // artifactOptions are the with_* parameters of artifact reads.
 type artifactOptions struct {
-	tags, labels, accessories bool
+	tags, labels, accessories, immutable bool
 }
 
 // readArtifactOptions reads with_tag (default true), with_label (default
@@ -178,7 +178,10 @@ func readArtifactOptions(r *http.Request) (artifactOptions, error) {
 	if o.accessories, err = boolParam(r, "with_accessory", true); err != nil {
 		return o, err
 	}
-	for _, name := range []string{"with_scan_overview", "with_sbom_overview", "with_signature", "with_immutable_status", "with_inherited_accessory"} {
+	if o.immutable, err = boolParam(r, "with_immutable_status", false); err != nil {
+		return o, err
+	}
+	for _, name := range []string{"with_scan_overview", "with_sbom_overview", "with_signature", "with_inherited_accessory"} {
 		if _, err := boolParam(r, name, false); err != nil {
 			return o, err
 		}
@@ -220,31 +223,11 @@ func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifact
 			indexes = append(indexes, list[i].ID)
 		}
 	}
-	refs := map[int64][]store.Reference{}
-	var err error
-	if len(indexes) > 0 {
-		if refs, err = s.st.ArtifactReferences(ctx, indexes); err != nil {
-			return nil, err
-		}
+	d, err := s.st.ArtifactDetailsOf(ctx, ids, store.DetailsWanted{Tags: o.tags, Labels: o.labels, Accessories: o.accessories, Indexes: indexes})
+	if err != nil {
+		return nil, err
 	}
-	var tags map[int64][]store.Tag
-	var labels map[int64][]store.Label
-	var accs map[int64][]store.Accessory
-	if o.tags {
-		if tags, err = s.st.ArtifactTags(ctx, ids); err != nil {
-			return nil, err
-		}
-	}
-	if o.labels {
-		if labels, err = s.st.ArtifactLabels(ctx, ids); err != nil {
-			return nil, err
-		}
-	}
-	if o.accessories {
-		if accs, err = s.st.ArtifactAccessories(ctx, ids); err != nil {
-			return nil, err
-		}
-	}
+	refs, tags, labels, accs := d.References, d.Tags, d.Labels, d.Accessories
 	imm := s.tagImmutability()
 	out := make([]Artifact, 0, len(list))
 	for i := range list {
@@ -254,8 +237,10 @@ func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifact
 			v.Tags = make([]Tag, 0, len(tags[a.ID]))
 			for _, t := range tags[a.ID] {
 				tv := tagOf(&t)
-				if tv.Immutable, err = imm.immutable(ctx, a.ProjectID, a.Repository, t.Name); err != nil {
-					return nil, err
+				if o.immutable {
+					if tv.Immutable, err = imm.immutable(ctx, a.ProjectID, a.Repository, t.Name); err != nil {
+						return nil, err
+					}
 				}
 				v.Tags = append(v.Tags, tv)
 			}
@@ -539,14 +524,8 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller
 	if err != nil {
 		return err
 	}
-	repo, err := s.st.RepositoryByName(ctx, repoName(proj.Name, r.PathValue("repository_name")))
-	if errs.Is(err, errs.NotFound) {
-		return s.writeArtifacts(ctx, w, r, p, o, nil, 0)
-	}
-	if err != nil {
-		return err
-	}
-	list, total, err := s.st.ListArtifacts(ctx, store.ArtifactFilter{RepositoryID: repo.ID}, p.Query, p.Offset(), p.Size)
+	f := store.ArtifactFilter{RepositoryName: repoName(proj.Name, r.PathValue("repository_name"))}
+	list, total, err := s.st.ListArtifacts(ctx, f, p.Query, p.Offset(), p.Size)
 	if err != nil {
 		return err
 	}
@@ -682,7 +661,8 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, c *Caller) err
 	if err != nil {
 		return err
 	}
-	if _, err := boolParam(r, "with_immutable_status", false); err != nil {
+	withImmutable, err := boolParam(r, "with_immutable_status", false)
+	if err != nil {
 		return err
 	}
 	_, a, err := s.artifact(r, c, rbac.ResTag, rbac.List)
@@ -697,8 +677,10 @@ func (s *Server) listTags(w http.ResponseWriter, r *http.Request, c *Caller) err
 	out := make([]Tag, 0, len(list))
 	for i := range list {
 		tv := tagOf(&list[i])
-		if tv.Immutable, err = imm.immutable(r.Context(), a.ProjectID, a.Repository, tv.Name); err != nil {
-			return err
+		if withImmutable {
+			if tv.Immutable, err = imm.immutable(r.Context(), a.ProjectID, a.Repository, tv.Name); err != nil {
+				return err
+			}
 		}
 		out = append(out, tv)
 	}

@@ -9,10 +9,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/internal/httplimit"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -110,9 +112,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
 	mux.HandleFunc("/service/token", authn.TokenHandler)
-	mux.Handle("/api/", apiSrv)
-	mux.Handle("/c/", apiSrv)
-	mux.Handle("/", ui.New(ui.Options{API: apiSrv, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version}))
+	// The API and the console queue behind one gate; the console's own
+	// in-process API calls do not pass it again. /v2 has none: blob
+	// transfers are long and bounded by the network, not by the CPU.
+	gate := httplimit.New(apiConcurrency(cfg.APIConcurrency))
+	mux.Handle("/api/", gate.Wrap(apiSrv))
+	mux.Handle("/c/", gate.Wrap(apiSrv))
+	mux.Handle("/", gate.Wrap(ui.New(ui.Options{API: apiSrv, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version})))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy"}`))
@@ -128,6 +134,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		mux.ServeHTTP(w, r)
 	})
 	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Jobs: jobSvc, Events: bus, Settings: settings, Handler: handler}, nil
+}
+
+// apiConcurrency turns the configured API concurrency into a gate size:
+// 0 is 8 per CPU, -1 (or less) no gate.
+func apiConcurrency(n int) int {
+	switch {
+	case n == 0:
+		return 8 * runtime.GOMAXPROCS(0)
+	case n < 0:
+		return 0
+	}
+	return n
 }
 
 // bootstrap creates the admin user and the public library project on first start.

@@ -36,6 +36,9 @@ type Config struct {
 	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
 	PullFlush   time.Duration `yaml:"pull_time_flush" flag:"pull-time-flush" usage:"how often pull times gathered in memory are written"`
 	JobWorkers  int           `yaml:"job_workers" flag:"job-workers" usage:"background job workers in this process (0: this replica runs no jobs)"`
+	// APIConcurrency bounds the REST API and console requests worked on at
+	// once; the others wait their turn in arrival order (internal/httplimit).
+	APIConcurrency int `yaml:"api_concurrency" flag:"api-concurrency" usage:"REST API and console requests worked on at once, the rest queue in order (0: 8 per CPU; -1: no limit)"`
 	// ExecutionRetention overrides how many finished executions are kept
 	// per policy and job type, e.g. "GARBAGE_COLLECTION=20,WEBHOOK=100"
 	// (Harbor's <TYPE>_EXECUTION_RETENTION_COUNT).
@@ -187,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JobWorkers < 0 || c.JobWorkers > 256 {
 		problems = append(problems, "job-workers must be between 0 and 256")
+	}
+	if c.APIConcurrency < -1 || c.APIConcurrency > 100000 {
+		problems = append(problems, "api-concurrency must be -1 (no limit), 0 (8 per CPU) or a positive number")
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

@@ -85,6 +85,9 @@ type ArtifactFilter struct {
 	Reach        *Reach // projects the caller can see (nil: no limit)
 	ProjectID    int64  // 0: any
 	RepositoryID int64  // 0: any
+	// RepositoryName selects a repository by full name (an unknown one
+	// has no artifacts), saving the caller a lookup of its ID.
+	RepositoryName string
 	// LatestInRepository keeps only the most recently pushed artifact of
 	// each repository among those q's type conditions (type, media_type,
 	// artifact_type) select.
@@ -258,6 +261,9 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args
 	if f.RepositoryID != 0 {
 		conds, args = append(conds, "a.repository_id = ?"), append(args, f.RepositoryID)
 	}
+	if f.RepositoryName != "" {
+		conds, args = append(conds, "a.repository_id = (SELECT id FROM repositories WHERE name = ?)"), append(args, f.RepositoryName)
+	}
 	if f.ProjectID != 0 {
 		conds, args = append(conds, "a.project_id = ?"), append(args, f.ProjectID)
 	}
@@ -282,34 +288,26 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args
 }
 
 // ListArtifacts returns a page of the artifacts f and q select (newest
-// first unless q sorts) and how many match in all.
+// first unless q sorts) and how many match in all (countedPage: one round
+// trip on PostgreSQL; on SQLite no COUNT when the page is the last).
 func (db *DB) ListArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int) ([]Artifact, int64, error) {
-	const op = "list artifacts"
 	count, page, args, err := artifactListSQL(f, q)
 	if err != nil {
 		return nil, 0, err
 	}
-	var total int64
-	if err := db.queryRow(ctx, nil, count, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
 	out := []Artifact{}
-	if total == 0 || int64(offset) >= total {
-		return out, total, nil
-	}
-	rows, err := db.query(ctx, nil, page, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	total, err := db.countedPage(ctx, "list artifacts", count, page, args, offset, limit, func(r rowScanner) error {
 		var a Artifact
-		if err := rows.Scan(artifactDest(&a)...); err != nil {
-			return nil, 0, errs.Wrap(op, err)
+		if err := r.Scan(artifactDest(&a)...); err != nil {
+			return err
 		}
 		out = append(out, a)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
 	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 func artifactByRefSQL(byDigest bool) string {
@@ -357,25 +355,28 @@ func tagDest(t *Tag) []any {
 
 // ArtifactTags returns the tags of each of ids, newest first.
 func (db *DB) ArtifactTags(ctx context.Context, ids []int64) (map[int64][]Tag, error) {
-	const op = "list tags"
 	out := map[int64][]Tag{}
+	return out, db.readBatch(ctx, "list tags", tagsRead(ids, out))
+}
+
+// tagsRead reads the tags of ids into out (nil when ids is empty).
+func tagsRead(ids []int64, out map[int64][]Tag) *batchRead {
 	if len(ids) == 0 {
-		return out, nil
+		return nil
 	}
-	rows, err := db.query(ctx, nil, `SELECT `+tagFields+` FROM tags WHERE artifact_id IN (`+placeholders(len(ids))+`)
-		ORDER BY push_time DESC, id DESC`, idArgs(ids)...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
+	return &batchRead{
+		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + placeholders(len(ids)) + `)
+		ORDER BY push_time DESC, id DESC`,
+		args: idArgs(ids),
+		row: func(r rowScanner) error {
+			var t Tag
+			if err := r.Scan(tagDest(&t)...); err != nil {
+				return err
+			}
+			out[t.ArtifactID] = append(out[t.ArtifactID], t)
+			return nil
+		},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var t Tag
-		if err := rows.Scan(tagDest(&t)...); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		out[t.ArtifactID] = append(out[t.ArtifactID], t)
-	}
-	return out, rows.Err()
 }
 
 var tagColumns = map[string]query.Column{
@@ -482,28 +483,38 @@ func accessoriesSQL(n int) string {
 
 // ArtifactAccessories returns the accessories of each of ids, newest first.
 func (db *DB) ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]Accessory, error) {
-	const op = "list accessories"
 	out := map[int64][]Accessory{}
+	if err := db.readBatch(ctx, "list accessories", accessoriesRead(ids, out)); err != nil {
+		return nil, err
+	}
+	sortAccessories(out)
+	return out, nil
+}
+
+// accessoriesRead reads the accessories of ids into out, unsorted (nil
+// when ids is empty).
+func accessoriesRead(ids []int64, out map[int64][]Accessory) *batchRead {
 	if len(ids) == 0 {
-		return out, nil
+		return nil
 	}
-	rows, err := db.query(ctx, nil, accessoriesSQL(len(ids)), append(idArgs(ids), idArgs(ids)...)...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
+	return &batchRead{
+		sql:  accessoriesSQL(len(ids)),
+		args: append(idArgs(ids), idArgs(ids)...),
+		row: func(r rowScanner) error {
+			var a Accessory
+			var tagged int
+			if err := r.Scan(append([]any{&a.SubjectID, &tagged}, artifactDest(&a.Artifact)...)...); err != nil {
+				return err
+			}
+			a.Tagged = tagged == 1
+			out[a.SubjectID] = append(out[a.SubjectID], a)
+			return nil
+		},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var a Accessory
-		var tagged int
-		if err := rows.Scan(append([]any{&a.SubjectID, &tagged}, artifactDest(&a.Artifact)...)...); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		a.Tagged = tagged == 1
-		out[a.SubjectID] = append(out[a.SubjectID], a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, errs.Wrap(op, err)
-	}
+}
+
+// sortAccessories orders each subject's accessories newest first.
+func sortAccessories(out map[int64][]Accessory) {
 	for _, list := range out {
 		sort.Slice(list, func(i, j int) bool {
 			if list[i].PushTime != list[j].PushTime {
@@ -512,7 +523,6 @@ func (db *DB) ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][
 			return list[i].ID > list[j].ID
 		})
 	}
-	return out, nil
 }
 
 // Reference is an index's reference to a child manifest, with the child
@@ -537,24 +547,66 @@ func referencesSQL(n int) string {
 
 // ArtifactReferences returns the child references of each of ids.
 func (db *DB) ArtifactReferences(ctx context.Context, ids []int64) (map[int64][]Reference, error) {
-	const op = "list references"
 	out := map[int64][]Reference{}
+	return out, db.readBatch(ctx, "list references", referencesRead(ids, out))
+}
+
+// referencesRead reads the child references of ids into out (nil when ids
+// is empty).
+func referencesRead(ids []int64, out map[int64][]Reference) *batchRead {
 	if len(ids) == 0 {
-		return out, nil
+		return nil
 	}
-	rows, err := db.query(ctx, nil, referencesSQL(len(ids)), idArgs(ids)...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
+	return &batchRead{
+		sql:  referencesSQL(len(ids)),
+		args: idArgs(ids),
+		row: func(r rowScanner) error {
+			var ref Reference
+			if err := r.Scan(&ref.ParentID, &ref.ChildDigest, &ref.MediaType, &ref.Platform, &ref.ChildID, &ref.ChildManifest); err != nil {
+				return err
+			}
+			out[ref.ParentID] = append(out[ref.ParentID], ref)
+			return nil
+		},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var r Reference
-		if err := rows.Scan(&r.ParentID, &r.ChildDigest, &r.MediaType, &r.Platform, &r.ChildID, &r.ChildManifest); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		out[r.ParentID] = append(out[r.ParentID], r)
+}
+
+// ArtifactDetails are what an artifact listing shows of each artifact
+// besides its row, keyed by artifact ID.
+type ArtifactDetails struct {
+	Tags        map[int64][]Tag
+	Labels      map[int64][]Label
+	Accessories map[int64][]Accessory
+	References  map[int64][]Reference // of indexes
+}
+
+// DetailsWanted chooses the details ArtifactDetailsOf reads.
+type DetailsWanted struct {
+	Tags, Labels, Accessories bool
+	Indexes                   []int64 // the IDs whose child references to read
+}
+
+// ArtifactDetailsOf reads the details w asks for of ids in one round trip
+// (readBatch). The maps are empty, not nil, for what was not asked.
+func (db *DB) ArtifactDetailsOf(ctx context.Context, ids []int64, w DetailsWanted) (*ArtifactDetails, error) {
+	d := &ArtifactDetails{Tags: map[int64][]Tag{}, Labels: map[int64][]Label{},
+		Accessories: map[int64][]Accessory{}, References: map[int64][]Reference{}}
+	var reads []*batchRead
+	if w.Tags {
+		reads = append(reads, tagsRead(ids, d.Tags))
 	}
-	return out, rows.Err()
+	if w.Labels {
+		reads = append(reads, labelsRead(ids, d.Labels))
+	}
+	if w.Accessories {
+		reads = append(reads, accessoriesRead(ids, d.Accessories))
+	}
+	reads = append(reads, referencesRead(w.Indexes, d.References))
+	if err := db.readBatch(ctx, "list artifact details", reads...); err != nil {
+		return nil, err
+	}
+	sortAccessories(d.Accessories)
+	return d, nil
 }
 
 // DeleteArtifact removes artifact id with what hangs off it, as Harbor

@@ -185,24 +185,28 @@ func (db *DB) DetachLabel(ctx context.Context, artifact, label int64) error {
 // ArtifactLabels returns the labels attached to each of ids, in the order
 // they were attached.
 func (db *DB) ArtifactLabels(ctx context.Context, ids []int64) (map[int64][]Label, error) {
-	const op = "list artifact labels"
 	out := map[int64][]Label{}
+	return out, db.readBatch(ctx, "list artifact labels", labelsRead(ids, out))
+}
+
+// labelsRead reads the labels attached to ids into out, in the order they
+// were attached (nil when ids is empty).
+func labelsRead(ids []int64, out map[int64][]Label) *batchRead {
 	if len(ids) == 0 {
-		return out, nil
+		return nil
 	}
-	rows, err := db.query(ctx, nil, `SELECT al.artifact_id, `+labelFields+` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
-		WHERE al.artifact_id IN (`+placeholders(len(ids))+`) ORDER BY al.created_at, l.id`, idArgs(ids)...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
+	return &batchRead{
+		sql: `SELECT al.artifact_id, ` + labelFields + ` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
+		WHERE al.artifact_id IN (` + placeholders(len(ids)) + `) ORDER BY al.created_at, l.id`,
+		args: idArgs(ids),
+		row: func(r rowScanner) error {
+			var aid int64
+			var l Label
+			if err := r.Scan(append([]any{&aid}, labelDest(&l)...)...); err != nil {
+				return err
+			}
+			out[aid] = append(out[aid], l)
+			return nil
+		},
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var aid int64
-		var l Label
-		if err := rows.Scan(append([]any{&aid}, labelDest(&l)...)...); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		out[aid] = append(out[aid], l)
-	}
-	return out, rows.Err()
 }

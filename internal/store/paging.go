@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
 )
 
@@ -20,8 +19,7 @@ type listing[T any] struct {
 	scan     func(interface{ Scan(...any) error }) (T, error)
 }
 
-// page runs l: the total matching q, then the page at offset (no second
-// query when the page is empty).
+// page runs l: the page at offset and the total matching q (countedPage).
 func (l listing[T]) page(ctx context.Context, db *DB, q *query.Query, offset, limit int) ([]T, int64, error) {
 	if q == nil {
 		q = &query.Query{}
@@ -35,28 +33,21 @@ func (l listing[T]) page(ctx context.Context, db *DB, q *query.Query, offset, li
 	if where != "" {
 		from += " AND " + where
 	}
-	var total int64
-	if err := db.queryRow(ctx, nil, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(l.op, err)
-	}
-	out := []T{}
-	if total == 0 || int64(offset) >= total {
-		return out, total, nil
-	}
 	if !strings.Contains(order, l.tie) {
 		order += ", " + l.tie
 	}
-	rows, err := db.query(ctx, nil, `SELECT `+l.fields+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	out := []T{}
+	total, err := db.countedPage(ctx, l.op, `SELECT COUNT(*)`+from, `SELECT `+l.fields+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		args, offset, limit, func(r rowScanner) error {
+			v, err := l.scan(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+			return nil
+		})
 	if err != nil {
-		return nil, 0, errs.Wrap(l.op, err)
+		return nil, 0, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		v, err := l.scan(rows)
-		if err != nil {
-			return nil, 0, errs.Wrap(l.op, err)
-		}
-		out = append(out, v)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }

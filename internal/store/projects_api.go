@@ -184,31 +184,20 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 	if len(conds) > 0 {
 		from += " WHERE " + strings.Join(conds, " AND ")
 	}
-	var total int64
-	if err := db.queryRow(ctx, nil, `SELECT COUNT(*)`+from, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	out := []ProjectInfo{}
-	if total == 0 || offset >= int(total) {
-		return out, total, nil
-	}
 	order = withTieBreak(order)
-	rows, err := db.query(ctx, nil, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	out := []ProjectInfo{}
+	total, err := db.countedPage(ctx, op, `SELECT COUNT(*)`+from, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		args, offset, limit, func(r rowScanner) error {
+			p, err := scanProjectInfo(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
 	if err != nil {
-		return nil, 0, errs.Wrap(op, err)
+		return nil, 0, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		p, err := scanProjectInfo(rows)
-		if err != nil {
-			return nil, 0, errs.Wrap(op, err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	rows.Close()
 	if err := db.fillProjects(ctx, out); err != nil {
 		return nil, 0, err
 	}
@@ -245,38 +234,28 @@ func (db *DB) fillProjects(ctx context.Context, ps []ProjectInfo) error {
 		args = append(args, p.ID)
 	}
 	in := "(" + placeholders(len(ps)) + ")"
-	rows, err := db.query(ctx, nil, `SELECT project_id, COUNT(*) FROM repositories WHERE project_id IN `+in+` GROUP BY project_id`, args...)
-	if err != nil {
-		return errs.Wrap(op, err)
-	}
-	for rows.Next() {
-		var id, n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			rows.Close()
-			return errs.Wrap(op, err)
-		}
-		idx[id].RepoCount = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return errs.Wrap(op, err)
-	}
-	rows, err = db.query(ctx, nil, `SELECT project_id, name, value FROM project_metadata WHERE project_id IN `+in, args...)
-	if err != nil {
-		return errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var k, v string
-		if err := rows.Scan(&id, &k, &v); err != nil {
-			return errs.Wrap(op, err)
-		}
-		if k != "public" {
-			idx[id].Metadata[k] = v
-		}
-	}
-	return rows.Err()
+	return db.readBatch(ctx, op,
+		&batchRead{sql: `SELECT project_id, COUNT(*) FROM repositories WHERE project_id IN ` + in + ` GROUP BY project_id`, args: args,
+			row: func(r rowScanner) error {
+				var id, n int64
+				if err := r.Scan(&id, &n); err != nil {
+					return err
+				}
+				idx[id].RepoCount = n
+				return nil
+			}},
+		&batchRead{sql: `SELECT project_id, name, value FROM project_metadata WHERE project_id IN ` + in, args: args,
+			row: func(r rowScanner) error {
+				var id int64
+				var k, v string
+				if err := r.Scan(&id, &k, &v); err != nil {
+					return err
+				}
+				if k != "public" {
+					idx[id].Metadata[k] = v
+				}
+				return nil
+			}})
 }
 
 // ProjectInfo returns project id with its owner name, limit, repository

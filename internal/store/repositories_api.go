@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
@@ -108,30 +109,23 @@ func (db *DB) ListRepositories(ctx context.Context, reach *Reach, projectID int6
 	if len(conds) > 0 {
 		cond = " WHERE " + strings.Join(conds, " AND ")
 	}
-	var total int64
-	if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM repositories r`+cond, args...).Scan(&total); err != nil {
-		return nil, 0, errs.Wrap(op, err)
-	}
-	out := []Repository{}
-	if total == 0 || int64(offset) >= total {
-		return out, total, nil
-	}
 	if !strings.Contains(order, "r.id") {
 		order += ", r.id DESC"
 	}
-	rows, err := db.query(ctx, nil, repositorySelect+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, limit, offset)...)
+	out := []Repository{}
+	total, err := db.countedPage(ctx, op, `SELECT COUNT(*) FROM repositories r`+cond,
+		repositorySelect+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, args, offset, limit, func(r rowScanner) error {
+			repo, err := scanRepository(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, repo)
+			return nil
+		})
 	if err != nil {
-		return nil, 0, errs.Wrap(op, err)
+		return nil, 0, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRepository(rows)
-		if err != nil {
-			return nil, 0, errs.Wrap(op, err)
-		}
-		out = append(out, r)
-	}
-	return out, total, rows.Err()
+	return out, total, nil
 }
 
 // RepositoryByName returns repository name (project/repo).
@@ -201,8 +195,23 @@ func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword stri
 	const op = "search repositories"
 	q := `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
 		` + shownCount("r.id") + `, p.name, p.public
-		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE r.name LIKE ? ESCAPE '\'`
-	args := []any{containsPattern(keyword)}
+		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
+	var args []any
+	switch kw := strings.ToLower(keyword); {
+	case db.pg:
+		// pg_trgm's index serves LIKE (backslash is PostgreSQL's escape).
+		q += `r.name LIKE ?`
+		args = append(args, containsPattern(keyword))
+	case utf8.RuneCountInString(kw) >= 3:
+		// The trigram table (migration 0014) finds the candidates; its
+		// LIKE takes no ESCAPE, so instr() keeps the exact matches.
+		q += `r.id IN (SELECT rowid FROM repository_names WHERE name LIKE ?) AND instr(r.name, ?) > 0`
+		args = append(args, "%"+kw+"%", kw)
+	default:
+		// Under three characters there is no trigram to look up.
+		q += `r.name LIKE ? ESCAPE '\'`
+		args = append(args, containsPattern(keyword))
+	}
 	if w, a := reach.where("r.project_id"); w != "" {
 		q += " AND " + w
 		args = append(args, a...)

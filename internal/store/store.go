@@ -265,6 +265,7 @@ func isUniqueViolation(err error) bool {
 }
 
 func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.Result, error) {
+	counted(ctx, q)
 	if t != nil {
 		return t.ExecContext(ctx, db.rebind(q), args...)
 	}
@@ -272,6 +273,7 @@ func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.R
 }
 
 func (db *DB) queryRow(ctx context.Context, t *sql.Tx, q string, args ...any) *sql.Row {
+	counted(ctx, q)
 	if t != nil {
 		return t.QueryRowContext(ctx, db.rebind(q), args...)
 	}
@@ -282,6 +284,7 @@ func (db *DB) queryRow(ctx context.Context, t *sql.Tx, q string, args ...any) *s
 }
 
 func (db *DB) query(ctx context.Context, t *sql.Tx, q string, args ...any) (*sql.Rows, error) {
+	counted(ctx, q)
 	if t != nil {
 		return t.QueryContext(ctx, db.rebind(q), args...)
 	}
@@ -347,7 +350,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil || applied[v] {
+		if err != nil || applied[v] || !db.forDialect(e.Name()) {
 			continue
 		}
 		body, _ := migrationFS.ReadFile("migrations/" + e.Name())
@@ -383,6 +386,19 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// forDialect reports whether migration file name applies to this
+// database: NNNN_x.sqlite.sql and NNNN_x.postgres.sql are one version
+// written for each dialect; NNNN_x.sql is for both.
+func (db *DB) forDialect(name string) bool {
+	switch {
+	case strings.HasSuffix(name, ".sqlite.sql"):
+		return !db.pg
+	case strings.HasSuffix(name, ".postgres.sql"):
+		return db.pg
+	}
+	return true
 }
 
 func (db *DB) dialectSQL(s string) string {

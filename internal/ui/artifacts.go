@@ -258,7 +258,7 @@ const maxManifest = 4 << 20
 
 func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo, ref string) error {
 	var a api.Artifact
-	if _, err := v.api.get(artifactPath(pc, repo, ref)+"?with_tag=true&with_label=true&with_accessory=true", &a); err != nil {
+	if _, err := v.api.get(artifactPath(pc, repo, ref)+"?with_tag=true&with_label=true&with_accessory=true&with_immutable_status=true", &a); err != nil {
 		return err
 	}
 	repoLink := pc.Base() + "/repositories/" + escapeRepo(repo)

@@ -1,0 +1,82 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/seed"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/testserver"
+)
+
+// TestListingStatementBudgets pins how many SQL statements the listings
+// the benchmarks measure cost per request (bench/api.sh, bench/ui.sh). On
+// PostgreSQL each is a round trip to a backend that shares the machine's
+// cores, and their number set the listings' throughput at 300 clients
+// (docs/performance.md). A change that adds a statement to one of these
+// paths fails here and must raise the budget on purpose.
+func TestListingStatementBudgets(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv := testserver.NewInProcess(t, backend)
+			ctx := context.Background()
+			admin, err := srv.App.DB.UserByName(ctx, "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := seed.Options{Projects: 3, Repositories: 3, Artifacts: 4, Tags: 3, Labels: 2, LabelEvery: 2,
+				Users: 1, Memberships: 1, Prefix: "stm", OwnerID: admin.ID}
+			if err := seed.Small(ctx, srv.App.DB, opts); err != nil {
+				t.Fatal(err)
+			}
+			// Budgets: {SQLite statements, PostgreSQL round trips}. On
+			// PostgreSQL the reads of one step go in one batch; on SQLite
+			// they run one by one, and a last page needs no COUNT.
+			for _, c := range []struct {
+				name, path string
+				budgets    [2]int64
+			}{
+				// page (+ COUNT), repository counts + metadata, roles
+				{"projects", "/api/v2.0/projects?page_size=15", [2]int64{4, 3}},
+				// project, page (+ COUNT)
+				{"repositories", "/api/v2.0/projects/stm-001/repositories?page_size=15", [2]int64{2, 2}},
+				// project, page (+ COUNT), tags + labels + accessories
+				{"artifacts", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&page_size=15", [2]int64{5, 3}},
+				{"artifacts, all options", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&with_accessory=true&page_size=15", [2]int64{5, 3}},
+				{"artifacts, second page", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?page=2&page_size=3", [2]int64{4, 3}},
+				// projects (+ COUNT), repositories with their counts
+				{"search", "/api/v2.0/search?q=repo-001", [2]int64{2, 2}},
+			} {
+				budget := c.budgets[0]
+				if backend == "postgres" {
+					budget = c.budgets[1]
+				}
+				get := func() (int, *store.Statements) {
+					req := httptest.NewRequest("GET", c.path, nil)
+					req.SetBasicAuth("admin", testserver.AdminPassword)
+					cctx, n := store.CountStatements(req.Context())
+					w := httptest.NewRecorder()
+					srv.App.Handler.ServeHTTP(w, req.WithContext(cctx))
+					return w.Code, n
+				}
+				get() // the first request verifies the password and fills caches
+				code, st := get()
+				if code != http.StatusOK {
+					t.Fatalf("%s: %d", c.name, code)
+				}
+				n := st.Count()
+				t.Logf("%s: %d statements", c.name, n)
+				if n > budget || testing.Verbose() {
+					for _, q := range st.List() {
+						t.Logf("  %s", q)
+					}
+				}
+				if n > budget {
+					t.Errorf("%s: %d statements, budget %d", c.name, n, budget)
+				}
+			}
+		})
+	}
+}

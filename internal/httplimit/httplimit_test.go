@@ -1,0 +1,89 @@
+package httplimit
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestBoundsAndOrder: never more than n inside; waiters enter in arrival
+// order; a waiter whose client leaves is dropped without running.
+func TestBoundsAndOrder(t *testing.T) {
+	g := New(2)
+	var inside, peak atomic.Int32
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inside.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		mu.Lock()
+		order = append(order, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path[:2] == "/h" {
+			<-release
+		}
+		inside.Add(-1)
+	}))
+	var wg sync.WaitGroup
+	do := func(path string, ctx context.Context) {
+		defer wg.Done()
+		req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	wg.Add(2)
+	go do("/h1", context.Background())
+	go do("/h2", context.Background())
+	waitFor(t, func() bool { return inside.Load() == 2 })
+	// Queue a cancelled waiter, then three in a known order.
+	ctx, cancel := context.WithCancel(context.Background())
+	wg.Add(1)
+	go do("/gone", ctx)
+	waitFor(t, func() bool { return len(g.slots) == 2 })
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	for _, p := range []string{"/a", "/b", "/c"} {
+		wg.Add(1)
+		go do(p, context.Background())
+		time.Sleep(20 * time.Millisecond) // let it queue before the next
+	}
+	close(release)
+	wg.Wait()
+	if peak.Load() > 2 {
+		t.Fatalf("%d requests inside a gate of 2", peak.Load())
+	}
+	got := order[2:]
+	if len(got) != 3 || got[0] != "/a" || got[1] != "/b" || got[2] != "/c" {
+		t.Fatalf("admitted %v after the first two, want [/a /b /c] (and not /gone)", got)
+	}
+}
+
+func TestNilGateAdmitsAll(t *testing.T) {
+	var g *Gate = New(0)
+	called := false
+	g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if !called {
+		t.Fatal("handler not called")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
