@@ -52,6 +52,7 @@ func (s *Server) webhookRoutes() []route {
 		{method: "GET", path: exec + "/tasks", op: "ListTasksOfWebhookExecution", handle: s.listWebhookTasks, resp: []WebhookTask{}, respDef: "[]Task"},
 		{method: "GET", path: exec + "/tasks/{task_id}/log", op: "GetLogsOfWebhookTask", handle: s.webhookTaskLog, resp: "", respDef: "string"},
 		{method: "POST", path: exec + "/retry", op: "RetryWebhookExecution", handle: s.retryWebhookExecution},
+		{method: "POST", path: policy + "/test", op: "TestWebhookPolicyOfProject", handle: s.testWebhookPolicy, resp: WebhookTestResult{}},
 		{method: "GET", path: base + "/lasttrigger", op: "LastTrigger", handle: s.webhookLastTrigger, resp: []WebhookLastTrigger{}, respDef: "[]WebhookLastTrigger"},
 		{method: "GET", path: base + "/jobs", op: "ListWebhookJobs", handle: s.listWebhookJobs, resp: []WebhookJob{}, respDef: "[]WebhookJob"},
 		{method: "GET", path: base + "/events", op: "GetSupportedEventTypes", handle: s.webhookEventTypes, resp: SupportedWebhookEventTypes{}, respDef: "SupportedWebhookEventTypes"},
@@ -123,6 +124,27 @@ type WebhookTask struct {
 	UpdateTime    string         `json:"update_time"`
 	StartTime     string         `json:"start_time"`
 	EndTime       string         `json:"end_time"`
+}
+
+// WebhookTestResult is the answer to a test delivery (Berth's own
+// operation): the test event's type and what each target made of it.
+type WebhookTestResult struct {
+	EventType string              `json:"event_type"`
+	Targets   []WebhookTestTarget `json:"targets"`
+}
+
+// WebhookTestTarget is the test delivery to one target, as recorded in the
+// task that made it.
+type WebhookTestTarget struct {
+	ExecutionID   int64  `json:"execution_id"`
+	TaskID        int64  `json:"task_id"`
+	Type          string `json:"type"`    // http or slack
+	Address       string `json:"address"` // scheme, host and path only
+	PayloadFormat string `json:"payload_format,omitempty"`
+	Status        string `json:"status"`        // Success or Error
+	ResponseCode  int    `json:"response_code"` // 0 when no response came
+	Error         string `json:"error,omitempty"`
+	DurationMS    int64  `json:"duration_ms"`
 }
 
 // WebhookLastTrigger is Harbor's WebhookLastTrigger.
@@ -483,6 +505,55 @@ func (s *Server) retryWebhookExecution(w http.ResponseWriter, r *http.Request, c
 	path = strings.TrimSuffix(path, "/retry")
 	path = path[:strings.LastIndex(path, "/")+1] + strconv.FormatInt(id, 10)
 	return created(w, r, path)
+}
+
+// testWebhookPolicy (Berth's own operation; Harbor 1.x had policies/test)
+// sends a test event to every target of the policy now, enabled or not,
+// with the payload, signature and headers of a real delivery, one attempt
+// each, and answers 200 with each target's response code or error once
+// all have answered (or timed out). The deliveries are recorded in the
+// policy's history as executions with trigger TEST. It needs the
+// permission to update the policy.
+func (s *Server) testWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	const op = "test webhook policy"
+	p, pol, err := s.webhookPolicy(r, c, rbac.Update)
+	if err != nil {
+		return err
+	}
+	run, ok := s.opts.Jobs.(webhook.Runner)
+	if !ok {
+		return errs.E(errs.Unavailable, op, "the job system is not running")
+	}
+	ids, err := webhook.Test(r.Context(), run, p, pol, c.Name, s.opts.ExternalURL)
+	s.audit(c, p.ID, "create", "webhook_execution", p.Name+"/"+pol.Name+" test", err)
+	if err != nil {
+		return err
+	}
+	out := WebhookTestResult{Targets: []WebhookTestTarget{}}
+	if len(pol.EventTypes) > 0 {
+		out.EventType = pol.EventTypes[0]
+	}
+	for _, id := range ids {
+		tasks, _, err := s.st.ListTasks(r.Context(), id, 0, 1000)
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			x := jsonObject(t.ExtraAttrs)
+			res := WebhookTestTarget{ExecutionID: id, TaskID: t.ID, Status: t.Status, DurationMS: max(t.EndTime-t.StartTime, 0)}
+			res.Type, _ = x["notify_type"].(string)
+			res.Address, _ = x["address"].(string)
+			res.PayloadFormat, _ = x["payload_format"].(string)
+			if code, ok := x["response_code"].(float64); ok {
+				res.ResponseCode = int(code)
+			}
+			if t.Status != store.JobSuccess {
+				res.Error = t.StatusMessage
+			}
+			out.Targets = append(out.Targets, res)
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) webhookLastTrigger(w http.ResponseWriter, r *http.Request, c *Caller) error {

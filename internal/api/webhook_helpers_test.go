@@ -328,6 +328,10 @@ func webhookMXRows() []mxRow {
 		// Berth's own re-send: it acts on the policy, so update.
 		{op: "RetryWebhookExecution", needs: "notification-policy:update (Berth)", proj: mxPerms("notification-policy:update"), want: projectAdmin,
 			req: at(base+"/policies/%d/executions/%d/retry", ex)},
+		// Berth's own test delivery (Harbor 1.x's policies/test): like the
+		// re-send, it acts on the policy, so update.
+		{op: "TestWebhookPolicyOfProject", needs: "notification-policy:update (Berth)", proj: mxPerms("notification-policy:update"), want: projectAdmin,
+			req: at(base+"/policies/%d/test", pol)},
 		{op: "LastTrigger", needs: "notification-policy:read", proj: mxPerms("notification-policy:read"), want: maintainerUp,
 			req: mxIn(base+"/lasttrigger", nil)},
 		{op: "ListWebhookJobs", needs: "notification-policy:list", proj: mxPerms("notification-policy:list"), want: maintainerUp,

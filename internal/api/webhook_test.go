@@ -526,3 +526,173 @@ func TestWebhookPolicyAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookTestDelivery covers Berth's test delivery of a (disabled)
+// policy: it reaches every target at once, before the answer, with the
+// payload format, auth header, signature and test header of a real
+// delivery; the answer lists each target's redacted address, response code
+// or error and duration; a receiver answering 500 and a refused connection
+// are failed results with one attempt and no retry; the deliveries are in
+// the history as executions with trigger TEST, their tasks and logs; the
+// audit log has it; and only those who may update the policy may test it.
+func TestWebhookTestDelivery(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			e := newArtEnv(t, backend)
+			pid := e.project("hooktest", false)
+			alice, aliceID := e.user("whtalice")
+			mike, mikeID := e.user("whtmike")
+			dave, daveID := e.user("whtdave")
+			gina, ginaID := e.user("whtgina")
+			nobody, _ := e.user("whtnobody")
+			e.member(pid, aliceID, rbac.ProjectAdmin)
+			e.member(pid, mikeID, rbac.Maintainer)
+			e.member(pid, daveID, rbac.Developer)
+			e.member(pid, ginaID, rbac.Guest)
+
+			plain, ce, slack, failing := newWHReceiver(t, false), newWHReceiver(t, false), newWHReceiver(t, false), newWHReceiver(t, false, 500)
+			authT := whTarget("http", plain.URL+"/hook?token=q-s3cret", "")
+			authT["auth_header"] = "Bearer t3st-token"
+			body := whPolicy("tested", []string{"DELETE_ARTIFACT", "PUSH_ARTIFACT"}, authT, whTarget("http", ce.URL+"/ce", "CloudEvents"),
+				whTarget("slack", slack.URL+"/slack", ""), whTarget("http", failing.URL+"/fail", ""), whTarget("http", "http://127.0.0.1:9/refused", ""))
+			body["enabled"] = false
+			pol := e.createPolicy("hooktest", body)
+			path := fmt.Sprintf("/api/v2.0/projects/hooktest/webhook/policies/%d/test", pol.id)
+
+			r := e.call("POST", path, alice, nil)
+			e.expect("test delivery", r, http.StatusOK, "")
+			// Synchronous: every receiver has its request before the answer.
+			for name, rc := range map[string]*whReceiver{"plain": plain, "cloudevents": ce, "slack": slack, "failing": failing} {
+				if n := rc.count(); n != 1 {
+					t.Errorf("%s receiver: %d requests when the answer came, want 1", name, n)
+				}
+			}
+			var res api.WebhookTestResult
+			whDecode(t, r.body, &res)
+			if res.EventType != "DELETE_ARTIFACT" || len(res.Targets) != 5 || bytes.Contains(r.body, []byte("s3cret")) || bytes.Contains(r.body, []byte("t3st-token")) {
+				t.Fatalf("test result: %s", r.body)
+			}
+			by := map[string]api.WebhookTestTarget{}
+			for _, x := range res.Targets {
+				by[x.Address] = x
+				if x.ExecutionID == 0 || x.TaskID == 0 || x.DurationMS < 0 || x.DurationMS > 10000 {
+					t.Errorf("target result %+v", x)
+				}
+			}
+			want := []struct {
+				address, typ, format, status string
+				code                         int
+				err                          string
+			}{
+				{plain.URL + "/hook", "http", "Default", "Success", 200, ""},
+				{ce.URL + "/ce", "http", "CloudEvents", "Success", 200, ""},
+				{slack.URL + "/slack", "slack", "", "Success", 200, ""},
+				{failing.URL + "/fail", "http", "Default", "Error", 500, "500"},
+				{"http://127.0.0.1:9/refused", "http", "Default", "Error", 0, "127.0.0.1:9"},
+			}
+			for _, w := range want {
+				x, ok := by[w.address]
+				if !ok || x.Type != w.typ || x.PayloadFormat != w.format || x.Status != w.status || x.ResponseCode != w.code ||
+					(w.err == "") != (x.Error == "") || !strings.Contains(x.Error, w.err) {
+					t.Errorf("result for %s: %+v, want %+v", w.address, x, w)
+				}
+			}
+
+			// What the receivers got: a real delivery, marked as a test.
+			got := plain.wait(t, 1)[0]
+			if got.header.Get("Authorization") != "Bearer t3st-token" || got.header.Get("Content-Type") != "application/json" ||
+				got.header.Get(webhook.EventHeader) != "DELETE_ARTIFACT" || got.header.Get(webhook.TestHeader) != "true" ||
+				got.header.Get(webhook.DeliveryHeader) != fmt.Sprint(by[plain.URL+"/hook"].TaskID) ||
+				!webhook.Verify(pol.secret, got.body, got.header.Get(webhook.SignatureHeader)) {
+				t.Errorf("test delivery headers: %v", got.header)
+			}
+			var p whDefault
+			whDecode(t, got.body, &p)
+			if p.Type != "DELETE_ARTIFACT" || p.Operator != "whtalice" || p.EventData.Repository.RepoFullName != "hooktest/"+webhook.TestRepository ||
+				p.EventData.Custom["test"] != "true" || !strings.Contains(p.EventData.Custom["Details"], "tested") ||
+				len(p.EventData.Resources) != 1 || p.EventData.Resources[0].Digest != webhook.TestDigest {
+				t.Errorf("test payload: %s", got.body)
+			}
+			got = ce.wait(t, 1)[0]
+			var c struct {
+				SpecVersion string `json:"specversion"`
+				Type        string `json:"type"`
+				Source      string `json:"source"`
+			}
+			whDecode(t, got.body, &c)
+			if got.header.Get("Content-Type") != "application/cloudevents+json" || c.SpecVersion != "1.0" || c.Type != "harbor.artifact.deleted" ||
+				c.Source != fmt.Sprintf("/projects/%d/webhook/policies/%d", pid, pol.id) || got.header.Get(webhook.TestHeader) != "true" ||
+				!webhook.Verify(pol.secret, got.body, got.header.Get(webhook.SignatureHeader)) {
+				t.Errorf("CloudEvents test delivery: %v %s", got.header, got.body)
+			}
+			got = slack.wait(t, 1)[0]
+			if !strings.Contains(string(got.body), "*event_type:* DELETE_ARTIFACT") || got.header.Get("Authorization") != "" ||
+				!webhook.Verify(pol.secret, got.body, got.header.Get(webhook.SignatureHeader)) {
+				t.Errorf("slack test delivery: %v %s", got.header, got.body)
+			}
+
+			// The history: executions with trigger TEST, finished, one
+			// attempt per task (no retry is pending).
+			execs := e.executions("hooktest", pol.id, "?q=trigger%3DTEST")
+			if len(execs) != 2 {
+				t.Fatalf("TEST executions: %+v", execs)
+			}
+			for _, x := range execs {
+				wantStatus, wantTasks := "Error", 4
+				if x.VendorType == "SLACK" {
+					wantStatus, wantTasks = "Success", 1
+				}
+				if x.Status != wantStatus || x.Trigger != "TEST" || x.VendorID != pol.id || x.ExtraAttrs["test"] != true ||
+					x.ExtraAttrs["event_type"] != "DELETE_ARTIFACT" || x.Metrics == nil || x.Metrics.TaskCount != wantTasks || strings.HasPrefix(x.EndTime, "0001") {
+					t.Errorf("TEST execution %+v", x)
+				}
+				for _, tk := range e.tasks("hooktest", pol.id, x.ID) {
+					res := by[fmt.Sprint(tk.ExtraAttrs["address"])]
+					if tk.RunCount != 1 || tk.Status != res.Status || res.TaskID != tk.ID || res.ExecutionID != x.ID ||
+						!slices.Equal(whCodes(tk), []int{res.ResponseCode}) {
+						t.Errorf("task %+v, result %+v", tk, res)
+					}
+					log := e.taskLog("hooktest", pol.id, x.ID, tk.ID)
+					if !strings.Contains(log, "attempt 1 of 1") || strings.Contains(log, "retrying") || strings.Contains(log, "s3cret") {
+						t.Errorf("task log: %s", log)
+					}
+				}
+			}
+			e.waitAudit("whtalice", "create", "webhook_execution", "hooktest/tested test")
+
+			// Who may test: project admins (and the system admin) only.
+			for _, c := range []struct {
+				who  string
+				u    artUser
+				want int
+			}{
+				{"maintainer", mike, 403}, {"developer", dave, 403}, {"guest", gina, 403},
+				{"non-member", nobody, 404}, {"anonymous", artUser{}, 401}, {"system admin", artAdmin, 200},
+			} {
+				if r := e.call("POST", path, c.u, nil); r.status != c.want {
+					t.Errorf("test as %s: %d, want %d: %s", c.who, r.status, c.want, r.body)
+				}
+			}
+			if n := plain.count(); n != 2 {
+				t.Errorf("after refused tests the receiver got %d requests, want 2 (alice's and admin's)", n)
+			}
+			if n, m := len(e.executions("hooktest", pol.id, "?q=trigger%3DTEST")), len(e.executions("hooktest", pol.id, "?q=trigger%3DEVENT")); n != 4 || m != 0 {
+				t.Errorf("executions: %d with trigger TEST (want 4), %d with EVENT (want 0)", n, m)
+			}
+
+			// Bad IDs.
+			e.expect("unknown policy", e.call("POST", "/api/v2.0/projects/hooktest/webhook/policies/999999/test", alice, nil), 404, "NOT_FOUND")
+			e.expect("bad policy id", e.call("POST", "/api/v2.0/projects/hooktest/webhook/policies/abc/test", alice, nil), 400, "BAD_REQUEST")
+			e.expect("unknown project", e.call("POST", fmt.Sprintf("/api/v2.0/projects/nosuch/webhook/policies/%d/test", pol.id), artAdmin, nil), 404, "NOT_FOUND")
+			e.project("elsewhere", false)
+			e.expect("other project's policy", e.call("POST", fmt.Sprintf("/api/v2.0/projects/elsewhere/webhook/policies/%d/test", pol.id), artAdmin, nil), 404, "NOT_FOUND")
+
+			// The policy stays as it was: disabled.
+			var after api.WebhookPolicy
+			e.get(fmt.Sprintf("/api/v2.0/projects/hooktest/webhook/policies/%d", pol.id), alice, &after)
+			if after.Enabled {
+				t.Error("testing enabled the policy")
+			}
+		})
+	}
+}

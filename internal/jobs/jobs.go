@@ -53,6 +53,7 @@ type Store interface {
 	PutSchedule(ctx context.Context, s store.Schedule) error
 	PausedQueues(ctx context.Context) ([]string, error)
 	GetTask(ctx context.Context, id int64) (*store.Task, error)
+	ListTasks(ctx context.Context, executionID int64, offset, limit int) ([]store.Task, int64, error)
 }
 
 // Triggers of an execution.
@@ -205,7 +206,54 @@ type TaskOf struct {
 // Submit records an execution of vendorType/vendorID with its tasks and
 // wakes the workers. extra is stored as the execution's extra attributes.
 func (s *Service) Submit(ctx context.Context, vendorType string, vendorID int64, trigger string, extra any, tasks ...TaskOf) (int64, error) {
-	const op = "submit job"
+	specs, ex, err := s.prepare("submit job", vendorType, extra, tasks)
+	if err != nil {
+		return 0, err
+	}
+	id, err := s.st.CreateExecution(ctx, store.Execution{VendorType: vendorType, VendorID: vendorID, Trigger: trigger, ExtraAttrs: ex}, specs)
+	if err != nil {
+		return 0, err
+	}
+	s.Wake()
+	return id, nil
+}
+
+// RunNow records an execution as Submit does but runs its tasks at once,
+// concurrently, in this process, and returns when all have ended. Each
+// task gets one attempt whose outcome is final (no retry). The tasks are
+// created leased to this process, so no worker claims them; should the
+// process die meanwhile, the lease reaper ends them in Error. ctx bounds
+// recording the execution: once started, a task runs to its end (within
+// its kind's timeout) even if ctx ends.
+func (s *Service) RunNow(ctx context.Context, vendorType string, vendorID int64, trigger string, extra any, tasks ...TaskOf) (int64, error) {
+	specs, ex, err := s.prepare("run job", vendorType, extra, tasks)
+	if err != nil {
+		return 0, err
+	}
+	lease := time.Now().Add(s.opts.Lease).UnixMilli()
+	for i := range specs {
+		specs[i].MaxAttempts, specs[i].Owner, specs[i].LeaseUntil = 1, s.owner, lease
+	}
+	id, err := s.st.CreateExecution(ctx, store.Execution{VendorType: vendorType, VendorID: vendorID, Trigger: trigger, ExtraAttrs: ex}, specs)
+	if err != nil {
+		return 0, err
+	}
+	list, _, err := s.st.ListTasks(context.WithoutCancel(ctx), id, 0, len(specs))
+	if err != nil {
+		return id, err
+	}
+	var wg sync.WaitGroup
+	for i := range list {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.execute(context.Background(), &list[i]) }()
+	}
+	wg.Wait()
+	return id, nil
+}
+
+// prepare turns tasks into task specs and extra into the execution's
+// extra attributes, checking that every task's kind is registered.
+func (s *Service) prepare(op, vendorType string, extra any, tasks []TaskOf) ([]store.TaskSpec, string, error) {
 	specs := make([]store.TaskSpec, 0, len(tasks))
 	for _, t := range tasks {
 		s.mu.Lock()
@@ -213,11 +261,11 @@ func (s *Service) Submit(ctx context.Context, vendorType string, vendorID int64,
 		s.vendor[vendorType] = true
 		s.mu.Unlock()
 		if !ok {
-			return 0, errs.E(errs.Internal, op, "unknown task kind %q", t.Kind)
+			return nil, "", errs.E(errs.Internal, op, "unknown task kind %q", t.Kind)
 		}
 		p, err := json.Marshal(t.Params)
 		if err != nil {
-			return 0, errs.Wrap(op, err)
+			return nil, "", errs.Wrap(op, err)
 		}
 		spec := store.TaskSpec{Kind: t.Kind, Params: string(p), MaxAttempts: k.MaxAttempts}
 		if t.Extra != nil {
@@ -230,16 +278,11 @@ func (s *Service) Submit(ctx context.Context, vendorType string, vendorID int64,
 	if extra != nil {
 		b, err := json.Marshal(extra)
 		if err != nil {
-			return 0, errs.Wrap(op, err)
+			return nil, "", errs.Wrap(op, err)
 		}
 		ex = string(b)
 	}
-	id, err := s.st.CreateExecution(ctx, store.Execution{VendorType: vendorType, VendorID: vendorID, Trigger: trigger, ExtraAttrs: ex}, specs)
-	if err != nil {
-		return 0, err
-	}
-	s.Wake()
-	return id, nil
+	return specs, ex, nil
 }
 
 // Wake makes idle workers look for work now.
@@ -407,7 +450,7 @@ func (s *Service) execute(parent context.Context, st *store.Task) {
 		task.Logf("stopped")
 		tlog.flush()
 		s.finish(st, store.JobStopped, "stopped", 0)
-	case st.Attempts < k.MaxAttempts:
+	case st.Attempts < min(k.MaxAttempts, st.MaxAttempts): // RunNow's tasks have one attempt
 		wait := k.Backoff(st.Attempts)
 		task.Logf("attempt %d of %d failed: %v; retrying in %s", st.Attempts, k.MaxAttempts, err, wait)
 		tlog.flush()

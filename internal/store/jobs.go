@@ -63,6 +63,11 @@ type TaskSpec struct {
 	Params      string
 	MaxAttempts int
 	ExtraAttrs  string
+	// Owner, when set, creates the task already claimed by Owner until
+	// LeaseUntil (ms): running its first attempt, for a submitter that runs
+	// it itself (jobs.Service.RunNow), so that no worker takes it.
+	Owner      string
+	LeaseUntil int64
 }
 
 const taskColumns = `id, execution_id, kind, params, status, status_message, attempts, max_attempts, run_at, lease_owner,
@@ -90,8 +95,8 @@ func scanExecution(s interface{ Scan(...any) error }) (*Execution, error) {
 }
 
 // CreateExecution records an execution and its tasks (pending, runnable
-// now) in one transaction. An execution without tasks is finished at once
-// with success.
+// now, unless claimed through TaskSpec.Owner) in one transaction. An
+// execution without tasks is finished at once with success.
 func (db *DB) CreateExecution(ctx context.Context, e Execution, tasks []TaskSpec) (int64, error) {
 	const op = "create execution"
 	t := now()
@@ -109,6 +114,7 @@ func (db *DB) CreateExecution(ctx context.Context, e Execution, tasks []TaskSpec
 			e.VendorType, e.VendorID, e.Trigger, status, e.StatusMessage, e.ExtraAttrs, t, end, t).Scan(&id); err != nil {
 			return err
 		}
+		claimed := false
 		for _, ts := range tasks {
 			if ts.MaxAttempts < 1 {
 				ts.MaxAttempts = 1
@@ -119,11 +125,20 @@ func (db *DB) CreateExecution(ctx context.Context, e Execution, tasks []TaskSpec
 			if ts.ExtraAttrs == "" {
 				ts.ExtraAttrs = "{}"
 			}
+			status, attempts, start := JobPending, 0, int64(0)
+			if ts.Owner != "" {
+				status, attempts, start, claimed = JobRunning, 1, t, true
+			} else {
+				ts.LeaseUntil = 0
+			}
 			if _, err := db.exec(ctx, tx, `INSERT INTO tasks (execution_id, kind, params, status, max_attempts, run_at, extra_attrs,
-				creation_time, update_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				id, ts.Kind, ts.Params, JobPending, ts.MaxAttempts, t, ts.ExtraAttrs, t, t); err != nil {
+				creation_time, update_time, attempts, lease_owner, lease_until, start_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				id, ts.Kind, ts.Params, status, ts.MaxAttempts, t, ts.ExtraAttrs, t, t, attempts, ts.Owner, ts.LeaseUntil, start); err != nil {
 				return err
 			}
+		}
+		if claimed {
+			return db.refreshExecution(ctx, tx, id)
 		}
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,5 +256,102 @@ func TestWebhookPermissions(t *testing.T) {
 	apiGet(t, srv, "/projects/team/webhook/policies", &list)
 	if len(list) != 1 {
 		t.Error("a post without the token deleted the webhook")
+	}
+}
+
+// TestWebhookTestButton checks the "Send test event" button of a policy's
+// page: shown to a project admin (in a form with the CSRF token), not to a
+// maintainer nor a guest; a post without the token or by someone who may
+// not update the policy sends nothing; the admin's post delivers to the
+// receivers before the answer and comes back to the policy's page with each
+// target's response code, and the history lists the test delivery.
+func TestWebhookTestButton(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) { testWebhookTestButton(t, backend) })
+	}
+}
+
+func testWebhookTestButton(t *testing.T, backend string) {
+	srv := testserver.NewInProcess(t, backend)
+	rc := newReceiver(t)
+	var failed sync.Mutex
+	fails := 0
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		failed.Lock()
+		fails++
+		failed.Unlock()
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	admin := newBrowser(t, srv)
+	admin.login("admin", testserver.AdminPassword)
+	admin.post("/projects", url.Values{"name": {"tested"}}).expect("create project", 303)
+	if st := apiCall(t, srv, "POST", "/projects/tested/webhook/policies", map[string]any{"name": "ci", "enabled": false,
+		"event_types": []string{"PUSH_ARTIFACT"}, "targets": []map[string]any{
+			{"type": "http", "address": rc.URL + "/ok"}, {"type": "http", "address": failing.URL + "/broken"}}}); st != http.StatusCreated {
+		t.Fatalf("create webhook policy: %d", st)
+	}
+	var list []api.WebhookPolicy
+	apiGet(t, srv, "/projects/tested/webhook/policies", &list)
+	id := strconv.FormatInt(list[0].ID, 10)
+	hook := "/projects/tested/webhooks/" + id
+	pid := projectID(t, srv, "tested")
+	member(t, srv, pid, user(t, srv, "tmaint"), rbac.Maintainer)
+	member(t, srv, pid, user(t, srv, "tguest"), rbac.Guest)
+
+	p := admin.get(hook).expect("admin's webhook page", 200, "Send test event", "X-Berth-Test", "Nothing delivered yet")
+	p.accessible("webhook page with the test button")
+	if !slices.Contains(p.formActions(), hook+"/test") {
+		t.Errorf("no test form: %v", p.formActions())
+	}
+	for _, f := range p.elements("form") {
+		if attr(f, "action") == hook+"/test" && !strings.Contains(renderNode(f), `name="csrf" value="`+admin.cookie("__csrf")+`"`) {
+			t.Error("the test form has no CSRF field")
+		}
+	}
+
+	maint := newBrowser(t, srv)
+	maint.login("tmaint", userPassword)
+	maint.get(hook).expect("maintainer's webhook page", 200, "Webhook ci").lacks("maintainer's webhook page", "Send test event")
+	guest := newBrowser(t, srv)
+	guest.login("tguest", userPassword)
+	guest.get(hook).expect("guest's webhook page", 403).lacks("guest's webhook page", "Send test event")
+
+	// Refused posts send nothing.
+	admin.post(hook+"/test", url.Values{"csrf": {"forged"}, "name": {"ci"}}).expect("test without the token", 403, "CSRF")
+	admin.post(hook+"/test", url.Values{"csrf": {""}, "name": {"ci"}}).expect("test with an empty token", 403, "CSRF")
+	for _, b := range []*browser{maint, guest} {
+		b.post(hook+"/test", url.Values{"name": {"ci"}}).expect("forged test", 403, "may not update notification-policy")
+	}
+	if rc.count() != 0 {
+		t.Fatalf("refused tests delivered %d requests", rc.count())
+	}
+
+	// The admin's test: delivered before the answer, the codes shown.
+	p = admin.post(hook+"/test", url.Values{"name": {"ci"}})
+	if p.status != http.StatusSeeOther || p.location != hook {
+		t.Fatalf("test: %d %s %s", p.status, p.location, p.text())
+	}
+	failed.Lock()
+	n := fails
+	failed.Unlock()
+	if rc.count() != 1 || n != 1 {
+		t.Errorf("when the answer came: %d and %d requests, want 1 and 1", rc.count(), n)
+	}
+	p = admin.get(p.location).expect("after the test", 200, "Test event PUSH_ARTIFACT sent to webhook ci", rc.URL+"/ok answered 200",
+		failing.URL+"/broken failed: abnormal response code: 500", "1 of 2 delivered, 1 failed")
+	p.accessible("webhook page after a test")
+	if !strings.Contains(p.body, "<td>TEST</td>") {
+		t.Error("the history does not list the test delivery with trigger TEST")
+	}
+	admin.get(hook).lacks("flash shown once", "answered 200")
+	var execs []api.WebhookExecution
+	apiGet(t, srv, "/projects/tested/webhook/policies/"+id+"/executions", &execs)
+	if len(execs) != 1 || execs[0].Trigger != "TEST" || execs[0].Status != "Error" {
+		t.Errorf("executions after the test: %+v", execs)
+	}
+	apiGet(t, srv, "/projects/tested/webhook/policies", &list)
+	if list[0].Enabled {
+		t.Error("the test enabled the webhook")
 	}
 }

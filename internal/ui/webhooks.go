@@ -12,8 +12,8 @@ import (
 )
 
 // The Webhooks tab of a project: policies (create, edit, enable, disable,
-// delete), each with its delivery history (executions, their tasks with
-// the response codes and logs) and a re-send of a delivery. A policy's
+// test, delete), each with its delivery history (executions, their tasks
+// with the response codes and logs) and a re-send of a delivery. A policy's
 // signing secret is in the answer to its creation only (the
 // X-Berth-Webhook-Secret header); the console shows it once, like a
 // robot's.
@@ -261,7 +261,9 @@ func (c *Console) saveWebhook(w http.ResponseWriter, r *http.Request, v *view) e
 	return redirect(w, r, fmt.Sprintf("%s/webhooks/%d", pc.Base(), p.ID), "Webhook "+p.Name+" saved.")
 }
 
-// webhookAction enables, disables or deletes a policy.
+// webhookAction enables, disables, tests or deletes a policy. A test
+// (the API's test delivery) comes back to the policy's page with each
+// target's answer in the flash message; the history lists it.
 func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view) error {
 	pc, err := c.loadProject(r, v, "webhooks")
 	if err != nil {
@@ -275,6 +277,12 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 	case "enable", "disable":
 		_, err = v.api.call(http.MethodPut, path, map[string]bool{"enabled": act == "enable"}, nil)
 		msg = "Webhook " + name + " " + act + "d."
+	case "test":
+		var res api.WebhookTestResult
+		if _, err = v.api.call(http.MethodPost, path+"/test", nil, &res); err == nil {
+			msg = hookTestSummary(name, res)
+			back += "/" + url.PathEscape(r.PathValue("id"))
+		}
 	case "delete":
 		if !c.confirmed(w, r, v, "Delete webhook "+name+"? Its delivery history goes with it.", r.URL.Path, back) {
 			return nil
@@ -291,6 +299,32 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 		return c.webhooksPage(w, r, v)
 	}
 	return redirect(w, r, back, msg)
+}
+
+// hookTestSummary tells what each target of policy name made of a test
+// event, short enough for the flash cookie.
+func hookTestSummary(name string, res api.WebhookTestResult) string {
+	const maxErr, maxMsg = 160, 1800
+	var parts []string
+	for _, t := range res.Targets {
+		part := fmt.Sprintf("%s answered %d", t.Address, t.ResponseCode)
+		if t.Status != "Success" {
+			e := t.Error
+			if r := []rune(e); len(r) > maxErr {
+				e = string(r[:maxErr]) + "…"
+			}
+			part = t.Address + " failed: " + e
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d ms)", part, t.DurationMS))
+	}
+	msg := fmt.Sprintf("Test event %s sent to webhook %s: %s.", res.EventType, name, strings.Join(parts, "; "))
+	if len(parts) == 0 {
+		msg = fmt.Sprintf("Test event %s of webhook %s: no targets.", res.EventType, name)
+	}
+	if r := []rune(msg); len(r) > maxMsg {
+		msg = string(r[:maxMsg]) + "…"
+	}
+	return msg
 }
 
 // hookExecData is the page of one delivery.

@@ -20,6 +20,7 @@ import (
 const (
 	EventHeader    = "X-Berth-Event"    // the event type
 	DeliveryHeader = "X-Berth-Delivery" // the task ID: the same on every retry of one delivery
+	TestHeader     = "X-Berth-Test"     // "true" on test deliveries (see Test), absent otherwise
 )
 
 // clients are the HTTP clients of deliveries: one verifying TLS
@@ -70,6 +71,9 @@ func (s *Service) deliver(ctx context.Context, t *jobs.Task) error {
 	req.Header.Set(SignatureHeader, d.Signature)
 	req.Header.Set(EventHeader, d.EventType)
 	req.Header.Set(DeliveryHeader, strconv.FormatInt(t.ID, 10))
+	if d.Test {
+		req.Header.Set(TestHeader, "true")
+	}
 	if d.Target.AuthHeader != "" && d.Target.Type != NotifySlack {
 		req.Header.Set("Authorization", d.Target.AuthHeader)
 	}

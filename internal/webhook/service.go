@@ -99,12 +99,16 @@ func New(st Store, j Jobs, opts Options) *Service {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "Berth-Webhook"
 	}
-	host := ""
-	if u, err := url.Parse(opts.ExternalURL); err == nil {
-		host = u.Host
-	}
-	return &Service{st: st, jobs: j, opts: opts, log: opts.Logger, host: host, pub: discard{},
+	return &Service{st: st, jobs: j, opts: opts, log: opts.Logger, host: hostOf(opts.ExternalURL), pub: discard{},
 		cache: map[int64]cached{}, warned: map[int64]bool{}, clients: newClients(opts.Timeout)}
+}
+
+// hostOf is the host (and port) of externalURL, "" if it has none.
+func hostOf(externalURL string) string {
+	if u, err := url.Parse(externalURL); err == nil {
+		return u.Host
+	}
+	return ""
 }
 
 type discard struct{}
@@ -246,45 +250,68 @@ type delivery struct {
 	ContentType string              `json:"content_type"`
 	Body        string              `json:"body"`
 	Signature   string              `json:"signature"`
+	Test        bool                `json:"test,omitempty"` // a test delivery (TestHeader)
 }
 
 // trigger submits the deliveries of e to policy p's targets: one execution
 // per vendor type (WEBHOOK for HTTP targets, SLACK for Slack ones) with a
 // task per target.
 func (s *Service) trigger(ctx context.Context, p *store.WebhookPolicy, e event.Event, id, requestID string) error {
-	payload := PayloadOf(e, p.ProjectPublic, s.host)
-	def, err := json.Marshal(payload)
+	list, err := deliveries(p, PayloadOf(e, p.ProjectPublic, s.host), id, requestID, false)
 	if err != nil {
 		return err
 	}
-	groups := map[string][]jobs.TaskOf{}
-	var order []string
+	for _, d := range list {
+		if _, err := s.jobs.Submit(ctx, d.vendor, p.ID, jobs.Event, d.extra, d.tasks...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execution is what one execution of a delivery holds: its vendor type,
+// extra attributes and tasks (one per target).
+type execution struct {
+	vendor string
+	extra  map[string]any
+	tasks  []jobs.TaskOf
+}
+
+// deliveries renders payload for each of policy p's targets and groups the
+// delivery tasks by vendor type (WEBHOOK first when the first target is an
+// HTTP one), keeping the targets' order within each group.
+func deliveries(p *store.WebhookPolicy, payload Payload, id, requestID string, test bool) ([]execution, error) {
+	def, err := json.Marshal(payload)
+	if err != nil {
+		return nil, err
+	}
+	var out []execution
 	for _, t := range p.Targets {
 		body, ctype, err := Render(t, p, payload, id, requestID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		vendor := store.WebhookVendor
 		if t.Type == NotifySlack {
 			vendor = store.SlackVendor
 		}
-		if _, ok := groups[vendor]; !ok {
-			order = append(order, vendor)
+		i := slices.IndexFunc(out, func(x execution) bool { return x.vendor == vendor })
+		if i < 0 {
+			extra := map[string]any{"event_type": payload.Type, "payload": string(def)}
+			if test {
+				extra["test"] = true
+			}
+			out = append(out, execution{vendor: vendor, extra: extra})
+			i = len(out) - 1
 		}
-		groups[vendor] = append(groups[vendor], jobs.TaskOf{
+		out[i].tasks = append(out[i].tasks, jobs.TaskOf{
 			Kind: vendor,
-			Params: delivery{PolicyID: p.ID, EventType: string(e.Type), Target: t, ContentType: ctype,
-				Body: string(body), Signature: Sign(p.Secret, body)},
+			Params: delivery{PolicyID: p.ID, EventType: payload.Type, Target: t, ContentType: ctype,
+				Body: string(body), Signature: Sign(p.Secret, body), Test: test},
 			Extra: taskExtra(t),
 		})
 	}
-	for _, vendor := range order {
-		extra := map[string]any{"event_type": string(e.Type), "payload": string(def)}
-		if _, err := s.jobs.Submit(ctx, vendor, p.ID, jobs.Event, extra, groups[vendor]...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return out, nil
 }
 
 // taskExtra is what a delivery task shows before its first attempt.

@@ -24,6 +24,10 @@
 // hard way); each attempt's response code is kept in the task's extra
 // attributes and log.
 //
+// Test deliveries (Test) send a made-up event of a policy to its targets
+// at once, through the same tasks run in the caller (jobs.Service.RunNow),
+// recorded as executions with trigger TEST.
+//
 // QUOTA_WARNING is derived here: after a batch with pushes into a project
 // whose policies listen to it, the project's usage is read, and the event
 // is published when usage has reached 85% of the limit since the last
