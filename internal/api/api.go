@@ -18,6 +18,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,6 +200,10 @@ func (s *Server) wrap(rt *route) http.HandlerFunc {
 		if err == nil {
 			err = rt.handle(w, r, c)
 		}
+		if isWrite(r.Method) {
+			// What the write changed must not be read from the page cache.
+			clearPageCache(r.Context())
+		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 		}
@@ -259,16 +264,16 @@ func (s *Server) project(r *http.Request, param string) (*store.Project, error) 
 	}
 	if param == "project_name_or_id" && r.Header.Get("X-Is-Resource-Name") != "true" {
 		if id, ok := parseID(v); ok {
-			return s.st.ProjectByID(r.Context(), id)
+			return s.cachedProject(r.Context(), true, strconv.FormatInt(id, 10))
 		}
 	}
-	return s.st.ProjectByName(r.Context(), v)
+	return s.cachedProject(r.Context(), false, v)
 }
 
 // require checks that c may do act on res in project. Callers who may not
 // even see the project get NotFound, so private projects stay hidden.
 func (s *Server) require(ctx context.Context, c *Caller, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, c.Principal, project)
+	set, err := s.projectPermissions(ctx, c, project)
 	if err != nil {
 		return err
 	}

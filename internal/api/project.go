@@ -23,7 +23,7 @@ type projectStore interface {
 	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int) ([]store.ProjectInfo, int64, error)
 	ProjectInfo(ctx context.Context, id int64) (*store.ProjectInfo, error)
 	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
-	ProjectMemberCounts(ctx context.Context, projectID int64) (map[int]int64, error)
+	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
 	ProjectRepoCount(ctx context.Context, projectID int64) (int64, error)
 	UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error
 	DeleteProject(ctx context.Context, id int64) error
@@ -630,26 +630,22 @@ func (s *Server) projectSummary(w http.ResponseWriter, r *http.Request, c *Calle
 		return err
 	}
 	ctx := r.Context()
-	set, err := s.auth.ProjectPermissions(ctx, c.Principal, p)
+	set, err := s.projectPermissions(ctx, c, p)
 	if err != nil {
 		return err
 	}
-	var out ProjectSummary
-	if out.RepoCount, err = s.st.ProjectRepoCount(ctx, p.ID); err != nil {
+	withQuota, withMembers := set.Has(rbac.ResQuota, rbac.Read), set.Has(rbac.ResMember, rbac.List)
+	sum, err := s.st.ProjectSummaryOf(ctx, p.ID, withQuota, withMembers)
+	if err != nil {
 		return err
 	}
-	if set.Has(rbac.ResQuota, rbac.Read) {
-		q, err := s.st.GetQuota(ctx, p.ID)
-		if err != nil {
-			return err
-		}
+	out := ProjectSummary{RepoCount: sum.RepoCount}
+	if withQuota {
+		q := sum.Quota
 		out.Quota = &ProjectSummaryQuota{Hard: ResourceList{storageResource: q.Hard}, Used: ResourceList{storageResource: q.Used}}
 	}
-	if set.Has(rbac.ResMember, rbac.List) {
-		counts, err := s.st.ProjectMemberCounts(ctx, p.ID)
-		if err != nil {
-			return err
-		}
+	if withMembers {
+		counts := sum.MemberCounts
 		out.ProjectAdminCount = counts[int(rbac.ProjectAdmin)]
 		out.MaintainerCount = counts[int(rbac.Maintainer)]
 		out.DeveloperCount = counts[int(rbac.Developer)]
@@ -670,7 +666,7 @@ func (s *Server) metadataProject(r *http.Request, c *Caller, act rbac.Action) (*
 		return nil, err
 	}
 	if act == rbac.List {
-		set, err := s.auth.ProjectPermissions(r.Context(), c.Principal, p)
+		set, err := s.projectPermissions(r.Context(), c, p)
 		if err != nil {
 			return nil, err
 		}

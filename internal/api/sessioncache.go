@@ -2,24 +2,28 @@ package api
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// A session cache lets a caller that serves one browser request with many
+// A page cache lets a caller that serves one browser request with many
 // in-process API requests (the web console builds a page from several
-// calls, each carrying the browser's session cookie) read the session
-// once per page instead of once per call. It lives as long as the context
-// it is in: one page render. Reads use it; a write reads the session
-// afresh (and refreshes the cache), so a change made by the write is seen
-// by the calls after it.
+// calls, each carrying the browser's session cookie) read the session, the
+// projects named in the paths and the caller's permissions in them once
+// per page instead of once per call. It lives as long as the context it is
+// in: one page render, with one principal. Reads use it; a write reads the
+// session afresh (and refreshes the cache) and empties the rest, so a
+// change made by the write is seen by the calls after it.
 
 type sessionCacheKey struct{}
 
 type sessionCache struct {
 	mu      sync.Mutex
 	entries map[string]cachedSession
+	values  map[string]any // projects and permission sets of this page
 }
 
 type cachedSession struct {
@@ -27,9 +31,9 @@ type cachedSession struct {
 	user *store.User
 }
 
-// WithSessionCache returns ctx carrying an empty session cache.
+// WithSessionCache returns ctx carrying an empty page cache.
 func WithSessionCache(ctx context.Context) context.Context {
-	return context.WithValue(ctx, sessionCacheKey{}, &sessionCache{entries: map[string]cachedSession{}})
+	return context.WithValue(ctx, sessionCacheKey{}, &sessionCache{entries: map[string]cachedSession{}, values: map[string]any{}})
 }
 
 // sessionUser is store.SessionUser through the context's cache, if any.
@@ -48,6 +52,9 @@ func (s *Server) sessionUser(ctx context.Context, idHash string, write bool) (*s
 	}
 	sess, u, err := s.st.SessionUser(ctx, idHash)
 	c.mu.Lock()
+	if write {
+		clear(c.values) // the write may change what they hold
+	}
 	if err == nil {
 		c.entries[idHash] = cachedSession{sess, u}
 	} else {
@@ -55,4 +62,65 @@ func (s *Server) sessionUser(ctx context.Context, idHash string, write bool) (*s
 	}
 	c.mu.Unlock()
 	return sess, u, err
+}
+
+// clearPageCache empties the projects and permissions of ctx's page cache.
+func clearPageCache(ctx context.Context) {
+	if c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache); c != nil {
+		c.mu.Lock()
+		clear(c.values)
+		c.mu.Unlock()
+	}
+}
+
+// pageCached returns load's result, through the context's page cache under
+// key when there is one. Errors are not cached.
+func pageCached[T any](ctx context.Context, key string, load func() (T, error)) (T, error) {
+	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
+	if c == nil {
+		return load()
+	}
+	c.mu.Lock()
+	v, ok := c.values[key]
+	c.mu.Unlock()
+	if ok {
+		return v.(T), nil
+	}
+	v, err := load()
+	if err == nil {
+		c.mu.Lock()
+		c.values[key] = v
+		c.mu.Unlock()
+	}
+	return v.(T), err
+}
+
+// cachedProject loads a project by ID or name through the page cache; each
+// caller gets its own copy.
+func (s *Server) cachedProject(ctx context.Context, byID bool, ref string) (*store.Project, error) {
+	key := "project name " + ref
+	if byID {
+		key = "project id " + ref
+	}
+	p, err := pageCached(ctx, key, func() (*store.Project, error) {
+		if byID {
+			id, _ := strconv.ParseInt(ref, 10, 64)
+			return s.st.ProjectByID(ctx, id)
+		}
+		return s.st.ProjectByName(ctx, ref)
+	})
+	if err != nil {
+		return nil, err
+	}
+	cp := *p
+	return &cp, nil
+}
+
+// projectPermissions is auth's ProjectPermissions of c in project, through
+// the page cache. The set is shared: callers only read it.
+func (s *Server) projectPermissions(ctx context.Context, c *Caller, project *store.Project) (rbac.Set, error) {
+	key := "perms " + c.Name + " " + strconv.FormatInt(project.ID, 10)
+	return pageCached(ctx, key, func() (rbac.Set, error) {
+		return s.auth.ProjectPermissions(ctx, c.Principal, project)
+	})
 }

@@ -270,7 +270,9 @@ func (s *Server) getCurrentUser(w http.ResponseWriter, r *http.Request, c *Calle
 	if c.IsRobot() {
 		return errs.E(errs.Precondition, "current user", "the current user is not available for robot account %s", c.Name)
 	}
-	u, err := s.st.UserByID(r.Context(), c.UserID)
+	u, err := pageCached(r.Context(), "user "+strconv.FormatInt(c.UserID, 10), func() (*store.User, error) {
+		return s.st.UserByID(r.Context(), c.UserID)
+	})
 	if err != nil {
 		return err
 	}
@@ -556,14 +558,14 @@ func (s *Server) currentUserPermissions(w http.ResponseWriter, r *http.Request, 
 
 // scopePermissions is what c may do in project pid (nothing if it does not exist).
 func (s *Server) scopePermissions(ctx context.Context, c *Caller, pid int64) (rbac.Set, error) {
-	project, err := s.st.ProjectByID(ctx, pid)
+	project, err := s.cachedProject(ctx, true, strconv.FormatInt(pid, 10))
 	if errs.Is(err, errs.NotFound) {
 		return rbac.Set{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	set, err := s.auth.ProjectPermissions(ctx, c.Principal, project)
+	set, err := s.projectPermissions(ctx, c, project)
 	if err != nil {
 		return nil, err
 	}

@@ -261,15 +261,40 @@ func (db *DB) fillProjects(ctx context.Context, ps []ProjectInfo) error {
 // ProjectInfo returns project id with its owner name, limit, repository
 // count and metadata.
 func (db *DB) ProjectInfo(ctx context.Context, id int64) (*ProjectInfo, error) {
-	p, err := scanProjectInfo(db.queryRow(ctx, nil, `SELECT `+projectInfoColumns+` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?`, id))
+	// One round trip on PostgreSQL: the row, its repository count and its
+	// metadata.
+	var p ProjectInfo
+	found := false
+	var repos int64
+	meta := map[string]string{}
+	err := db.readBatch(ctx, "get project",
+		&batchRead{sql: `SELECT ` + projectInfoColumns + ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?`, args: []any{id},
+			row: func(r rowScanner) (err error) {
+				p, err = scanProjectInfo(r)
+				found = err == nil
+				return err
+			}},
+		&batchRead{sql: `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, args: []any{id},
+			row: func(r rowScanner) error { return r.Scan(&repos) }},
+		&batchRead{sql: `SELECT name, value FROM project_metadata WHERE project_id = ?`, args: []any{id},
+			row: func(r rowScanner) error {
+				var k, v string
+				if err := r.Scan(&k, &v); err != nil {
+					return err
+				}
+				meta[k] = v
+				return nil
+			}})
 	if err != nil {
-		return nil, notFound("get project", err, "project %d not found", id)
-	}
-	ps := []ProjectInfo{p}
-	if err := db.fillProjects(ctx, ps); err != nil {
 		return nil, err
 	}
-	return &ps[0], nil
+	if !found {
+		return nil, errs.E(errs.NotFound, "get project", "project %d not found", id)
+	}
+	p.RepoCount = repos
+	meta["public"] = fmt.Sprint(p.Public)
+	p.Metadata = meta
+	return &p, nil
 }
 
 // UserProjectRoles returns the roles user holds directly in each of projects.
@@ -686,4 +711,46 @@ func byteSize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ProjectSummary is what Harbor's project summary counts.
+type ProjectSummary struct {
+	RepoCount    int64
+	Quota        *Quota        // nil unless asked for
+	MemberCounts map[int]int64 // role → members; nil unless asked for
+}
+
+// ProjectSummaryOf reads project id's repository count and, when asked, its
+// quota and member counts, in one round trip on PostgreSQL.
+func (db *DB) ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*ProjectSummary, error) {
+	out := &ProjectSummary{}
+	reads := []*batchRead{{sql: `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, args: []any{id},
+		row: func(r rowScanner) error { return r.Scan(&out.RepoCount) }}}
+	if quota {
+		reads = append(reads, &batchRead{sql: quotaSelect + ` WHERE p.id = ?`, args: []any{id}, row: func(r rowScanner) error {
+			q, err := scanQuota(r)
+			out.Quota = &q
+			return err
+		}})
+	}
+	if members {
+		out.MemberCounts = map[int]int64{}
+		reads = append(reads, &batchRead{sql: `SELECT role, COUNT(*) FROM project_members WHERE project_id = ? GROUP BY role`, args: []any{id},
+			row: func(r rowScanner) error {
+				var role int
+				var n int64
+				if err := r.Scan(&role, &n); err != nil {
+					return err
+				}
+				out.MemberCounts[role] = n
+				return nil
+			}})
+	}
+	if err := db.readBatch(ctx, "project summary", reads...); err != nil {
+		return nil, err
+	}
+	if quota && out.Quota == nil {
+		return nil, errs.E(errs.NotFound, "project summary", "quota %d not found", id)
+	}
+	return out, nil
 }

@@ -1,0 +1,92 @@
+package ui_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/seed"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/testserver"
+)
+
+// TestPageStatementBudgets pins how many SQL statements (on PostgreSQL:
+// round trips) the console's listing pages cost, the pages bench/ui.sh
+// measures. A page is several in-process API calls; their statements add
+// up, and on two shared cores their number sets the page's cost.
+func TestPageStatementBudgets(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv := testserver.NewInProcess(t, backend)
+			ctx := context.Background()
+			admin, err := srv.App.DB.UserByName(ctx, "admin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hash, err := auth.HashPassword("Member-pw-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := seed.Options{Projects: 3, Repositories: 3, Artifacts: 4, Tags: 3, Labels: 2, LabelEvery: 2,
+				Users: 1, Memberships: 2, Prefix: "stm", OwnerID: admin.ID, PasswordHash: hash}
+			if err := seed.Small(ctx, srv.App.DB, opts); err != nil {
+				t.Fatal(err)
+			}
+			adminB := newBrowser(t, srv)
+			adminB.login("admin", testserver.AdminPassword)
+			memberB := newBrowser(t, srv)
+			memberB.login("stm-user-000", "Member-pw-1")
+			for _, c := range []struct {
+				name    string
+				b       *browser
+				path    string
+				budgets [2]int64 // SQLite statements, PostgreSQL round trips
+			}{
+				// Every page: session, current user (systeminfo reads none).
+				// Projects: the listing's 3 or 4, the quotas (2).
+				{"projects", adminB, "/projects", [2]int64{8, 7}},
+				// ... and a summary per member project (project,
+				// permissions, counts: 3 on PostgreSQL, 5 on SQLite).
+				{"projects, member", memberB, "/projects", [2]int64{16, 11}},
+				// Project (once per page), its info, permissions, the listing.
+				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{9, 7}},
+				// ... the repository, then the artifact listing's 3 or 5.
+				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{13, 9}},
+			} {
+				get := func() (int, *store.Statements) {
+					req := httptest.NewRequest("GET", c.path, nil)
+					for _, name := range []string{"sid", "__csrf", "berth_csrf"} {
+						if v := c.b.cookie(name); v != "" {
+							req.AddCookie(&http.Cookie{Name: name, Value: v})
+						}
+					}
+					cctx, st := store.CountStatements(req.Context())
+					w := httptest.NewRecorder()
+					srv.App.Handler.ServeHTTP(w, req.WithContext(cctx))
+					return w.Code, st
+				}
+				get()
+				code, st := get()
+				if code != http.StatusOK {
+					t.Fatalf("%s: %d", c.name, code)
+				}
+				budget := c.budgets[0]
+				if backend == "postgres" {
+					budget = c.budgets[1]
+				}
+				n := st.Count()
+				t.Logf("%s: %d statements", c.name, n)
+				if n > budget || testing.Verbose() {
+					for _, q := range st.List() {
+						t.Logf("  %.150s", q)
+					}
+				}
+				if n > budget {
+					t.Errorf("%s: %d statements, budget %d", c.name, n, budget)
+				}
+			}
+		})
+	}
+}
