@@ -11,7 +11,8 @@
 #
 # Knobs (environment): BIG_SIZE (256MiB), BIG_REPS (5), PULL_REPS (7),
 # SMALL_COUNT (200), SMALL_SIZE (4KiB), SMALL_REPS (3), SMALL_CONC (4),
-# WRK_DURATION (10s), WRK_THREADS (2), WRK_CONNS (32), LOAD_GET=1 also measures
+# WRK_DURATION (10s), WRK_THREADS (2), WRK_CONNS (32), PIN_PULLS (1: pin the
+# servers and the client to separate CPUs during pulls), LOAD_GET=1 also measures
 # manifest GET with regbench's loader, RESULTS=FILE saves the raw figures
 # (TSV; `regbench report A.tsv B.tsv ...` gives the medians over several runs),
 # KEEP=1 keeps the temp dir.
@@ -163,7 +164,13 @@ log "berth pid $berth_pid :$p_berth, distribution pid $dist_pid :$p_dist, nginx 
 # --- pushes, pulls, manifests (regbench) -------------------------------------------
 results="$tmp/results.tsv"
 : >"$results"
-"$rb" run -out "$results" -repo "$REPO" -pid "berth=$berth_pid" -pid "distribution=$dist_pid" \
+# During the timed blob pulls every server (nginx's master and workers too)
+# runs on the last CPU and regbench on the first: on a 2-CPU VM a pull is
+# otherwise fast or slow by where the two halves of the copy land (PIN_PULLS=0
+# turns it off; docs/performance.md).
+pin_args=(-pin-pulls="${PIN_PULLS:-1}" -pin-pid "$nginx_pid")
+for w in $(pgrep -P "$nginx_pid" || true); do pin_args+=(-pin-pid "$w"); done
+"$rb" run -out "$results" -repo "$REPO" -pid "berth=$berth_pid" -pid "distribution=$dist_pid" "${pin_args[@]}" \
 	-target "berth=http://admin:$password@127.0.0.1:$p_berth" \
 	-target "distribution=http://127.0.0.1:$p_dist" \
 	-nginx "http://127.0.0.1:$p_nginx" -nginx-file "$tmp/nginx/www/blob" \

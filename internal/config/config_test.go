@@ -119,6 +119,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown flag", []string{"--frobnicate"}, nil, "frobnicate"},
 		{"invalid after layering", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"invalid from env", nil, map[string]string{"BERTH_DATABASE": "mysql://db"}, "database"},
+		{"bad api concurrency from env", nil, map[string]string{"BERTH_API_CONCURRENCY": "-5"}, "api-concurrency"},
 		{"invalid from file", []string{"--config", writeFile(t, "token_ttl: 30s\n")}, nil, "token-ttl"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,6 +162,9 @@ func TestValidate(t *testing.T) {
 		{"token ttl bounds", func(c *config.Config) { c.TokenTTL = time.Minute }, ""},
 		{"token ttl upper bound", func(c *config.Config) { c.TokenTTL = 24 * time.Hour }, ""},
 		{"pull flush too short", func(c *config.Config) { c.PullFlush = 10 * time.Millisecond }, "pull-time-flush"},
+		{"api concurrency off", func(c *config.Config) { c.APIConcurrency = -1 }, ""},
+		{"api concurrency set", func(c *config.Config) { c.APIConcurrency = 64 }, ""},
+		{"api concurrency negative", func(c *config.Config) { c.APIConcurrency = -2 }, "api-concurrency"},
 		{"several problems at once", func(c *config.Config) { c.Addr, c.LogFormat = "", "xml" }, "addr must not be empty; log-format"},
 	} {
 		cfg := config.Default()

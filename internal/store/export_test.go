@@ -30,36 +30,3 @@ func (db *DB) ExplainSQLite(ctx context.Context, query string, args ...any) (str
 	}
 	return b.String(), rows.Err()
 }
-
-// ExplainSearch returns the plan of the repository search's name lookup
-// for keyword: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with
-// sequential scans disabled (a test table is too small for the planner to
-// prefer an index on its own; this shows the index exists and serves LIKE).
-func (db *DB) ExplainSearch(ctx context.Context, keyword string) (string, error) {
-	if !db.pg {
-		return db.ExplainSQLite(ctx, `SELECT r.id FROM repositories r WHERE r.id IN (SELECT rowid FROM repository_names WHERE name LIKE ?)`, "%"+keyword+"%")
-	}
-	conn, err := db.r.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET enable_seqscan = off"); err != nil {
-		return "", err
-	}
-	defer conn.ExecContext(ctx, "RESET enable_seqscan")
-	rows, err := conn.QueryContext(ctx, "EXPLAIN SELECT r.id FROM repositories r WHERE r.name LIKE $1", "%"+keyword+"%")
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var b strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return "", err
-		}
-		b.WriteString(line + "\n")
-	}
-	return b.String(), rows.Err()
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
@@ -195,23 +194,8 @@ func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword stri
 	const op = "search repositories"
 	q := `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
 		` + shownCount("r.id") + `, p.name, p.public
-		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
-	var args []any
-	switch kw := strings.ToLower(keyword); {
-	case db.pg:
-		// pg_trgm's index serves LIKE (backslash is PostgreSQL's escape).
-		q += `r.name LIKE ?`
-		args = append(args, containsPattern(keyword))
-	case utf8.RuneCountInString(kw) >= 3:
-		// The trigram table (migration 0014) finds the candidates; its
-		// LIKE takes no ESCAPE, so instr() keeps the exact matches.
-		q += `r.id IN (SELECT rowid FROM repository_names WHERE name LIKE ?) AND instr(r.name, ?) > 0`
-		args = append(args, "%"+kw+"%", kw)
-	default:
-		// Under three characters there is no trigram to look up.
-		q += `r.name LIKE ? ESCAPE '\'`
-		args = append(args, containsPattern(keyword))
-	}
+		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE r.name LIKE ? ESCAPE '\'`
+	args := []any{containsPattern(keyword)}
 	if w, a := reach.where("r.project_id"); w != "" {
 		q += " AND " + w
 		args = append(args, a...)

@@ -350,7 +350,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
 		v, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		if err != nil || applied[v] || !db.forDialect(e.Name()) {
+		if err != nil || applied[v] {
 			continue
 		}
 		body, _ := migrationFS.ReadFile("migrations/" + e.Name())
@@ -386,19 +386,6 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// forDialect reports whether migration file name applies to this
-// database: NNNN_x.sqlite.sql and NNNN_x.postgres.sql are one version
-// written for each dialect; NNNN_x.sql is for both.
-func (db *DB) forDialect(name string) bool {
-	switch {
-	case strings.HasSuffix(name, ".sqlite.sql"):
-		return !db.pg
-	case strings.HasSuffix(name, ".postgres.sql"):
-		return db.pg
-	}
-	return true
 }
 
 func (db *DB) dialectSQL(s string) string {

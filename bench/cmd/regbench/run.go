@@ -37,6 +37,8 @@ type runner struct {
 	nginx   *system   // may be nil
 	repo    string
 	out     io.Writer
+	pin     bool  // pin the servers and regbench to separate CPUs during pulls
+	pinPIDs []int // server processes to pin besides the systems' own
 }
 
 func cmdRun(args []string) error {
@@ -56,13 +58,23 @@ func cmdRun(args []string) error {
 	smallReps := fs.Int("small-reps", 3, "repetitions of the small-layer push")
 	smallConc := fs.Int("small-conc", 4, "parallel uploads in the concurrent small-layer push")
 	outFile := fs.String("out", "", "results file (TSV: metric, system, value), appended to")
+	pin := fs.Bool("pin-pulls", true, "during the timed blob pulls, keep every server (its -pid and each -pin-pid) on the last CPU and regbench on the first")
+	var pinPIDs multiFlag
+	fs.Var(&pinPIDs, "pin-pid", "another server process to pin during the pulls, e.g. an nginx worker (repeat)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if min(*bigReps, *pullReps, *smallCount, *smallReps, *smallConc) < 1 {
 		return errors.New("run: repetitions, counts and concurrency must be at least 1")
 	}
-	r := &runner{repo: *repo, out: io.Discard}
+	r := &runner{repo: *repo, out: io.Discard, pin: *pin}
+	for _, v := range pinPIDs {
+		pid, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("run: bad -pin-pid %q", v)
+		}
+		r.pinPIDs = append(r.pinPIDs, pid)
+	}
 	for _, t := range targets {
 		s, err := parseSystem(t)
 		if err != nil {
@@ -264,6 +276,22 @@ func (r *runner) pullBig(size int64, digest string, reps int) error {
 		if n != size || d != digest {
 			return fmt.Errorf("%s: pulled %d bytes with digest %s, want %d bytes %s", s.name, n, d, size, digest)
 		}
+	}
+	if r.pin {
+		pids := slices.Clone(r.pinPIDs)
+		for _, s := range systems {
+			if s.pid > 0 {
+				pids = append(pids, s.pid)
+			}
+		}
+		p, err := pinPulls(pids)
+		if err != nil {
+			return fmt.Errorf("pin the pulls: %w", err)
+		}
+		if p != nil {
+			logf("pulls pinned: servers %v on the last CPU, regbench on the first", pids)
+		}
+		defer p.undo()
 	}
 	vals, cpu, err := eachRep(systems, reps, func(s *system, rep int) (float64, error) {
 		start := time.Now()
