@@ -372,9 +372,7 @@ func additionsOf(a *store.Artifact) []string {
 	return nil
 }
 
-func isImageConfig(mt string) bool {
-	return mt == oci.MediaTypeDockerConfig || mt == oci.MediaTypeOCIConfig
-}
+func isImageConfig(mt string) bool { return oci.IsImageConfig(mt) }
 
 // readConfig decodes the config blob of m (at most maxConfigBytes); small
 // ones are kept decoded in configs. The map returned is shared: read only.
@@ -409,15 +407,22 @@ func (s *Server) readConfig(ctx context.Context, m *oci.Manifest) (map[string]js
 	return v, nil
 }
 
-// extraAttrs reads what Harbor shows of an artifact's config: for images
-// the architecture, OS, author, creation time and run config; for charts
-// and other typed artifacts with a JSON config, the whole config.
+// extraAttrs is what Harbor shows of an artifact's config (oci.ExtraAttrs):
+// the attributes stored with the artifact at push, or, for an artifact
+// stored without them (pushed before Berth kept them, or whose config could
+// not be read then), derived from its config blob now.
 func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manifest) map[string]any {
-	if m == nil || m.Config == nil || m.Config.Size == 0 || a.Kind == "UNKNOWN" {
-		return nil
+	if a.ExtraAttrs != "" {
+		var raw map[string]json.RawMessage
+		if json.Unmarshal([]byte(a.ExtraAttrs), &raw) == nil {
+			out := make(map[string]any, len(raw))
+			for k, v := range raw {
+				out[k] = v
+			}
+			return out
+		}
 	}
-	image := isImageConfig(a.ConfigMediaType)
-	if !image && a.Kind != "CHART" && !strings.HasSuffix(a.ConfigMediaType, "+json") || a.ConfigMediaType == oci.MediaTypeEmptyJSON {
+	if !oci.HasExtraAttrs(a.Kind, a.ConfigMediaType, m) {
 		return nil
 	}
 	cfg, err := s.readConfig(ctx, m)
@@ -425,39 +430,7 @@ func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manif
 		s.log.Warn("reading artifact config", "repository", a.Repository, "digest", a.Digest, "err", err)
 		return nil
 	}
-	out := map[string]any{}
-	if !image {
-		for k, v := range cfg {
-			out[k] = v
-		}
-		return out
-	}
-	str := func(k string) string {
-		var v string
-		json.Unmarshal(cfg[k], &v)
-		return v
-	}
-	out["architecture"], out["os"] = str("architecture"), str("os")
-	out["created"] = json.RawMessage("null")
-	if c, found := cfg["created"]; found {
-		out["created"] = c
-	}
-	out["config"] = json.RawMessage("{}")
-	var run struct {
-		Labels map[string]string `json:"Labels"`
-	}
-	if c, found := cfg["config"]; found && string(c) != "null" {
-		out["config"] = c
-		json.Unmarshal(c, &run)
-	}
-	author := str("author")
-	for _, k := range []string{"org.opencontainers.image.authors", "maintainer"} {
-		if author == "" {
-			author = run.Labels[k]
-		}
-	}
-	out["author"] = author
-	return out
+	return oci.ExtraAttrs(a.ConfigMediaType, cfg)
 }
 
 // accessoryOf is the view of accessory x of subject.
@@ -1106,7 +1079,7 @@ func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo
 	put := store.ManifestPut{
 		ProjectID: dstProject, Repository: dstRepo, Digest: a.Digest, Kind: a.Kind, MediaType: a.MediaType,
 		ConfigMediaType: a.ConfigMediaType, ArtifactType: a.ArtifactType, Size: a.Size, Annotations: a.Annotations,
-		Subject: a.Subject, Body: a.Manifest, Tags: tags,
+		Subject: a.Subject, Body: a.Manifest, Tags: tags, ExtraAttrs: a.ExtraAttrs,
 	}
 	for _, ch := range m.Children {
 		child, err := s.st.ArtifactByRef(ctx, srcRepo, ch.Digest, true)

@@ -135,6 +135,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		put.ConfigMediaType = m.Config.MediaType
 	}
 	put.Kind = oci.ArtifactKind(m.MediaType, put.ConfigMediaType, m.ArtifactType)
+	put.ExtraAttrs = reg.extraAttrs(ctx, put.Kind, put.ConfigMediaType, m)
 	if len(m.Annotations) > 0 {
 		a, _ := json.Marshal(m.Annotations)
 		put.Annotations = string(a)
@@ -348,4 +349,31 @@ func (c *manifestCache) put(d string, b []byte) {
 	}
 	c.m[d] = b
 	c.bytes += len(b)
+}
+
+// maxAttrsConfig bounds the config blob read for extra attributes at push.
+const maxAttrsConfig = 4 << 20
+
+// extraAttrs computes what the management API shows of m's config
+// (oci.ExtraAttrsJSON), to be stored with the artifact. A config that is
+// missing, too large or not JSON gives "" and the push goes on: the API
+// then derives the attributes when it shows the artifact.
+func (reg *Registry) extraAttrs(ctx context.Context, kind, configMediaType string, m *oci.Manifest) string {
+	if !oci.HasExtraAttrs(kind, configMediaType, m) || m.Config.Size > maxAttrsConfig {
+		return ""
+	}
+	d, err := oci.ParseDigest(m.Config.Digest)
+	if err != nil {
+		return ""
+	}
+	rc, err := reg.blobs.Open(ctx, d)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxAttrsConfig))
+	if err != nil {
+		return ""
+	}
+	return oci.ExtraAttrsJSON(kind, configMediaType, m, b)
 }

@@ -181,7 +181,7 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 		blobCols  = []string{"digest", "size", "created_at"}
 		pbCols    = []string{"project_id", "blob_digest", "size", "created_at"}
 		abCols    = []string{"artifact_id", "blob_digest"}
-		artCols   = []string{"id", "project_id", "repository_id", "digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size", "manifest", "push_time"}
+		artCols   = []string{"id", "project_id", "repository_id", "digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size", "manifest", "push_time", "extra_attrs"}
 		tagCols   = []string{"id", "repository_id", "artifact_id", "name", "push_time"}
 		repoCols  = []string{"id", "project_id", "name", "created_at", "updated_at"}
 		alCols    = []string{"artifact_id", "label_id", "created_at"}
@@ -234,8 +234,11 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 					}
 				}
 				body := imageManifest(cfgDigest, len(cfg), base, layer)
+				// The extra attributes a push stores (registry: oci.ExtraAttrsJSON).
+				attrs := oci.ExtraAttrsJSON("IMAGE", oci.MediaTypeOCIConfig,
+					&oci.Manifest{Config: &oci.Descriptor{MediaType: oci.MediaTypeOCIConfig, Digest: cfgDigest, Size: int64(len(cfg))}}, cfg)
 				arts = append(arts, []any{artID, projectID, repoID, digestOf(body), "IMAGE", oci.MediaTypeOCIManifest,
-					oci.MediaTypeOCIConfig, oci.MediaTypeOCIConfig, int64(len(body)), body, push})
+					oci.MediaTypeOCIConfig, oci.MediaTypeOCIConfig, int64(len(body)), body, push, attrs})
 				for ti := range o.Tags {
 					tags = append(tags, []any{tagID, repoID, artID, fmt.Sprintf("v%d.%d", ai, ti), push})
 					tagID++

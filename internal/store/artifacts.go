@@ -24,6 +24,7 @@ type ManifestPut struct {
 	Blobs           []string // config and layer digests; each must be visible in the project
 	Children        []Child  // index children; each must be in the repository
 	Tags            []string // tags to point at it (none when pushed by digest alone)
+	ExtraAttrs      string   // oci.ExtraAttrsJSON of its config, or "" (derived when read)
 }
 
 // Child is an index's reference to a manifest.
@@ -68,11 +69,12 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			return err
 		}
 		if err := db.queryRow(ctx, tx, `INSERT INTO artifacts (project_id, repository_id, digest, kind, manifest_media_type,
-			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (repository_id, digest) DO UPDATE SET push_time = excluded.push_time RETURNING id`,
+			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time, extra_attrs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (repository_id, digest) DO UPDATE SET push_time = excluded.push_time,
+				extra_attrs = CASE WHEN artifacts.extra_attrs = '' THEN excluded.extra_attrs ELSE artifacts.extra_attrs END RETURNING id`,
 			m.ProjectID, repoID, m.Digest, m.Kind, m.MediaType, m.ConfigMediaType, m.ArtifactType, m.Size,
-			m.Annotations, m.Subject, m.Body, t).Scan(&artifactID); err != nil {
+			m.Annotations, m.Subject, m.Body, t, m.ExtraAttrs).Scan(&artifactID); err != nil {
 			return err
 		}
 		for _, b := range blobs {

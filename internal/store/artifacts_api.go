@@ -59,6 +59,7 @@ type Artifact struct {
 	Manifest        []byte
 	PushTime        int64
 	PullTime        int64
+	ExtraAttrs      string // JSON stored at push (oci.ExtraAttrsJSON), or ""
 }
 
 func artifactFields(alias string) string {
@@ -69,7 +70,7 @@ func artifactFields(alias string) string {
 	}
 	out = append(out, "r.name")
 	for _, c := range []string{"digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size",
-		"annotations", "subject_digest", "manifest", "push_time", "pull_time"} {
+		"annotations", "subject_digest", "manifest", "push_time", "pull_time", "extra_attrs"} {
 		out = append(out, alias+"."+c)
 	}
 	return strings.Join(out, ", ")
@@ -77,7 +78,7 @@ func artifactFields(alias string) string {
 
 func artifactDest(a *Artifact) []any {
 	return []any{&a.ID, &a.ProjectID, &a.RepositoryID, &a.Repository, &a.Digest, &a.Kind, &a.MediaType,
-		&a.ConfigMediaType, &a.ArtifactType, &a.Size, &a.Annotations, &a.Subject, &a.Manifest, &a.PushTime, &a.PullTime}
+		&a.ConfigMediaType, &a.ArtifactType, &a.Size, &a.Annotations, &a.Subject, &a.Manifest, &a.PushTime, &a.PullTime, &a.ExtraAttrs}
 }
 
 // ArtifactFilter scopes an artifact listing.
