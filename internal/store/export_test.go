@@ -30,3 +30,6 @@ func (db *DB) ExplainSQLite(ctx context.Context, query string, args ...any) (str
 	}
 	return b.String(), rows.Err()
 }
+
+// IndexTypes is indexTypes, for plan tests.
+const IndexTypes = indexTypes

@@ -34,7 +34,8 @@ func (s *Statements) Count() int64 {
 	return int64(len(s.sqls))
 }
 
-// List returns the statements run so far, each cut to its first line.
+// List returns the statements run so far (a PostgreSQL batch is one,
+// "batch: " and its statements joined by "; ").
 func (s *Statements) List() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -43,7 +44,7 @@ func (s *Statements) List() []string {
 
 func counted(ctx context.Context, q string) {
 	if s, ok := ctx.Value(countKey{}).(*Statements); ok {
-		q, _, _ = strings.Cut(strings.TrimSpace(q), "\n")
+		q = strings.TrimSpace(q)
 		s.mu.Lock()
 		s.sqls = append(s.sqls, q)
 		s.mu.Unlock()

@@ -46,6 +46,7 @@ type DB struct {
 	w, r  *sql.DB // writer and reader pools (the same pool on PostgreSQL)
 	pg    bool
 	stmts stmtCache // prepared reads (SQLite)
+	names nameIndex // repository names for search (search.go)
 }
 
 // stmtCache keeps prepared read statements by SQL text, for SQLite: the
@@ -169,7 +170,10 @@ func openSQLite(path string) (*DB, error) {
 		w.Close()
 		return nil, errs.Wrap("open sqlite", err)
 	}
-	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	// Readers map up to 256 MiB of the file: a listing's random page reads
+	// then cost no pread call each (a tenth of a search's CPU at 100,000
+	// artifacts).
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)&_pragma=mmap_size(268435456)")
 	if err != nil {
 		w.Close()
 		return nil, errs.Wrap("open sqlite", err)

@@ -169,6 +169,8 @@ func TestListingsUseIndexes(t *testing.T) {
 			WHERE r.name = ? AND t.name = ?`, []any{"lib/r1", "t1"}, "sqlite_autoindex_tags_1"},
 		{"manifest by digest", `SELECT a.id, 0, a.digest, a.manifest_media_type, a.size, a.manifest
 			FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND a.digest = ?`, []any{"lib/r1", "sha256:x"}, "sqlite_autoindex_artifacts_1"},
+		{"indexes of a repository (shown counts)", `SELECT cp.id FROM artifacts cp CROSS JOIN artifact_references cr
+			WHERE cp.repository_id = ? AND cp.manifest_media_type IN (` + store.IndexTypes + `) AND cr.parent_id = cp.id`, []any{1}, "artifacts_indexes"},
 		{"children", `SELECT c.child_digest, c.media_type, c.platform FROM artifact_references c
 			JOIN artifacts a ON a.id = c.parent_id JOIN repositories r ON r.id = a.repository_id
 			WHERE r.name = ? AND a.digest = ? ORDER BY c.child_digest`, []any{"lib/r1", "sha256:x"}, "sqlite_autoindex_artifact_references_1"},
