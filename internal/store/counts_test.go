@@ -88,6 +88,12 @@ func TestShownArtifactCount(t *testing.T) {
 			if err != nil || len(hits) != 1 || hits[0].ArtifactCount != want {
 				t.Errorf("search P/R: %+v, %v", hits, err)
 			}
+			// Both repositories in one search: counted together.
+			hits, err = db.SearchRepositories(ctx, nil, "p/", 10)
+			if err != nil || len(hits) != 2 || hits[0].Name != "p/other" || hits[0].ArtifactCount != 1 ||
+				hits[1].Name != "p/r" || hits[1].ArtifactCount != want {
+				t.Errorf("search p/: %+v, %v", hits, err)
+			}
 		})
 	}
 }
