@@ -43,6 +43,9 @@ func TestSmallTinyShape(t *testing.T) {
 			if err := seed.Small(ctx, db, opts); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.Maintain(ctx); err != nil { // VACUUM (ANALYZE) outside a transaction on PostgreSQL
+				t.Fatal(err)
+			}
 			after, err := seed.Count(ctx, db)
 			if err != nil {
 				t.Fatal(err)

@@ -131,3 +131,16 @@ func (db *DB) TableRows(ctx context.Context, table string) (int64, error) {
 	}
 	return n, nil
 }
+
+// Maintain does on PostgreSQL what autovacuum does to tables after a bulk
+// load: VACUUM (which marks pages all-visible, so index-only scans skip the
+// heap) and ANALYZE (the planner's statistics). A tool that loads rows in
+// bulk (the benchmark seeder, an import) calls it instead of waiting for
+// autovacuum. On SQLite it does nothing: Berth keeps no statistics there.
+func (db *DB) Maintain(ctx context.Context) error {
+	if !db.pg {
+		return nil
+	}
+	_, err := db.w.ExecContext(ctx, "VACUUM (ANALYZE)")
+	return errs.Wrap("vacuum", err)
+}
