@@ -78,46 +78,6 @@ func (c *Console) repositoryGet(w http.ResponseWriter, r *http.Request, v *view)
 	return &apiError{Status: http.StatusNotFound, Message: "There is no page at " + r.URL.Path + "."}
 }
 
-// listedArtifact is an artifact of a listing as the repository page reads
-// it: only what the table shows is decoded (not an image's configuration,
-// annotations, the tags' and labels' other fields).
-type listedArtifact struct {
-	Type              string `json:"type"`
-	MediaType         string `json:"media_type"`
-	ManifestMediaType string `json:"manifest_media_type"`
-	ArtifactType      string `json:"artifact_type"`
-	Digest            string `json:"digest"`
-	Size              int64  `json:"size"`
-	PushTime          string `json:"push_time"`
-	PullTime          string `json:"pull_time"`
-	References        []struct {
-		Platform *api.Platform `json:"platform"`
-	} `json:"references"`
-	Tags []struct {
-		Name string `json:"name"`
-	} `json:"tags"`
-	Labels []struct {
-		Name  string `json:"name"`
-		Color string `json:"color"`
-	} `json:"labels"`
-	Accessories []struct{} `json:"accessories"`
-}
-
-func (l *listedArtifact) artifact() api.Artifact {
-	a := api.Artifact{Type: l.Type, MediaType: l.MediaType, ManifestMediaType: l.ManifestMediaType, ArtifactType: l.ArtifactType,
-		Digest: l.Digest, Size: l.Size, PushTime: l.PushTime, PullTime: l.PullTime, Accessories: make([]api.Accessory, len(l.Accessories))}
-	for _, r := range l.References {
-		a.References = append(a.References, api.Reference{Platform: r.Platform})
-	}
-	for _, t := range l.Tags {
-		a.Tags = append(a.Tags, api.Tag{Name: t.Name})
-	}
-	for _, lb := range l.Labels {
-		a.Labels = append(a.Labels, api.Label{Name: lb.Name, Color: lb.Color})
-	}
-	return a
-}
-
 // repoData is the repository page.
 type repoData struct {
 	Repo      api.Repository
@@ -186,14 +146,11 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 	q.Set("with_tag", "true")
 	q.Set("with_label", "true")
 	q.Set("with_accessory", "true")
-	var listed []listedArtifact
-	resp, err := v.api.get(repoPath(pc, repo)+"/artifacts?"+q.Encode(), &listed)
+	// The table reads typed fields only (not extra_attrs or annotations).
+	var list []api.Artifact
+	resp, err := v.api.getValue(repoPath(pc, repo)+"/artifacts?"+q.Encode(), &list)
 	if err != nil {
 		return err
-	}
-	list := make([]api.Artifact, len(listed))
-	for i := range listed {
-		list[i] = listed[i].artifact()
 	}
 	base := pc.Base() + "/repositories/" + escapeRepo(repo)
 	d := repoData{Repo: rp, Short: repo, Base: base, Filter: lp.Q,
