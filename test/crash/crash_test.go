@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -412,6 +413,9 @@ func uploadFiles(t testing.TB, p *testserver.Process) map[string]int64 {
 	}
 	for _, e := range ents {
 		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since the listing: it is not there
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
