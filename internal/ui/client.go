@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/auth"
@@ -149,21 +151,25 @@ func serveTaking(h http.Handler, req *http.Request, take bool) (*response, *reco
 // call sends a JSON request (body nil for none) to the API path (relative
 // to /api/v2.0, with its query) and decodes a JSON answer into out (nil to
 // ignore it).
+//
+// A successful answer of a handler that writes JSON is handed over as its
+// Go value when out points to exactly that type and the type holds only
+// plain typed data (plainType), so JSON would give out the same content:
+// nothing is encoded or decoded (api.ValueTaker). The artifact listing's
+// JSON round trip was a third of the repository page's CPU.
 func (cl *client) call(method, path string, body, out any) (*response, error) {
 	return cl.callTaking(method, path, body, out, false)
 }
 
-// getValue is get for callers that read only typed fields of the answer's
-// own Go type (no any-typed values, whose dynamic types JSON would change):
-// when out points to that type, the value is handed over as it is and
-// nothing is encoded or decoded (api.ValueTaker). The artifact listing of
-// the repository page uses it: its JSON round trip was a third of the
-// page's CPU.
+// getValue is get for a caller that reads only the typed fields of the
+// answer: its value is handed over even when its type is not plain (the
+// any-typed fields then hold the API's own values, not JSON's). The
+// repository page's artifact table uses it (it shows no extra_attrs).
 func (cl *client) getValue(path string, out any) (*response, error) {
 	return cl.callTaking(http.MethodGet, path, nil, out, true)
 }
 
-func (cl *client) callTaking(method, path string, body, out any, take bool) (*response, error) {
+func (cl *client) callTaking(method, path string, body, out any, typedOnly bool) (*response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -179,12 +185,12 @@ func (cl *client) callTaking(method, path string, body, out any, take bool) (*re
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, rec, err := serveTaking(cl.c.api, req, take && out != nil)
+	resp, rec, err := serveTaking(cl.c.api, req, out != nil)
 	if err != nil {
 		return resp, err
 	}
 	if rec.taken {
-		if err := takeValue(rec.value, out); err != nil {
+		if err := takeValue(rec.value, out, typedOnly); err != nil {
 			return resp, fmt.Errorf("ui: decoding %s %s: %w", method, path, err)
 		}
 		return resp, nil
@@ -270,11 +276,12 @@ func repoEscape(repo string) string {
 }
 
 // takeValue stores an answer's value v in out: as it is when out points to
-// v's type, else through JSON, as if it had come over the wire.
-func takeValue(v, out any) error {
+// v's own type and that type is plain (or the caller reads typed fields
+// only), else through JSON, as if it had come over the wire.
+func takeValue(v, out any, typedOnly bool) error {
 	dst := reflect.ValueOf(out)
 	if dst.Kind() == reflect.Pointer && !dst.IsNil() && v != nil {
-		if src := reflect.ValueOf(v); src.Type().AssignableTo(dst.Elem().Type()) {
+		if src := reflect.ValueOf(v); src.Type() == dst.Elem().Type() && (typedOnly || plainType(src.Type())) {
 			dst.Elem().Set(src)
 			return nil
 		}
@@ -284,4 +291,53 @@ func takeValue(v, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+var plainTypes sync.Map // reflect.Type → bool
+
+// plainType reports whether values of t come out of a JSON round trip as
+// they went in: no interface values (JSON turns their numbers into
+// float64 and their json.RawMessage into maps), no raw JSON and no custom
+// encoding. The API's answer types are plain but for a few any-typed
+// fields (extra_attrs, job parameters), whose values must go through JSON.
+func plainType(t reflect.Type) bool {
+	if v, ok := plainTypes.Load(t); ok {
+		return v.(bool)
+	}
+	ok := plainWalk(t, map[reflect.Type]bool{})
+	plainTypes.Store(t, ok)
+	return ok
+}
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+	rawMessage    = reflect.TypeFor[json.RawMessage]()
+)
+
+func plainWalk(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	if t == rawMessage || t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
+		reflect.PointerTo(t).Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return plainWalk(t.Elem(), seen)
+	case reflect.Map:
+		return t.Key().Kind() == reflect.String && plainWalk(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() || f.Tag.Get("json") == "-" || !plainWalk(f.Type, seen) {
+				return false
+			}
+		}
+	}
+	return true
 }

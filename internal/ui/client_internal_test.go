@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -35,7 +36,7 @@ func TestInProcessValues(t *testing.T) {
 		t.Fatalf("taking: %+v %+v %v", resp, rec, err)
 	}
 	var got []item
-	if err := takeValue(rec.value, &got); err != nil || len(got) != 2 || &got[0] != &answer[0] {
+	if err := takeValue(rec.value, &got, false); err != nil || len(got) != 2 || &got[0] != &answer[0] {
 		t.Fatalf("taken value is not the handler's: %v %v", got, err)
 	}
 	resp, rec, err = serveTaking(h, httptest.NewRequest("GET", "/list", nil), false)
@@ -45,11 +46,25 @@ func TestInProcessValues(t *testing.T) {
 	if _, _, err := serveTaking(h, httptest.NewRequest("GET", "/fail", nil), true); err == nil || err.(*apiError).Message != "gone" {
 		t.Fatalf("error answer: %v", err)
 	}
+	// A type with any-typed values goes through JSON unless the caller
+	// reads typed fields only.
+	mixed := map[string]any{"n": int64(1)}
+	var viaJSON map[string]any
+	if err := takeValue(mixed, &viaJSON, false); err != nil || viaJSON["n"] != float64(1) {
+		t.Fatalf("any-typed values not through JSON: %#v %v", viaJSON, err)
+	}
+	var direct map[string]any
+	if err := takeValue(mixed, &direct, true); err != nil || direct["n"] != int64(1) {
+		t.Fatalf("typed-only caller: %#v %v", direct, err)
+	}
+	if plainType(reflect.TypeFor[api.Artifact]()) || !plainType(reflect.TypeFor[[]api.Project]()) {
+		t.Fatal("plainType: Artifact has any-typed extra_attrs; Project is plain")
+	}
 	// Another type than the value's: through JSON.
 	var names []struct {
 		Name string `json:"name"`
 	}
-	if err := takeValue(answer, &names); err != nil || len(names) != 2 || names[1].Name != "b" {
+	if err := takeValue(answer, &names, false); err != nil || len(names) != 2 || names[1].Name != "b" {
 		t.Fatalf("other type: %v %v", names, err)
 	}
 }
