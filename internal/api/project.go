@@ -24,6 +24,7 @@ type projectStore interface {
 	ProjectInfo(ctx context.Context, id int64) (*store.ProjectInfo, error)
 	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
 	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
+	ProjectInfoAndRoles(ctx context.Context, id, user int64) (*store.ProjectInfo, []int, error)
 	ProjectRepoCount(ctx context.Context, projectID int64) (int64, error)
 	UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error
 	DeleteProject(ctx context.Context, id int64) error
@@ -527,15 +528,11 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, c *Caller) e
 	if err != nil {
 		return err
 	}
-	info, err := s.st.ProjectInfo(r.Context(), p.ID)
+	info, direct, err := s.st.ProjectInfoAndRoles(r.Context(), p.ID, c.UserID)
 	if err != nil {
 		return err
 	}
-	direct, err := s.st.UserProjectRoles(r.Context(), c.UserID, []int64{p.ID})
-	if err != nil {
-		return err
-	}
-	roles := callerRoles(c, info, direct[p.ID])
+	roles := callerRoles(c, info, direct)
 	return writeJSON(w, http.StatusOK, projectView(info, roles, s.canToggle(c, info, roles), true))
 }
 

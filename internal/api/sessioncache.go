@@ -57,6 +57,9 @@ func (s *Server) sessionUser(ctx context.Context, idHash string, write bool) (*s
 	}
 	if err == nil {
 		c.entries[idHash] = cachedSession{sess, u}
+		// The session's user is the whole row: /users/current of this
+		// page needs no read of its own.
+		c.values["user "+strconv.FormatInt(u.ID, 10)] = u
 	} else {
 		delete(c.entries, idHash)
 	}

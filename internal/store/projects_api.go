@@ -261,13 +261,34 @@ func (db *DB) fillProjects(ctx context.Context, ps []ProjectInfo) error {
 // ProjectInfo returns project id with its owner name, limit, repository
 // count and metadata.
 func (db *DB) ProjectInfo(ctx context.Context, id int64) (*ProjectInfo, error) {
-	// One round trip on PostgreSQL: the row, its repository count and its
-	// metadata.
+	p, _, err := db.ProjectInfoAndRoles(ctx, id, 0)
+	return p, err
+}
+
+// ProjectInfoAndRoles is ProjectInfo with the roles user holds directly in
+// the project (UserProjectRoles; none for user 0), read in the same round
+// trip on PostgreSQL.
+func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*ProjectInfo, []int, error) {
+	// One round trip on PostgreSQL: the row, its repository count, its
+	// metadata and the user's roles.
 	var p ProjectInfo
 	found := false
 	var repos int64
+	var roles []int
 	meta := map[string]string{}
-	err := db.readBatch(ctx, "get project",
+	var rolesRead *batchRead
+	if user != 0 {
+		rolesRead = &batchRead{sql: `SELECT role FROM project_members WHERE entity_type = 'u' AND entity_id = ? AND project_id = ? ORDER BY role`,
+			args: []any{user, id}, row: func(r rowScanner) error {
+				var role int
+				if err := r.Scan(&role); err != nil {
+					return err
+				}
+				roles = append(roles, role)
+				return nil
+			}}
+	}
+	err := db.readBatch(ctx, "get project", rolesRead,
 		&batchRead{sql: `SELECT ` + projectInfoColumns + ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?`, args: []any{id},
 			row: func(r rowScanner) (err error) {
 				p, err = scanProjectInfo(r)
@@ -286,15 +307,15 @@ func (db *DB) ProjectInfo(ctx context.Context, id int64) (*ProjectInfo, error) {
 				return nil
 			}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !found {
-		return nil, errs.E(errs.NotFound, "get project", "project %d not found", id)
+		return nil, nil, errs.E(errs.NotFound, "get project", "project %d not found", id)
 	}
 	p.RepoCount = repos
 	meta["public"] = fmt.Sprint(p.Public)
 	p.Metadata = meta
-	return &p, nil
+	return &p, roles, nil
 }
 
 // UserProjectRoles returns the roles user holds directly in each of projects.

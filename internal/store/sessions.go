@@ -28,10 +28,10 @@ func (db *DB) SessionUser(ctx context.Context, idHash string) (*Session, *User, 
 	var s Session
 	var u User
 	err := db.queryRow(ctx, nil, `SELECT s.id_hash, s.user_id, s.csrf, s.created_at, s.expires_at,
-		u.id, u.username, u.email, u.realname, u.password_hash, u.sysadmin, u.created_at, u.updated_at
+		u.id, u.username, u.email, u.realname, u.comment, u.password_hash, u.sysadmin, u.created_at, u.updated_at
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ? AND s.expires_at > ?`, idHash, now()).
 		Scan(&s.IDHash, &s.UserID, &s.CSRF, &s.CreatedAt, &s.ExpiresAt,
-			&u.ID, &u.Username, &u.Email, &u.Realname, &u.PasswordHash, &u.SysAdmin, &u.CreatedAt, &u.UpdatedAt)
+			&u.ID, &u.Username, &u.Email, &u.Realname, &u.Comment, &u.PasswordHash, &u.SysAdmin, &u.CreatedAt, &u.UpdatedAt)
 	if err != nil {
 		return nil, nil, notFound("get session", err, "session expired or unknown")
 	}

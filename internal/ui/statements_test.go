@@ -44,16 +44,18 @@ func TestPageStatementBudgets(t *testing.T) {
 				path    string
 				budgets [2]int64 // SQLite statements, PostgreSQL round trips
 			}{
-				// Every page: session, current user (systeminfo reads none).
-				// Projects: the listing's 3 or 4, the quotas (2).
-				{"projects", adminB, "/projects", [2]int64{8, 7}},
+				// Every page: the session with its user (systeminfo and
+				// the current user read nothing more). Projects: the
+				// listing's 3 or 4, the quotas (2).
+				{"projects", adminB, "/projects", [2]int64{7, 6}},
 				// ... and a summary per member project (project,
 				// permissions, counts: 3 on PostgreSQL, 5 on SQLite).
-				{"projects, member", memberB, "/projects", [2]int64{16, 11}},
-				// Project (once per page), its info, permissions, the listing.
-				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{9, 7}},
+				{"projects, member", memberB, "/projects", [2]int64{15, 10}},
+				// Project (once per page), its info with the caller's
+				// roles, permissions, the listing.
+				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{8, 5}},
 				// ... the repository, then the artifact listing's 3 or 5.
-				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{13, 9}},
+				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{12, 7}},
 			} {
 				get := func() (int, *store.Statements) {
 					req := httptest.NewRequest("GET", c.path, nil)
