@@ -43,37 +43,16 @@ type repoName struct {
 // once published; updates build a new slice.
 type nameIndex struct {
 	mu     sync.Mutex
-	names  *nameList
+	names  []repoName // sorted by name
 	seen   map[int64]bool
 	maxID  int64
 	loaded time.Time
 	tooBig bool
 }
 
-// nameList is a published snapshot: the names sorted, and joined by
-// newlines into one string that strings.Index searches far faster than a
-// call per name.
-type nameList struct {
-	names  []repoName
-	joined string
-	starts []int // offset of each name in joined
-}
-
-func newNameList(names []repoName) *nameList {
-	l := &nameList{names: names, starts: make([]int, len(names))}
-	var b strings.Builder
-	for i, r := range names {
-		l.starts[i] = b.Len()
-		b.WriteString(r.name)
-		b.WriteByte('\n')
-	}
-	l.joined = b.String()
-	return l
-}
-
 // nameSnapshot returns the current sorted names, refreshed as described
 // above, or ok=false when search should stay in SQL.
-func (db *DB) nameSnapshot(ctx context.Context) (*nameList, bool, error) {
+func (db *DB) nameSnapshot(ctx context.Context) ([]repoName, bool, error) {
 	var maxID int64
 	if err := db.queryRow(ctx, nil, `SELECT COALESCE(MAX(id), 0) FROM repositories`).Scan(&maxID); err != nil {
 		return nil, false, err
@@ -88,7 +67,7 @@ func (db *DB) nameSnapshot(ctx context.Context) (*nameList, bool, error) {
 			return nil, false, err
 		}
 		ix.tooBig = n > nameIndexMax
-		ix.names, ix.seen, ix.maxID, ix.loaded = newNameList(nil), map[int64]bool{}, 0, time.Now()
+		ix.names, ix.seen, ix.maxID, ix.loaded = []repoName{}, map[int64]bool{}, 0, time.Now()
 		if ix.tooBig {
 			return nil, false, nil
 		}
@@ -131,39 +110,27 @@ func (ix *nameIndex) add(ctx context.Context, db *DB, q string, args ...any) err
 	if len(fresh) == 0 {
 		return nil
 	}
-	names := make([]repoName, 0, len(ix.names.names)+len(fresh))
-	names = append(append(names, ix.names.names...), fresh...)
+	names := make([]repoName, 0, len(ix.names)+len(fresh))
+	names = append(append(names, ix.names...), fresh...)
 	sort.Slice(names, func(i, j int) bool { return names[i].name < names[j].name })
 	for _, r := range fresh {
 		ix.seen[r.id] = true
 		ix.maxID = max(ix.maxID, r.id)
 	}
-	ix.names = newNameList(names)
+	ix.names = names
 	return nil
 }
 
 // matchingIDs returns the IDs of the names containing kw, in name order,
 // or ok=false when there are more than nameMatchesMax.
-func matchingIDs(l *nameList, kw string) (ids []int64, ok bool) {
-	if l == nil || strings.ContainsRune(kw, '\n') {
-		return nil, true // no name holds a newline
-	}
-	for pos := 0; pos < len(l.joined); {
-		i := strings.Index(l.joined[pos:], kw)
-		if i < 0 {
-			break
+func matchingIDs(names []repoName, kw string) (ids []int64, ok bool) {
+	for _, r := range names {
+		if strings.Contains(r.name, kw) {
+			if len(ids) == nameMatchesMax {
+				return nil, false
+			}
+			ids = append(ids, r.id)
 		}
-		// The name the match starts in; a match running into the next
-		// name would cross a newline, which kw does not hold.
-		n := sort.SearchInts(l.starts, pos+i+1) - 1
-		if len(ids) == nameMatchesMax {
-			return nil, false
-		}
-		ids = append(ids, l.names[n].id)
-		if n+1 >= len(l.starts) {
-			break
-		}
-		pos = l.starts[n+1]
 	}
 	return ids, true
 }
