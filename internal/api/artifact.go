@@ -364,15 +364,13 @@ func additionsOf(a *store.Artifact) []string {
 	switch {
 	case oci.IsIndexType(a.MediaType):
 		return nil
-	case a.Kind == "IMAGE" && isImageConfig(a.ConfigMediaType):
+	case a.Kind == "IMAGE" && oci.IsImageConfig(a.ConfigMediaType):
 		return []string{"build_history"}
 	case a.Kind == "CHART":
 		return []string{"values.yaml", "readme.md", "dependencies"}
 	}
 	return nil
 }
-
-func isImageConfig(mt string) bool { return oci.IsImageConfig(mt) }
 
 // readConfig decodes the config blob of m (at most maxConfigBytes); small
 // ones are kept decoded in configs. The map returned is shared: read only.
@@ -478,85 +476,63 @@ func (s *Server) writeArtifacts(ctx context.Context, w http.ResponseWriter, r *h
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// serveArtifacts answers a listing of the artifacts f selects, with the
+// request's paging, query and with_* options; latest_in_repository is read
+// when allowLatest.
+func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, f store.ArtifactFilter, allowLatest bool) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	o, err := readArtifactOptions(r)
+	if err != nil {
+		return err
+	}
+	if allowLatest {
+		if f.LatestInRepository, err = boolParam(r, "latest_in_repository", false); err != nil {
+			return err
+		}
+	}
+	list, total, err := s.st.ListArtifacts(r.Context(), f, p.Query, p.Offset(), p.Size)
+	if err != nil {
+		return err
+	}
+	return s.writeArtifacts(r.Context(), w, r, p, o, list, total)
+}
+
+// listedProject is the project of the path after checking that c may list
+// its artifacts.
+func (s *Server) listedProject(r *http.Request, c *Caller, param string) (*store.Project, error) {
+	proj, err := s.project(r, param)
+	if err != nil {
+		return nil, err
+	}
+	return proj, s.require(r.Context(), c, proj, rbac.ResArtifact, rbac.List)
+}
+
 // listArtifacts lists a repository's artifacts. An unknown repository has
 // none, as in Harbor.
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	ctx := r.Context()
-	proj, err := s.project(r, "project_name")
+	proj, err := s.listedProject(r, c, "project_name")
 	if err != nil {
 		return err
 	}
-	if err := s.require(ctx, c, proj, rbac.ResArtifact, rbac.List); err != nil {
-		return err
-	}
-	p, err := page(r)
-	if err != nil {
-		return err
-	}
-	o, err := readArtifactOptions(r)
-	if err != nil {
-		return err
-	}
-	f := store.ArtifactFilter{RepositoryName: repoName(proj.Name, r.PathValue("repository_name"))}
-	list, total, err := s.st.ListArtifacts(ctx, f, p.Query, p.Offset(), p.Size)
-	if err != nil {
-		return err
-	}
-	return s.writeArtifacts(ctx, w, r, p, o, list, total)
+	return s.serveArtifacts(w, r, store.ArtifactFilter{RepositoryName: repoName(proj.Name, r.PathValue("repository_name"))}, false)
 }
 
 func (s *Server) listArtifactsOfProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	ctx := r.Context()
-	proj, err := s.project(r, "project_name_or_id")
+	proj, err := s.listedProject(r, c, "project_name_or_id")
 	if err != nil {
 		return err
 	}
-	if err := s.require(ctx, c, proj, rbac.ResArtifact, rbac.List); err != nil {
-		return err
-	}
-	p, err := page(r)
-	if err != nil {
-		return err
-	}
-	o, err := readArtifactOptions(r)
-	if err != nil {
-		return err
-	}
-	latest, err := boolParam(r, "latest_in_repository", false)
-	if err != nil {
-		return err
-	}
-	f := store.ArtifactFilter{ProjectID: proj.ID, LatestInRepository: latest}
-	list, total, err := s.st.ListArtifacts(ctx, f, p.Query, p.Offset(), p.Size)
-	if err != nil {
-		return err
-	}
-	return s.writeArtifacts(ctx, w, r, p, o, list, total)
+	return s.serveArtifacts(w, r, store.ArtifactFilter{ProjectID: proj.ID}, true)
 }
 
 // listAllArtifacts is Berth's own: one paged, filterable list of every
 // artifact the caller can see, across projects (harbor#21010), so that a
 // client need not walk projects, repositories and artifacts.
 func (s *Server) listAllArtifacts(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	ctx := r.Context()
-	p, err := page(r)
-	if err != nil {
-		return err
-	}
-	o, err := readArtifactOptions(r)
-	if err != nil {
-		return err
-	}
-	latest, err := boolParam(r, "latest_in_repository", false)
-	if err != nil {
-		return err
-	}
-	f := store.ArtifactFilter{Reach: s.reach(c), LatestInRepository: latest}
-	list, total, err := s.st.ListArtifacts(ctx, f, p.Query, p.Offset(), p.Size)
-	if err != nil {
-		return err
-	}
-	return s.writeArtifacts(ctx, w, r, p, o, list, total)
+	return s.serveArtifacts(w, r, store.ArtifactFilter{Reach: s.reach(c)}, true)
 }
 
 func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, c *Caller) error {

@@ -546,12 +546,6 @@ func referencesSQL(n int) string {
 		WHERE ar.parent_id IN (` + placeholders(n) + `)`
 }
 
-// ArtifactReferences returns the child references of each of ids.
-func (db *DB) ArtifactReferences(ctx context.Context, ids []int64) (map[int64][]Reference, error) {
-	out := map[int64][]Reference{}
-	return out, db.readBatch(ctx, "list references", referencesRead(ids, out))
-}
-
 // referencesRead reads the child references of ids into out (nil when ids
 // is empty).
 func referencesRead(ids []int64, out map[int64][]Reference) *batchRead {

@@ -182,13 +182,6 @@ func (db *DB) DetachLabel(ctx context.Context, artifact, label int64) error {
 	})
 }
 
-// ArtifactLabels returns the labels attached to each of ids, in the order
-// they were attached.
-func (db *DB) ArtifactLabels(ctx context.Context, ids []int64) (map[int64][]Label, error) {
-	out := map[int64][]Label{}
-	return out, db.readBatch(ctx, "list artifact labels", labelsRead(ids, out))
-}
-
 // labelsRead reads the labels attached to ids into out, in the order they
 // were attached (nil when ids is empty).
 func labelsRead(ids []int64, out map[int64][]Label) *batchRead {

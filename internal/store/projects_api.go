@@ -346,26 +346,6 @@ func (db *DB) UserProjectRoles(ctx context.Context, userID int64, projects []int
 	return out, rows.Err()
 }
 
-// ProjectMemberCounts returns how many members hold each role in project.
-func (db *DB) ProjectMemberCounts(ctx context.Context, projectID int64) (map[int]int64, error) {
-	const op = "count members"
-	rows, err := db.query(ctx, nil, `SELECT role, COUNT(*) FROM project_members WHERE project_id = ? GROUP BY role`, projectID)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	out := map[int]int64{}
-	for rows.Next() {
-		var role int
-		var n int64
-		if err := rows.Scan(&role, &n); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		out[role] = n
-	}
-	return out, rows.Err()
-}
-
 // ProjectRepoCount returns how many repositories project holds.
 func (db *DB) ProjectRepoCount(ctx context.Context, projectID int64) (int64, error) {
 	var n int64

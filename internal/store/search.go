@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,15 +40,21 @@ type repoName struct {
 	name string
 }
 
-// nameIndex is the in-memory copy. A snapshot (names) is never modified
-// once published; updates build a new slice.
+// nameIndex is the in-memory copy. A published copy is never modified;
+// refreshes build a new one under mu, so searches read the current copy
+// without waiting for a refresh unless they need the names it adds.
 type nameIndex struct {
-	mu     sync.Mutex
+	mu   sync.Mutex               // held by the one refreshing
+	cur  atomic.Pointer[nameCopy] // the published copy
+	seen map[int64]bool           // IDs in cur (under mu)
+}
+
+// nameCopy is one published copy.
+type nameCopy struct {
 	names  []repoName // sorted by name
-	seen   map[int64]bool
-	maxID  int64
-	loaded time.Time
-	tooBig bool
+	maxID  int64      // the newest ID it holds
+	loaded time.Time  // of the last full load
+	tooBig bool       // more than nameIndexMax repositories: search stays in SQL
 }
 
 // nameSnapshot returns the current sorted names, refreshed as described
@@ -58,67 +65,86 @@ func (db *DB) nameSnapshot(ctx context.Context) ([]repoName, bool, error) {
 		return nil, false, err
 	}
 	ix := &db.names
-	ix.mu.Lock()
+	if c := ix.cur.Load(); c != nil && maxID <= c.maxID {
+		// The copy holds every name up to the newest ID. It is used as
+		// it is unless it is due for its full reload and nobody else is
+		// reloading it already.
+		if time.Since(c.loaded) <= nameIndexFull || !ix.mu.TryLock() {
+			return c.names, !c.tooBig, nil
+		}
+	} else {
+		ix.mu.Lock()
+	}
 	defer ix.mu.Unlock()
+	c := ix.cur.Load()
 	switch {
-	case ix.names == nil || time.Since(ix.loaded) > nameIndexFull:
+	case c == nil || time.Since(c.loaded) > nameIndexFull:
 		var n int64
 		if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM repositories`).Scan(&n); err != nil {
 			return nil, false, err
 		}
-		ix.tooBig = n > nameIndexMax
-		ix.names, ix.seen, ix.maxID, ix.loaded = []repoName{}, map[int64]bool{}, 0, time.Now()
-		if ix.tooBig {
-			return nil, false, nil
+		fresh := &nameCopy{names: []repoName{}, loaded: time.Now(), tooBig: n > nameIndexMax}
+		ix.seen = map[int64]bool{}
+		if !fresh.tooBig {
+			var err error
+			if fresh, err = ix.add(ctx, db, fresh, `SELECT id, name FROM repositories`); err != nil {
+				ix.cur.Store(nil)
+				return nil, false, err
+			}
 		}
-		if err := ix.add(ctx, db, `SELECT id, name FROM repositories`); err != nil {
-			ix.names = nil
-			return nil, false, err
-		}
-	case ix.tooBig:
+		c = fresh
+	case c.tooBig:
 		return nil, false, nil
-	case maxID > ix.maxID:
-		if err := ix.add(ctx, db, `SELECT id, name FROM repositories WHERE id > ?`, ix.maxID-nameIndexOverlap); err != nil {
-			ix.names = nil
+	case maxID > c.maxID:
+		next, err := ix.add(ctx, db, c, `SELECT id, name FROM repositories WHERE id > ?`, c.maxID-nameIndexOverlap)
+		if err != nil {
 			return nil, false, err
 		}
+		c = next
 	}
-	return ix.names, true, nil
+	if c.maxID < maxID {
+		// Read after maxID was: the copy holds every name up to it
+		// (one deleted since is simply not found).
+		raised := *c
+		raised.maxID = maxID
+		c = &raised
+	}
+	ix.cur.Store(c)
+	return c.names, !c.tooBig, nil
 }
 
-// add reads the rows q selects into a new sorted snapshot, skipping IDs it
-// holds already.
-func (ix *nameIndex) add(ctx context.Context, db *DB, q string, args ...any) error {
+// add returns c with the rows q selects that it does not hold yet, as a
+// new copy sorted by name (c itself when there are none).
+func (ix *nameIndex) add(ctx context.Context, db *DB, c *nameCopy, q string, args ...any) (*nameCopy, error) {
 	rows, err := db.query(ctx, nil, q, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
 	var fresh []repoName
 	for rows.Next() {
 		var r repoName
 		if err := rows.Scan(&r.id, &r.name); err != nil {
-			return err
+			return nil, err
 		}
 		if !ix.seen[r.id] {
 			fresh = append(fresh, r)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	if len(fresh) == 0 {
-		return nil
+		return c, nil
 	}
-	names := make([]repoName, 0, len(ix.names)+len(fresh))
-	names = append(append(names, ix.names...), fresh...)
-	sort.Slice(names, func(i, j int) bool { return names[i].name < names[j].name })
+	next := &nameCopy{names: make([]repoName, 0, len(c.names)+len(fresh)), maxID: c.maxID, loaded: c.loaded}
+	next.names = append(append(next.names, c.names...), fresh...)
+	sort.Slice(next.names, func(i, j int) bool { return next.names[i].name < next.names[j].name })
 	for _, r := range fresh {
 		ix.seen[r.id] = true
-		ix.maxID = max(ix.maxID, r.id)
+		next.maxID = max(next.maxID, r.id)
 	}
-	ix.names = names
-	return nil
+	return next, nil
 }
 
 // matchingIDs returns the IDs of the names containing kw, in name order,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/oci"
@@ -96,6 +97,36 @@ func TestSearchNameIndex(t *testing.T) {
 			if got := search(nil, "app"); !slices.Equal(got, []string{"p/app", "p/app_x", "p/appax", "q/app", "q/new-app"}) {
 				t.Errorf("after create and delete: %v", got)
 			}
+			// Concurrent searches while repositories are created: each
+			// repository is found by a search started after its push.
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := db.SearchRepositories(ctx, nil, "conc-", 100); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			for i := range 20 {
+				name := fmt.Sprintf("q/conc-%02d", i)
+				push(qid, name)
+				if got := search(nil, name); !slices.Equal(got, []string{name}) {
+					t.Errorf("search %s right after its push: %v", name, got)
+				}
+			}
+			close(stop)
+			wg.Wait()
 			// More matches than the copy hands to SQL: the SQL scan, the
 			// same answer, bounded by the limit.
 			for i := range 1005 {
