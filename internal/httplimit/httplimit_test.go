@@ -11,13 +11,24 @@ import (
 )
 
 // TestBoundsAndOrder: never more than n inside; waiters enter in arrival
-// order; a waiter whose client leaves is dropped without running.
+// order; a waiter whose client leaves is dropped without running. Requests
+// leave one at a time, so each freed slot admits exactly one waiter and the
+// admission order is observable without racing handler goroutines.
 func TestBoundsAndOrder(t *testing.T) {
 	g := New(2)
 	var inside, peak atomic.Int32
-	release := make(chan struct{})
+	paths := []string{"/h1", "/h2", "/gone", "/a", "/b", "/c"}
+	leave := map[string]chan struct{}{}
+	for _, p := range paths {
+		leave[p] = make(chan struct{})
+	}
 	var mu sync.Mutex
 	var order []string
+	admitted := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), order...)
+	}
 	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inside.Add(1)
 		for {
@@ -29,9 +40,7 @@ func TestBoundsAndOrder(t *testing.T) {
 		mu.Lock()
 		order = append(order, r.URL.Path)
 		mu.Unlock()
-		if r.URL.Path[:2] == "/h" {
-			<-release
-		}
+		<-leave[r.URL.Path]
 		inside.Add(-1)
 	}))
 	var wg sync.WaitGroup
@@ -48,7 +57,6 @@ func TestBoundsAndOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	wg.Add(1)
 	go do("/gone", ctx)
-	waitFor(t, func() bool { return len(g.slots) == 2 })
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	for _, p := range []string{"/a", "/b", "/c"} {
@@ -56,14 +64,22 @@ func TestBoundsAndOrder(t *testing.T) {
 		go do(p, context.Background())
 		time.Sleep(20 * time.Millisecond) // let it queue before the next
 	}
-	close(release)
+	// Free one slot at a time; each must admit the next waiter in order.
+	for i, step := range []struct{ out, in string }{{"/h1", "/a"}, {"/h2", "/b"}, {"/a", "/c"}} {
+		close(leave[step.out])
+		waitFor(t, func() bool { return len(admitted()) == 3+i })
+		if got := admitted()[2+i]; got != step.in {
+			t.Fatalf("after %s left, %s was admitted, want %s (order %v)", step.out, got, step.in, admitted())
+		}
+	}
+	close(leave["/b"])
+	close(leave["/c"])
 	wg.Wait()
 	if peak.Load() > 2 {
 		t.Fatalf("%d requests inside a gate of 2", peak.Load())
 	}
-	got := order[2:]
-	if len(got) != 3 || got[0] != "/a" || got[1] != "/b" || got[2] != "/c" {
-		t.Fatalf("admitted %v after the first two, want [/a /b /c] (and not /gone)", got)
+	if got := admitted(); len(got) != 5 {
+		t.Fatalf("admitted %v, want the cancelled waiter dropped", got)
 	}
 }
 
