@@ -95,7 +95,8 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 				return err
 			}
 		}
-		return nil
+		// The upsert of the repository row above holds its lock.
+		return db.recount(ctx, tx, repoID)
 	})
 	return artifactID, err
 }
@@ -190,14 +191,18 @@ func (db *DB) ResolveManifest(ctx context.Context, repository, ref string, byDig
 func (db *DB) DeleteManifest(ctx context.Context, repository, digest string) error {
 	const op = "delete manifest"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, `DELETE FROM artifacts WHERE digest = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)`, digest, repository)
+		repoID, err := db.lockRepositoryNamed(ctx, tx, repository)
+		if err != nil {
+			return err
+		}
+		res, err := db.exec(ctx, tx, `DELETE FROM artifacts WHERE digest = ? AND repository_id = ?`, digest, repoID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.E(errs.NotFound, op, "manifest %s not found in %s", digest, repository)
 		}
-		return nil
+		return db.recount(ctx, tx, repoID)
 	})
 }
 
@@ -205,14 +210,18 @@ func (db *DB) DeleteManifest(ctx context.Context, repository, digest string) err
 func (db *DB) DeleteTag(ctx context.Context, repository, tag string) error {
 	const op = "delete tag"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
-		res, err := db.exec(ctx, tx, `DELETE FROM tags WHERE name = ? AND repository_id = (SELECT id FROM repositories WHERE name = ?)`, tag, repository)
+		repoID, err := db.lockRepositoryNamed(ctx, tx, repository)
+		if err != nil {
+			return err
+		}
+		res, err := db.exec(ctx, tx, `DELETE FROM tags WHERE name = ? AND repository_id = ?`, tag, repoID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.E(errs.NotFound, op, "tag %s not found in %s", tag, repository)
 		}
-		return nil
+		return db.recount(ctx, tx, repoID)
 	})
 }
 

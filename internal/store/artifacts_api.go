@@ -435,8 +435,14 @@ func (db *DB) CreateArtifactTag(ctx context.Context, repoID, id int64, name stri
 	const op = "create tag"
 	var tagID int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		return db.queryRow(ctx, tx, `INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?) RETURNING id`,
-			repoID, id, name, now()).Scan(&tagID)
+		if err := db.lockRepository(ctx, tx, repoID); err != nil {
+			return err
+		}
+		if err := db.queryRow(ctx, tx, `INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?) RETURNING id`,
+			repoID, id, name, now()).Scan(&tagID); err != nil {
+			return err
+		}
+		return db.recount(ctx, tx, repoID)
 	})
 	if isUniqueViolation(err) {
 		return 0, errs.E(errs.Exists, op, "tag %s already exists in the repository", name)
@@ -448,6 +454,10 @@ func (db *DB) CreateArtifactTag(ctx context.Context, repoID, id int64, name stri
 func (db *DB) DeleteArtifactTag(ctx context.Context, id int64, name string) error {
 	const op = "delete tag"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		repoID, err := db.lockRepositoryOf(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		res, err := db.exec(ctx, tx, `DELETE FROM tags WHERE artifact_id = ? AND name = ?`, id, name)
 		if err != nil {
 			return err
@@ -455,7 +465,7 @@ func (db *DB) DeleteArtifactTag(ctx context.Context, id int64, name string) erro
 		if n, _ := res.RowsAffected(); n == 0 {
 			return errs.E(errs.NotFound, op, "tag %s of artifact %d not found", name, id)
 		}
-		return nil
+		return db.recount(ctx, tx, repoID)
 	})
 }
 
@@ -619,6 +629,9 @@ func (db *DB) DeleteArtifact(ctx context.Context, id int64) ([]Artifact, error) 
 			Scan(&root.ID, &root.RepositoryID, &root.Digest); err != nil {
 			return notFound(op, err, "artifact %d not found", id)
 		}
+		if err := db.lockRepository(ctx, tx, root.RepositoryID); err != nil {
+			return err
+		}
 		var parents int
 		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifact_references ar CROSS JOIN artifacts p
 			WHERE ar.child_digest = ? AND p.id = ar.parent_id AND p.repository_id = ?`, root.Digest, root.RepositoryID).Scan(&parents); err != nil {
@@ -706,7 +719,7 @@ func (db *DB) DeleteArtifact(ctx context.Context, id int64) ([]Artifact, error) 
 				}
 			}
 		}
-		return nil
+		return db.recount(ctx, tx, root.RepositoryID)
 	})
 	return removed, err
 }

@@ -1,6 +1,28 @@
 package store
 
-import "strings"
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
+// Each repository stores the number of artifacts a listing shows by
+// default in repositories.artifact_count (migration 0016), so repository
+// listings and search read a column instead of counting each row's
+// artifacts, which was most of a search's cost (100 hits, each counted).
+//
+// The rule for "shown" depends on other rows of the repository (index
+// children, referrers whose subject is there, cosign signature tags), so
+// the column is not kept by increments: every transaction that adds or
+// removes an artifact, a tag or an index of a repository locks the
+// repository row before its first change (lockRepository; PutManifest's
+// upsert of the row takes the same lock) and stores the recount
+// (recount) before it commits. On PostgreSQL, under READ COMMITTED, the
+// recount is a statement that starts after the lock was granted, so it
+// sees every transaction that held the lock before; one that changes the
+// repository later recounts after it. On SQLite the write transaction is
+// exclusive. TestRepositoryCountsKept checks the column against a fresh
+// count after every kind of change.
 
 // shownCount is the number of artifacts a listing shows by default
 // (shownArtifact) in the repository whose ID is the SQL expression repo.
@@ -44,3 +66,55 @@ const (
 			WHERE cp.repository_id = {r} AND cp.manifest_media_type IN (` + indexTypes + `)
 			AND cr.parent_id = cp.id AND cc.repository_id = {r} AND cc.digest = cr.child_digest`
 )
+
+// lockRepository takes the row lock of repository id until the transaction
+// ends (PostgreSQL; SQLite's write transaction already excludes others).
+// A repository that is not there is not an error: there is nothing to count.
+func (db *DB) lockRepository(ctx context.Context, tx *sql.Tx, id int64) error {
+	if !db.pg {
+		return nil
+	}
+	var got int64
+	err := db.queryRow(ctx, tx, `SELECT id FROM repositories WHERE id = ? FOR UPDATE`, id).Scan(&got)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	return err
+}
+
+// lockRepositoryOf locks the repository of artifact id and returns its ID
+// (0 if the artifact is not there).
+func (db *DB) lockRepositoryOf(ctx context.Context, tx *sql.Tx, artifactID int64) (int64, error) {
+	var id int64
+	err := db.queryRow(ctx, tx, `SELECT id FROM repositories WHERE id = (SELECT repository_id FROM artifacts WHERE id = ?)`+
+		db.lockRows(" FOR UPDATE"), artifactID).Scan(&id)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return id, err
+}
+
+// lockRepositoryNamed locks repository name and returns its ID (0 if it is
+// not there).
+func (db *DB) lockRepositoryNamed(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+	var id int64
+	err := db.queryRow(ctx, tx, `SELECT id FROM repositories WHERE name = ?`+db.lockRows(" FOR UPDATE"), name).Scan(&id)
+	if err == sql.ErrNoRows {
+		return 0, nil
+	}
+	return id, err
+}
+
+// recount stores the shown count of repository id; the caller locked the
+// row before changing the repository.
+func (db *DB) recount(ctx context.Context, tx *sql.Tx, id int64) error {
+	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+shownCount("repositories.id")+` WHERE id = ?`, id)
+	return err
+}
+
+// recountAll stores the shown count of every repository (after a bulk
+// load, and when migration 0016 adds the column).
+func (db *DB) recountAll(ctx context.Context, tx *sql.Tx) error {
+	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+shownCount("repositories.id"))
+	return err
+}

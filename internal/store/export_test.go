@@ -33,3 +33,25 @@ func (db *DB) ExplainSQLite(ctx context.Context, query string, args ...any) (str
 
 // IndexTypes is indexTypes, for plan tests.
 const IndexTypes = indexTypes
+
+// CountsDrift returns the repositories whose stored artifact_count differs
+// from a fresh count, by name: {stored, fresh}. Test-only.
+func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
+	rows, err := db.query(ctx, nil, `SELECT r.name, r.artifact_count, `+shownCount("r.id")+` FROM repositories r`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][2]int64{}
+	for rows.Next() {
+		var name string
+		var stored, fresh int64
+		if err := rows.Scan(&name, &stored, &fresh); err != nil {
+			return nil, err
+		}
+		if stored != fresh {
+			out[name] = [2]int64{stored, fresh}
+		}
+	}
+	return out, rows.Err()
+}

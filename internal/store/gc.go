@@ -97,6 +97,10 @@ func (db *DB) DeleteUntaggedArtifact(ctx context.Context, id, before int64) ([]G
 	var removed []GCArtifact
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
 		removed = removed[:0]
+		// The repository first, as every change to it does (recount).
+		if _, err := db.lockRepositoryOf(ctx, tx, id); err != nil {
+			return err
+		}
 		// lock takes artifact aid if it was pushed before the window.
 		lock := func(aid int64) (*GCArtifact, int64, string, error) {
 			var a GCArtifact
@@ -209,7 +213,10 @@ func (db *DB) DeleteUntaggedArtifact(ctx context.Context, id, before int64) ([]G
 				}
 			}
 		}
-		return nil
+		if len(removed) == 0 {
+			return nil
+		}
+		return db.recount(ctx, tx, repoID)
 	})
 	if err != nil {
 		return nil, err

@@ -81,7 +81,7 @@ var repositoryColumns = map[string]query.Column{
 
 // repositorySelect reads a Repository; the artifact count is shownCount.
 var repositorySelect = `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
-	` + shownCount("r.id") + ` FROM repositories r`
+	r.artifact_count FROM repositories r`
 
 func scanRepository(s interface{ Scan(...any) error }) (Repository, error) {
 	var r Repository
@@ -208,7 +208,7 @@ func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword stri
 	const op = "search repositories"
 	kw := strings.ToLower(keyword)
 	q := `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
-		` + shownCount("r.id") + `, p.name, p.public
+		r.artifact_count, p.name, p.public
 		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
 	var args []any
 	names, indexed, err := db.nameSnapshot(ctx)

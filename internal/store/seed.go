@@ -35,6 +35,9 @@ func (db *DB) Load(ctx context.Context, fn func(*Loader) error) error {
 		if err := fn(&Loader{db: db, tx: tx, ctx: ctx}); err != nil {
 			return err
 		}
+		if err := db.recountAll(ctx, tx); err != nil {
+			return errs.Wrap(op, err)
+		}
 		if !db.pg {
 			return nil
 		}

@@ -381,6 +381,12 @@ func (db *DB) migrate(ctx context.Context) error {
 				return errs.Wrap(fmt.Sprintf("%s %s", op, e.Name()), err)
 			}
 		}
+		if hook := migrationHooks[v]; hook != nil {
+			if err := hook(ctx, db, tx); err != nil {
+				tx.Rollback()
+				return errs.Wrap(fmt.Sprintf("%s %s", op, e.Name()), err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, db.rebind("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"), v, now()); err != nil {
 			tx.Rollback()
 			return errs.Wrap(op, err)
@@ -390,6 +396,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// migrationHooks run in a migration's transaction after its statements,
+// for what SQL text alone cannot say (a query built in Go).
+var migrationHooks = map[int]func(context.Context, *DB, *sql.Tx) error{
+	16: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.recountAll(ctx, tx) },
 }
 
 func (db *DB) dialectSQL(s string) string {
