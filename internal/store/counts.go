@@ -112,9 +112,12 @@ func (db *DB) recount(ctx context.Context, tx *sql.Tx, id int64) error {
 	return err
 }
 
-// recountAll stores the shown count of every repository (after a bulk
-// load, and when migration 0016 adds the column).
+// recountAll stores the shown count of every repository whose stored count
+// is wrong (after a bulk load, and when migration 0016 adds the column).
+// Rows already right are not written: rewriting every row of a freshly
+// loaded table doubles its indexes on PostgreSQL.
 func (db *DB) recountAll(ctx context.Context, tx *sql.Tx) error {
-	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+shownCount("repositories.id"))
+	count := shownCount("repositories.id")
+	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+count+` WHERE artifact_count <> `+count)
 	return err
 }

@@ -188,7 +188,8 @@ func (db *DB) DeleteRepository(ctx context.Context, name string) error {
 	})
 }
 
-// RepositoryHit is a repository found by a search, with its project.
+// RepositoryHit is a repository found by a search, with its project. Its
+// Description and times are not read (a search answer does not show them).
 type RepositoryHit struct {
 	Repository
 	ProjectName   string
@@ -207,8 +208,8 @@ type RepositoryHit struct {
 func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword string, limit int) ([]RepositoryHit, error) {
 	const op = "search repositories"
 	kw := strings.ToLower(keyword)
-	q := `SELECT r.id, r.project_id, r.name, r.description, r.pull_count, r.created_at, r.updated_at,
-		r.artifact_count, p.name, p.public
+	// Only what a search answer shows: each column read costs on SQLite.
+	q := `SELECT r.id, r.project_id, r.name, r.pull_count, r.artifact_count, p.name, p.public
 		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
 	var args []any
 	names, indexed, err := db.nameSnapshot(ctx)
@@ -239,8 +240,7 @@ func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword stri
 	out := []RepositoryHit{}
 	for rows.Next() {
 		var h RepositoryHit
-		if err := rows.Scan(&h.ID, &h.ProjectID, &h.Name, &h.Description, &h.PullCount, &h.CreatedAt, &h.UpdatedAt,
-			&h.ArtifactCount, &h.ProjectName, &h.ProjectPublic); err != nil {
+		if err := rows.Scan(&h.ID, &h.ProjectID, &h.Name, &h.PullCount, &h.ArtifactCount, &h.ProjectName, &h.ProjectPublic); err != nil {
 			return nil, errs.Wrap(op, err)
 		}
 		out = append(out, h)
