@@ -68,6 +68,7 @@ type Auth interface {
 	Authenticate(r *http.Request) (*auth.Principal, error)
 	Login(ctx context.Context, user, pass, addr string) (*auth.Principal, error)
 	ProjectPermissions(ctx context.Context, p *auth.Principal, project *store.Project) (rbac.Set, error)
+	ProjectPermissionsWithRoles(p *auth.Principal, project *store.Project, roleIDs []int) rbac.Set
 	Can(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error)
 	CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool
 	SystemPermissions(p *auth.Principal) rbac.Set
@@ -277,6 +278,11 @@ func (s *Server) require(ctx context.Context, c *Caller, project *store.Project,
 	if err != nil {
 		return err
 	}
+	return s.allowed(c, project, set, res, act)
+}
+
+// allowed is require's answer for the permissions set c holds in project.
+func (s *Server) allowed(c *Caller, project *store.Project, set rbac.Set, res rbac.Resource, act rbac.Action) error {
 	if set.Has(res, act) {
 		return nil
 	}

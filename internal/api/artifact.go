@@ -26,6 +26,7 @@ import (
 // artifactStore is what the artifact handlers need from the metadata store.
 type artifactStore interface {
 	ListArtifacts(ctx context.Context, f store.ArtifactFilter, q *query.Query, offset, limit int) ([]store.Artifact, int64, error)
+	ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f store.ArtifactFilter, q *query.Query, offset, limit int) (*store.ProjectAccess, []store.Artifact, int64, error)
 	ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*store.Artifact, error)
 	ArtifactTags(ctx context.Context, ids []int64) (map[int64][]store.Tag, error)
 	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
@@ -269,6 +270,9 @@ func tagOf(t *store.Tag) Tag {
 
 // parseStored parses a manifest the registry validated when it was pushed.
 func parseStored(a *store.Artifact) *oci.Manifest {
+	if a.Manifest == nil {
+		return nil // a listing that did not need it (store.listedFields)
+	}
 	m, err := oci.ParseManifest(a.MediaType, a.Manifest)
 	if err != nil {
 		return nil
@@ -276,33 +280,29 @@ func parseStored(a *store.Artifact) *oci.Manifest {
 	return m
 }
 
-// manifestSize is Harbor's size of a manifest: its own bytes, its config's
-// and its layers'.
-func manifestSize(body []byte, m *oci.Manifest) int64 {
-	n := int64(len(body))
-	if m == nil {
-		return n
+// manifestSize is Harbor's size of a manifest (oci.TotalSize): stored at
+// push, else computed from the manifest.
+func manifestSize(a *store.Artifact, m *oci.Manifest) int64 {
+	if a.TotalSize > 0 {
+		return a.TotalSize
 	}
-	if m.Config != nil {
-		n += m.Config.Size
-	}
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
+	return oci.TotalSize(a.Manifest, m)
 }
 
 // artifactSize is Harbor's size of an artifact: for an index, its own
 // bytes and the sizes of the children the repository holds.
 func artifactSize(a *store.Artifact, m *oci.Manifest, refs []store.Reference) int64 {
 	if !oci.IsIndexType(a.MediaType) {
-		return manifestSize(a.Manifest, m)
+		return manifestSize(a, m)
 	}
-	n := int64(len(a.Manifest))
+	n := a.Size
 	for _, r := range refs {
-		if r.ChildManifest != nil {
+		switch {
+		case r.ChildSize > 0:
+			n += r.ChildSize
+		case r.ChildManifest != nil:
 			cm, _ := oci.ParseManifest(r.MediaType, r.ChildManifest)
-			n += manifestSize(r.ChildManifest, cm)
+			n += oci.TotalSize(r.ChildManifest, cm)
 		}
 	}
 	return n
@@ -435,7 +435,7 @@ func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manif
 func accessoryOf(subject *store.Artifact, x *store.Accessory) Accessory {
 	return Accessory{
 		ID: x.ID, ArtifactID: x.ID, SubjectArtifactID: subject.ID, SubjectArtifactDigest: subject.Digest,
-		SubjectArtifactRepo: subject.Repository, Size: manifestSize(x.Manifest, parseStored(&x.Artifact)),
+		SubjectArtifactRepo: subject.Repository, Size: manifestSize(&x.Artifact, parseStored(&x.Artifact)),
 		Digest: x.Digest, Type: accessoryType(x), CreationTime: Timestamp(x.PushTime),
 	}
 }
@@ -480,24 +480,34 @@ func (s *Server) writeArtifacts(ctx context.Context, w http.ResponseWriter, r *h
 // request's paging, query and with_* options; latest_in_repository is read
 // when allowLatest.
 func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, f store.ArtifactFilter, allowLatest bool) error {
-	p, err := page(r)
+	p, o, err := artifactListing(r, &f, allowLatest)
 	if err != nil {
 		return err
-	}
-	o, err := readArtifactOptions(r)
-	if err != nil {
-		return err
-	}
-	if allowLatest {
-		if f.LatestInRepository, err = boolParam(r, "latest_in_repository", false); err != nil {
-			return err
-		}
 	}
 	list, total, err := s.st.ListArtifacts(r.Context(), f, p.Query, p.Offset(), p.Size)
 	if err != nil {
 		return err
 	}
 	return s.writeArtifacts(r.Context(), w, r, p, o, list, total)
+}
+
+// artifactListing reads a listing's paging, query and with_* options, and
+// latest_in_repository into f when allowLatest.
+func artifactListing(r *http.Request, f *store.ArtifactFilter, allowLatest bool) (Page, artifactOptions, error) {
+	p, err := page(r)
+	if err != nil {
+		return p, artifactOptions{}, err
+	}
+	o, err := readArtifactOptions(r)
+	if err != nil {
+		return p, o, err
+	}
+	if allowLatest {
+		if f.LatestInRepository, err = boolParam(r, "latest_in_repository", false); err != nil {
+			return p, o, err
+		}
+	}
+	return p, o, nil
 }
 
 // listedProject is the project of the path after checking that c may list
@@ -512,12 +522,37 @@ func (s *Server) listedProject(r *http.Request, c *Caller, param string) (*store
 
 // listArtifacts lists a repository's artifacts. An unknown repository has
 // none, as in Harbor.
+//
+// Unless the console's page cache already holds the project, the project,
+// the caller's roles in it and the page are read together
+// (store.ListProjectArtifacts: one round trip on PostgreSQL instead of
+// two), and the page is dropped unless the caller may list.
 func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	proj, err := s.listedProject(r, c, "project_name")
+	ctx := r.Context()
+	name := r.PathValue("project_name")
+	if pageCachedAlready(ctx, projectNameKey(name)) {
+		proj, err := s.listedProject(r, c, "project_name")
+		if err != nil {
+			return err
+		}
+		return s.serveArtifacts(w, r, store.ArtifactFilter{RepositoryName: repoName(proj.Name, r.PathValue("repository_name"))}, false)
+	}
+	f := store.ArtifactFilter{RepositoryName: repoName(name, r.PathValue("repository_name"))}
+	p, o, err := artifactListing(r, &f, false)
 	if err != nil {
 		return err
 	}
-	return s.serveArtifacts(w, r, store.ArtifactFilter{RepositoryName: repoName(proj.Name, r.PathValue("repository_name"))}, false)
+	access, list, total, err := s.st.ListProjectArtifacts(ctx, name, c.MemberUserID(), f, p.Query, p.Offset(), p.Size)
+	if err != nil {
+		return err
+	}
+	set := s.auth.ProjectPermissionsWithRoles(c.Principal, access.Project, access.Roles)
+	pageCachePut(ctx, projectNameKey(name), access.Project)
+	pageCachePut(ctx, permsKey(c, access.Project.ID), set)
+	if err := s.allowed(c, access.Project, set, rbac.ResArtifact, rbac.List); err != nil {
+		return err
+	}
+	return s.writeArtifacts(ctx, w, r, p, o, list, total)
 }
 
 func (s *Server) listArtifactsOfProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -1055,7 +1090,7 @@ func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo
 	put := store.ManifestPut{
 		ProjectID: dstProject, Repository: dstRepo, Digest: a.Digest, Kind: a.Kind, MediaType: a.MediaType,
 		ConfigMediaType: a.ConfigMediaType, ArtifactType: a.ArtifactType, Size: a.Size, Annotations: a.Annotations,
-		Subject: a.Subject, Body: a.Manifest, Tags: tags, ExtraAttrs: a.ExtraAttrs,
+		Subject: a.Subject, Body: a.Manifest, Tags: tags, ExtraAttrs: a.ExtraAttrs, TotalSize: oci.TotalSize(a.Manifest, m),
 	}
 	for _, ch := range m.Children {
 		child, err := s.st.ArtifactByRef(ctx, srcRepo, ch.Digest, true)

@@ -101,7 +101,7 @@ func pageCached[T any](ctx context.Context, key string, load func() (T, error)) 
 // cachedProject loads a project by ID or name through the page cache; each
 // caller gets its own copy.
 func (s *Server) cachedProject(ctx context.Context, byID bool, ref string) (*store.Project, error) {
-	key := "project name " + ref
+	key := projectNameKey(ref)
 	if byID {
 		key = "project id " + ref
 	}
@@ -122,8 +122,36 @@ func (s *Server) cachedProject(ctx context.Context, byID bool, ref string) (*sto
 // projectPermissions is auth's ProjectPermissions of c in project, through
 // the page cache. The set is shared: callers only read it.
 func (s *Server) projectPermissions(ctx context.Context, c *Caller, project *store.Project) (rbac.Set, error) {
-	key := "perms " + c.Name + " " + strconv.FormatInt(project.ID, 10)
-	return pageCached(ctx, key, func() (rbac.Set, error) {
+	return pageCached(ctx, permsKey(c, project.ID), func() (rbac.Set, error) {
 		return s.auth.ProjectPermissions(ctx, c.Principal, project)
 	})
+}
+
+// pageCachedAlready reports whether ctx's page cache holds key.
+func pageCachedAlready(ctx context.Context, key string) bool {
+	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.values[key]
+	return ok
+}
+
+// pageCachePut stores v under key in ctx's page cache, if there is one.
+func pageCachePut(ctx context.Context, key string, v any) {
+	if c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache); c != nil {
+		c.mu.Lock()
+		c.values[key] = v
+		c.mu.Unlock()
+	}
+}
+
+// projectNameKey and permsKey are the page cache's keys of a project by
+// name and of c's permissions in a project.
+func projectNameKey(name string) string { return "project name " + name }
+
+func permsKey(c *Caller, projectID int64) string {
+	return "perms " + c.Name + " " + strconv.FormatInt(projectID, 10)
 }

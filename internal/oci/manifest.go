@@ -222,3 +222,21 @@ func ArtifactKind(manifestType, configType, artifactType string) string {
 	}
 	return "UNKNOWN"
 }
+
+// TotalSize is Harbor's size of a manifest: its own bytes, its config's
+// and its layers' (an index's children are not counted here: which of them
+// a repository holds changes, so readers add them). m may be nil (the
+// manifest could not be parsed): then only the bytes count.
+func TotalSize(body []byte, m *Manifest) int64 {
+	n := int64(len(body))
+	if m == nil {
+		return n
+	}
+	if m.Config != nil {
+		n += m.Config.Size
+	}
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}

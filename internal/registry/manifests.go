@@ -128,6 +128,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		MediaType:    m.MediaType,
 		ArtifactType: m.ArtifactType,
 		Size:         int64(len(body)),
+		TotalSize:    oci.TotalSize(body, m),
 		Body:         body,
 		Tags:         tags,
 	}

@@ -181,7 +181,7 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 		blobCols  = []string{"digest", "size", "created_at"}
 		pbCols    = []string{"project_id", "blob_digest", "size", "created_at"}
 		abCols    = []string{"artifact_id", "blob_digest"}
-		artCols   = []string{"id", "project_id", "repository_id", "digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size", "manifest", "push_time", "extra_attrs"}
+		artCols   = []string{"id", "project_id", "repository_id", "digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size", "manifest", "push_time", "extra_attrs", "total_size"}
 		tagCols   = []string{"id", "repository_id", "artifact_id", "name", "push_time"}
 		repoCols  = []string{"id", "project_id", "name", "created_at", "updated_at", "artifact_count"}
 		alCols    = []string{"artifact_id", "label_id", "created_at"}
@@ -238,7 +238,8 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 				attrs := oci.ExtraAttrsJSON("IMAGE", oci.MediaTypeOCIConfig,
 					&oci.Manifest{Config: &oci.Descriptor{MediaType: oci.MediaTypeOCIConfig, Digest: cfgDigest, Size: int64(len(cfg))}}, cfg)
 				arts = append(arts, []any{artID, projectID, repoID, digestOf(body), "IMAGE", oci.MediaTypeOCIManifest,
-					oci.MediaTypeOCIConfig, oci.MediaTypeOCIConfig, int64(len(body)), body, push, attrs})
+					oci.MediaTypeOCIConfig, oci.MediaTypeOCIConfig, int64(len(body)), body, push, attrs,
+					int64(len(body)) + int64(len(cfg)) + baseLayerSize + layerSize}) // oci.TotalSize, as a push stores it
 				for ti := range o.Tags {
 					tags = append(tags, []any{tagID, repoID, artID, fmt.Sprintf("v%d.%d", ai, ti), push})
 					tagID++

@@ -25,6 +25,7 @@ type ManifestPut struct {
 	Children        []Child  // index children; each must be in the repository
 	Tags            []string // tags to point at it (none when pushed by digest alone)
 	ExtraAttrs      string   // oci.ExtraAttrsJSON of its config, or "" (derived when read)
+	TotalSize       int64    // oci.TotalSize of the manifest; 0 or less: computed when read
 }
 
 // Child is an index's reference to a manifest.
@@ -69,12 +70,12 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			return err
 		}
 		if err := db.queryRow(ctx, tx, `INSERT INTO artifacts (project_id, repository_id, digest, kind, manifest_media_type,
-			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time, extra_attrs)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time, extra_attrs, total_size)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (repository_id, digest) DO UPDATE SET push_time = excluded.push_time,
 				extra_attrs = CASE WHEN artifacts.extra_attrs = '' THEN excluded.extra_attrs ELSE artifacts.extra_attrs END RETURNING id`,
 			m.ProjectID, repoID, m.Digest, m.Kind, m.MediaType, m.ConfigMediaType, m.ArtifactType, m.Size,
-			m.Annotations, m.Subject, m.Body, t, m.ExtraAttrs).Scan(&artifactID); err != nil {
+			m.Annotations, m.Subject, m.Body, t, m.ExtraAttrs, totalSizeOrUnknown(m.TotalSize)).Scan(&artifactID); err != nil {
 			return err
 		}
 		for _, b := range blobs {
@@ -399,4 +400,13 @@ func (db *DB) ManifestChildren(ctx context.Context, repository, digest string) (
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// totalSizeOrUnknown maps a size not given (0 or less) to the column's
+// "not known" (-1), which readers compute from the manifest.
+func totalSizeOrUnknown(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }

@@ -118,18 +118,19 @@ func (db *DB) readOne(ctx context.Context, r *batchRead) error {
 // bound) and the total countSQL counts. On PostgreSQL both go in one round
 // trip. On SQLite the page is read first, and when it is the last one
 // (shorter than limit, not past the end) the total follows from it without
-// the COUNT.
-func (db *DB) countedPage(ctx context.Context, op, countSQL, pageSQL string, args []any, offset, limit int, row func(rowScanner) error) (int64, error) {
+// the COUNT. The reads in also go in the same round trip (PostgreSQL) or
+// first (SQLite).
+func (db *DB) countedPage(ctx context.Context, op, countSQL, pageSQL string, args []any, offset, limit int, row func(rowScanner) error, also ...*batchRead) (int64, error) {
 	n := 0
 	page := &batchRead{sql: pageSQL, args: append(args[:len(args):len(args)], limit, offset),
 		row: func(r rowScanner) error { n++; return row(r) }}
 	var total int64
 	count := &batchRead{sql: countSQL, args: args, row: func(r rowScanner) error { return r.Scan(&total) }}
 	if db.pg {
-		err := db.readBatch(ctx, op, count, page)
+		err := db.readBatch(ctx, op, append(also, count, page)...)
 		return total, err
 	}
-	if err := db.readBatch(ctx, op, page); err != nil {
+	if err := db.readBatch(ctx, op, append(also, page)...); err != nil {
 		return 0, err
 	}
 	if n < limit && (n > 0 || offset == 0) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
@@ -54,4 +55,9 @@ func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
 		}
 	}
 	return out, rows.Err()
+}
+
+// FillTotalSizes runs migration 0017's fill in a transaction. Test-only.
+func (db *DB) FillTotalSizes(ctx context.Context) error {
+	return db.tx(ctx, "fill total sizes", func(tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) })
 }

@@ -402,6 +402,7 @@ func (db *DB) migrate(ctx context.Context) error {
 // for what SQL text alone cannot say (a query built in Go).
 var migrationHooks = map[int]func(context.Context, *DB, *sql.Tx) error{
 	16: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.recountAll(ctx, tx) },
+	17: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) },
 }
 
 func (db *DB) dialectSQL(s string) string {
