@@ -30,7 +30,7 @@ import (
 const (
 	clients    = 16
 	pushPhase  = 12 * time.Second
-	gcWindow   = 3 // seconds: longer than any blob commit, shorter than the push phase
+	gcWindow   = 3  // seconds: longer than any blob commit, shorter than the push phase
 	layerPool  = 40 // large enough that some layer falls out of use for a whole window even on a loaded machine
 	tagsPerCli = 5
 	maxImages  = 3 // per client, so shared layers often fall out of use
