@@ -136,6 +136,26 @@ func TestRepositoryCountsKept(t *testing.T) {
 			if total != 3 {
 				t.Fatalf("listing shows %d artifacts, the count says 3", total)
 			}
+			// A repository's default listing takes its total from the
+			// stored count: on a first page, past the end (counted), and
+			// for a repository that is not there.
+			for _, c := range []struct {
+				f                   store.ArtifactFilter
+				offset, limit       int
+				wantRows, wantTotal int
+			}{
+				{store.ArtifactFilter{RepositoryID: r.ID}, 0, 1, 1, 3},
+				{store.ArtifactFilter{RepositoryName: "p/r"}, 2, 5, 1, 3},
+				{store.ArtifactFilter{RepositoryName: "p/r"}, 10, 5, 0, 3},
+				{store.ArtifactFilter{RepositoryName: "p/none"}, 0, 5, 0, 0},
+				{store.ArtifactFilter{ProjectID: pid}, 0, 100, 3, 3}, // counted with COUNT: the same
+			} {
+				list, total, err := db.ListArtifacts(ctx, c.f, nil, c.offset, c.limit)
+				ok(err)
+				if len(list) != c.wantRows || total != int64(c.wantTotal) {
+					t.Errorf("%+v at %d: %d rows of %d, want %d of %d", c.f, c.offset, len(list), total, c.wantRows, c.wantTotal)
+				}
+			}
 
 			// Many writers on one repository: pushes moving tags, referrers,
 			// tag creates and deletes, manifest deletes.
