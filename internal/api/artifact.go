@@ -548,6 +548,7 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller
 	}
 	set := s.auth.ProjectPermissionsWithRoles(c.Principal, access.Project, access.Roles)
 	pageCachePut(ctx, projectNameKey(name), access.Project)
+	pageCachePut(ctx, projectIDKey(access.Project.ID), access.Project)
 	pageCachePut(ctx, permsKey(c, access.Project.ID), set)
 	if err := s.allowed(c, access.Project, set, rbac.ResArtifact, rbac.List); err != nil {
 		return err

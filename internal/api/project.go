@@ -427,6 +427,17 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 		roles := callerRoles(c, &list[i], direct[list[i].ID])
 		out = append(out, projectView(&list[i], roles, s.canToggle(c, &list[i], roles), detail))
 	}
+	if pageCacheActive(r.Context()) {
+		// The console's project list asks next for each member project's
+		// summary: it then finds the project and the caller's rights in
+		// it here instead of reading them again, one project at a time.
+		for i := range list {
+			proj := list[i].Project
+			pageCachePut(r.Context(), projectNameKey(proj.Name), &proj)
+			pageCachePut(r.Context(), projectIDKey(proj.ID), &proj)
+			pageCachePut(r.Context(), permsKey(c, proj.ID), s.auth.ProjectPermissionsWithRoles(c.Principal, &proj, direct[proj.ID]))
+		}
+	}
 	setPageHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -103,7 +103,7 @@ func pageCached[T any](ctx context.Context, key string, load func() (T, error)) 
 func (s *Server) cachedProject(ctx context.Context, byID bool, ref string) (*store.Project, error) {
 	key := projectNameKey(ref)
 	if byID {
-		key = "project id " + ref
+		key = "project id " + ref // projectIDKey
 	}
 	p, err := pageCached(ctx, key, func() (*store.Project, error) {
 		if byID {
@@ -115,6 +115,13 @@ func (s *Server) cachedProject(ctx context.Context, byID bool, ref string) (*sto
 	if err != nil {
 		return nil, err
 	}
+	// Found by name, it is found by ID too, and the other way round: a
+	// page often names its project both ways.
+	if byID {
+		pageCachePut(ctx, projectNameKey(p.Name), p)
+	} else {
+		pageCachePut(ctx, projectIDKey(p.ID), p)
+	}
 	cp := *p
 	return &cp, nil
 }
@@ -125,6 +132,12 @@ func (s *Server) projectPermissions(ctx context.Context, c *Caller, project *sto
 	return pageCached(ctx, permsKey(c, project.ID), func() (rbac.Set, error) {
 		return s.auth.ProjectPermissions(ctx, c.Principal, project)
 	})
+}
+
+// pageCacheActive reports whether ctx carries a page cache.
+func pageCacheActive(ctx context.Context) bool {
+	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
+	return c != nil
 }
 
 // pageCachedAlready reports whether ctx's page cache holds key.
@@ -151,6 +164,8 @@ func pageCachePut(ctx context.Context, key string, v any) {
 // projectNameKey and permsKey are the page cache's keys of a project by
 // name and of c's permissions in a project.
 func projectNameKey(name string) string { return "project name " + name }
+
+func projectIDKey(id int64) string { return "project id " + strconv.FormatInt(id, 10) }
 
 func permsKey(c *Caller, projectID int64) string {
 	return "perms " + c.Name + " " + strconv.FormatInt(projectID, 10)
