@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -84,6 +85,7 @@ type repoData struct {
 	Short     string
 	Base      string // console path of the repository
 	Artifacts []artifactRow
+	Rows      []template.HTML // the table's rows (artifactRow.rowHTML)
 	Filter    string
 	Push      string
 }
@@ -159,6 +161,9 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 		d.Artifacts = append(d.Artifacts, artifactRow{Artifact: a, Kind: artifactKind(&a), Platforms: platforms(&a),
 			Link: base + repoSep + "artifacts/" + url.PathEscape(a.Digest), Short: shortDigest(a.Digest),
 			Pushed: when(a.PushTime), Pulled: when(a.PullTime), SizeText: humanBytes(a.Size)})
+	}
+	for i := range d.Artifacts {
+		d.Rows = append(d.Rows, d.Artifacts[i].rowHTML(i))
 	}
 	c.renderTab(w, v, pc, "repository", repo, tabData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: d})
 	return nil
