@@ -35,7 +35,7 @@ func TestArtifactRowsMatchTemplate(t *testing.T) {
 		{Artifact: api.Artifact{Digest: "sha256:abc"}, Kind: "image", Link: "/projects/p/repositories/r/-/artifacts/sha256:abc",
 			Short: "sha256:abc", Pushed: "2 hours ago", Pulled: "never", SizeText: "1.2 MiB"},
 		{Artifact: api.Artifact{Digest: "sha256:def", Tags: []api.Tag{{Name: "v1"}, {Name: "1.0+build"}},
-			Labels: []api.Label{{Name: nasty, Color: "#FF0000"}, {Name: "prod", Color: `"><script>`}},
+			Labels:      []api.Label{{Name: nasty, Color: "#FF0000"}, {Name: "prod", Color: `"><script>`}},
 			Accessories: make([]api.Accessory, 3)},
 			Kind: nasty, Platforms: []string{"linux/amd64", "linux/arm64/v8"}, Link: "/projects/p%2Bq/repositories/a%2Fb/-/artifacts/sha256:def?x=1&y=2",
 			Short: nasty, Pushed: nasty, Pulled: "", SizeText: "0 B"},
