@@ -218,13 +218,15 @@ func (s *Server) artifact(r *http.Request, c *Caller, res rbac.Resource, act rba
 func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifactOptions) ([]Artifact, error) {
 	ids := make([]int64, 0, len(list))
 	var indexes []int64
+	plain := true // every artifact in a repository without accessories: none to read
 	for i := range list {
 		ids = append(ids, list[i].ID)
 		if oci.IsIndexType(list[i].MediaType) {
 			indexes = append(indexes, list[i].ID)
 		}
+		plain = plain && list[i].InPlainRepository
 	}
-	d, err := s.st.ArtifactDetailsOf(ctx, ids, store.DetailsWanted{Tags: o.tags, Labels: o.labels, Accessories: o.accessories, Indexes: indexes})
+	d, err := s.st.ArtifactDetailsOf(ctx, ids, store.DetailsWanted{Tags: o.tags, Labels: o.labels, Accessories: o.accessories && !plain, Indexes: indexes})
 	if err != nil {
 		return nil, err
 	}

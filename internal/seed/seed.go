@@ -183,7 +183,7 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 		abCols    = []string{"artifact_id", "blob_digest"}
 		artCols   = []string{"id", "project_id", "repository_id", "digest", "kind", "manifest_media_type", "config_media_type", "artifact_type", "size", "manifest", "push_time", "extra_attrs", "total_size"}
 		tagCols   = []string{"id", "repository_id", "artifact_id", "name", "push_time"}
-		repoCols  = []string{"id", "project_id", "name", "created_at", "updated_at", "artifact_count"}
+		repoCols  = []string{"id", "project_id", "name", "created_at", "updated_at", "artifact_count", "plain"}
 		alCols    = []string{"artifact_id", "label_id", "created_at"}
 		memCols   = []string{"id", "project_id", "entity_type", "entity_id", "role", "created_at", "updated_at"}
 		projCols  = []string{"id", "name", "owner_id", "public", "storage_limit", "quota_updated_at", "created_at", "updated_at"}
@@ -221,7 +221,7 @@ func load(ctx context.Context, l *store.Loader, o *Options) error {
 		for ri := range o.Repositories {
 			rname := fmt.Sprintf("%s/repo-%03d", pname, ri)
 			rcreated := t0 + k + 1
-			repos = append(repos, []any{repoID, projectID, rname, rcreated, rcreated + int64(o.Artifacts) - 1, o.Artifacts}) // every artifact is shown
+			repos = append(repos, []any{repoID, projectID, rname, rcreated, rcreated + int64(o.Artifacts) - 1, o.Artifacts, true}) // plain images: every artifact shown
 			for ai := range o.Artifacts {
 				k++
 				push := t0 + k

@@ -62,6 +62,9 @@ type Artifact struct {
 	ExtraAttrs      string // JSON stored at push (oci.ExtraAttrsJSON), or ""
 	// TotalSize is oci.TotalSize of the manifest, or -1 when not known.
 	TotalSize int64
+	// InPlainRepository: the repository holds no index, referrer or
+	// signature tag, so the artifact has no accessory (migration 0018).
+	InPlainRepository bool
 }
 
 func artifactFields(alias string) string {
@@ -75,6 +78,7 @@ func artifactFields(alias string) string {
 		"annotations", "subject_digest", "manifest", "push_time", "pull_time", "extra_attrs", "total_size"} {
 		out = append(out, alias+"."+c)
 	}
+	out = append(out, "r.plain")
 	return strings.Join(out, ", ")
 }
 
@@ -91,7 +95,7 @@ func listedFields(alias string) string {
 
 func artifactDest(a *Artifact) []any {
 	return []any{&a.ID, &a.ProjectID, &a.RepositoryID, &a.Repository, &a.Digest, &a.Kind, &a.MediaType,
-		&a.ConfigMediaType, &a.ArtifactType, &a.Size, &a.Annotations, &a.Subject, &a.Manifest, &a.PushTime, &a.PullTime, &a.ExtraAttrs, &a.TotalSize}
+		&a.ConfigMediaType, &a.ArtifactType, &a.Size, &a.Annotations, &a.Subject, &a.Manifest, &a.PushTime, &a.PullTime, &a.ExtraAttrs, &a.TotalSize, &a.InPlainRepository}
 }
 
 // ArtifactFilter scopes an artifact listing.
@@ -168,7 +172,9 @@ func artifactConditions(q *query.Query) (conds []string, args []any, order strin
 		conds, args = append(conds, where), append(args, wargs...)
 	}
 	if shown {
-		conds = append(conds, shownArtifact)
+		// In a plain repository (r: the artifact's repository) every
+		// artifact is shown: the per-artifact probes are skipped.
+		conds = append(conds, "(r.plain OR "+shownArtifact+")")
 	}
 	if !strings.Contains(order, "a.id") {
 		order += ", a.id DESC"

@@ -105,19 +105,30 @@ func (db *DB) lockRepositoryNamed(ctx context.Context, tx *sql.Tx, name string) 
 	return id, err
 }
 
-// recount stores the shown count of repository id; the caller locked the
-// row before changing the repository.
+// plainRepository is true when repository {r} holds no index, no referrer
+// and no tag named like a cosign signature (migration 0018): then every
+// artifact is shown and none has an accessory.
+func plainRepository(repo string) string {
+	return strings.ReplaceAll(`(CASE WHEN EXISTS (`+subjectCandidates+`) OR EXISTS (`+signatureCandidates+`)
+	OR EXISTS (SELECT 1 FROM artifacts ci WHERE ci.repository_id = {r} AND ci.manifest_media_type IN (`+indexTypes+`))
+	THEN FALSE ELSE TRUE END)`, "{r}", repo)
+}
+
+// recount stores the shown count and the plain flag of repository id; the
+// caller locked the row before changing the repository.
 func (db *DB) recount(ctx context.Context, tx *sql.Tx, id int64) error {
-	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+shownCount("repositories.id")+` WHERE id = ?`, id)
+	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+shownCount("repositories.id")+`,
+		plain = `+plainRepository("repositories.id")+` WHERE id = ?`, id)
 	return err
 }
 
-// recountAll stores the shown count of every repository whose stored count
-// is wrong (after a bulk load, and when migration 0016 adds the column).
-// Rows already right are not written: rewriting every row of a freshly
-// loaded table doubles its indexes on PostgreSQL.
+// recountAll stores the shown count and plain flag of every repository
+// whose stored ones are wrong (after a bulk load, and when migrations 0016
+// and 0018 add the columns). Rows already right are not written: rewriting
+// every row of a freshly loaded table doubles its indexes on PostgreSQL.
 func (db *DB) recountAll(ctx context.Context, tx *sql.Tx) error {
-	count := shownCount("repositories.id")
-	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+count+` WHERE artifact_count <> `+count)
+	count, plain := shownCount("repositories.id"), plainRepository("repositories.id")
+	_, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = `+count+`, plain = `+plain+`
+		WHERE artifact_count <> `+count+` OR plain <> `+plain)
 	return err
 }

@@ -35,10 +35,12 @@ func (db *DB) ExplainSQLite(ctx context.Context, query string, args ...any) (str
 // IndexTypes is indexTypes, for plan tests.
 const IndexTypes = indexTypes
 
-// CountsDrift returns the repositories whose stored artifact_count differs
-// from a fresh count, by name: {stored, fresh}. Test-only.
+// CountsDrift returns the repositories whose stored artifact_count or
+// plain flag differs from a fresh one, by name: {stored, fresh} counts.
+// Test-only.
 func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
-	rows, err := db.query(ctx, nil, `SELECT r.name, r.artifact_count, `+shownCount("r.id")+` FROM repositories r`)
+	rows, err := db.query(ctx, nil, `SELECT r.name, r.artifact_count, `+shownCount("r.id")+`,
+		CASE WHEN r.plain = `+plainRepository("r.id")+` THEN 0 ELSE 1 END FROM repositories r`)
 	if err != nil {
 		return nil, err
 	}
@@ -46,12 +48,12 @@ func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
 	out := map[string][2]int64{}
 	for rows.Next() {
 		var name string
-		var stored, fresh int64
-		if err := rows.Scan(&name, &stored, &fresh); err != nil {
+		var stored, fresh, plainDrift int64
+		if err := rows.Scan(&name, &stored, &fresh, &plainDrift); err != nil {
 			return nil, err
 		}
-		if stored != fresh {
-			out[name] = [2]int64{stored, fresh}
+		if stored != fresh || plainDrift != 0 {
+			out[name] = [2]int64{stored, fresh} // equal counts: the plain flag is wrong
 		}
 	}
 	return out, rows.Err()

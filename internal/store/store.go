@@ -401,8 +401,8 @@ func (db *DB) migrate(ctx context.Context) error {
 // migrationHooks run in a migration's transaction after its statements,
 // for what SQL text alone cannot say (a query built in Go).
 var migrationHooks = map[int]func(context.Context, *DB, *sql.Tx) error{
-	16: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.recountAll(ctx, tx) },
 	17: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) },
+	18: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.recountAll(ctx, tx) }, // counts of 0016 and flags of 0018
 }
 
 func (db *DB) dialectSQL(s string) string {
