@@ -69,6 +69,10 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			m.ProjectID, m.Repository, t, t).Scan(&repoID); err != nil {
 			return err
 		}
+		var existing int64
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, m.Digest).Scan(&existing); err != nil {
+			return err
+		}
 		if err := db.queryRow(ctx, tx, `INSERT INTO artifacts (project_id, repository_id, digest, kind, manifest_media_type,
 			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time, extra_attrs, total_size)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -97,6 +101,19 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			}
 		}
 		// The upsert of the repository row above holds its lock.
+		if keepsPlain(m) {
+			// A plain repository stays plain and shows every artifact:
+			// the stored count (of every writer before us, who held the
+			// lock) grows by the new artifact, without a recount, whose
+			// cost grows with the repository.
+			res, err := db.exec(ctx, tx, `UPDATE repositories SET artifact_count = artifact_count + ? WHERE id = ? AND plain`, 1-existing, repoID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				return nil
+			}
+		}
 		return db.recount(ctx, tx, repoID)
 	})
 	return artifactID, err
@@ -409,4 +426,18 @@ func totalSizeOrUnknown(n int64) int64 {
 		return -1
 	}
 	return n
+}
+
+// keepsPlain reports whether pushing m leaves a plain repository plain:
+// not an index, no subject, no tag named like a cosign signature.
+func keepsPlain(m ManifestPut) bool {
+	if m.Subject != "" || len(m.Children) > 0 || strings.Contains(m.MediaType, "index") || strings.Contains(m.MediaType, "manifest.list") {
+		return false
+	}
+	for _, t := range m.Tags {
+		if strings.HasPrefix(t, "sha256-") {
+			return false
+		}
+	}
+	return true
 }

@@ -157,6 +157,32 @@ func TestRepositoryCountsKept(t *testing.T) {
 				}
 			}
 
+			// A plain repository counts pushes by increment (no recount):
+			// new images, a re-push, a moved tag; a referrer makes it not
+			// plain, and its deletion plain again.
+			first, _, err := put("p/plain", body(), "", nil, "a")
+			ok(err)
+			check("a first image", "p/plain", 1)
+			_, _, err = put("p/plain", body(), "", nil, "a") // moves tag a
+			ok(err)
+			check("a second image taking the tag", "p/plain", 2)
+			again, err := db.ArtifactByRef(ctx, "p/plain", first, true)
+			ok(err)
+			_, _, err = put("p/plain", again.Manifest, "", nil, "b") // the same manifest again
+			ok(err)
+			check("a re-push", "p/plain", 2)
+			ref, _, err := put("p/plain", body(), first, nil)
+			ok(err)
+			check("a referrer", "p/plain", 2)
+			_, _, err = put("p/plain", body(), "", nil)
+			ok(err)
+			check("an image into a repository with a referrer", "p/plain", 3)
+			ok(db.DeleteManifest(ctx, "p/plain", ref))
+			check("the referrer deleted", "p/plain", 3)
+			_, _, err = put("p/plain", body(), "", nil, "c")
+			ok(err)
+			check("an image after", "p/plain", 4)
+
 			// Many writers on one repository: pushes moving tags, referrers,
 			// tag creates and deletes, manifest deletes.
 			digests := []string{}
