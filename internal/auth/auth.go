@@ -325,28 +325,19 @@ var dummyHash = sync.OnceValue(func() string {
 // permission for an administrator; a robot's own list; a user's roles
 // from membership (the owner is a member like any other); and the public policies in a public project.
 func (s *Service) ProjectPermissions(ctx context.Context, p *Principal, project *store.Project) (rbac.Set, error) {
-	switch {
-	case p.Admin:
-		return rbac.AdminProjectSet(), nil
-	case p.Robot != nil:
-		set := rbac.RobotProjectSet(p.robotPerms, project.Name)
-		if project.Public {
-			set.Add(rbac.ProjectPermissions(true))
-		}
-		return set, nil
-	case p.UserID != 0:
-		ids, err := s.st.MemberRoles(ctx, project.ID, p.UserID)
-		if err != nil {
+	var ids []int
+	if id := p.MemberUserID(); id != 0 {
+		var err error
+		if ids, err = s.st.MemberRoles(ctx, project.ID, id); err != nil {
 			return nil, err
 		}
-		return s.ProjectPermissionsWithRoles(p, project, ids), nil
 	}
-	return rbac.ProjectPermissions(project.Public), nil
+	return s.ProjectPermissionsWithRoles(p, project, ids), nil
 }
 
 // MemberUserID is the user whose project memberships decide p's rights in
-// a project (ProjectPermissionsWithRoles), or 0 when memberships do not
-// matter (admins, robots, anonymous callers).
+// a project, or 0 when memberships do not matter (admins, robots,
+// anonymous callers).
 func (p *Principal) MemberUserID() int64 {
 	if p.Admin || p.Robot != nil {
 		return 0
@@ -355,14 +346,20 @@ func (p *Principal) MemberUserID() int64 {
 }
 
 // ProjectPermissionsWithRoles is ProjectPermissions for a caller whose
-// roles in project (those of MemberUserID, read with the project) the
-// caller already holds.
+// roles in project (those MemberUserID holds directly, read with the
+// project) are already known.
 func (s *Service) ProjectPermissionsWithRoles(p *Principal, project *store.Project, roleIDs []int) rbac.Set {
-	if p.MemberUserID() == 0 {
-		set, _ := s.ProjectPermissions(context.Background(), p, project) // reads nothing for these callers
+	switch {
+	case p.Admin:
+		return rbac.AdminProjectSet()
+	case p.Robot != nil:
+		set := rbac.RobotProjectSet(p.robotPerms, project.Name)
+		if project.Public {
+			set.Add(rbac.ProjectPermissions(true))
+		}
 		return set
 	}
-	roles := make([]rbac.Role, 0, len(roleIDs)+1)
+	roles := make([]rbac.Role, 0, len(roleIDs))
 	for _, id := range roleIDs {
 		roles = append(roles, rbac.Role(id))
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
 )
 
 // ManifestPut is everything recorded when a manifest or index is pushed.
@@ -69,9 +70,12 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			m.ProjectID, m.Repository, t, t).Scan(&repoID); err != nil {
 			return err
 		}
-		var existing int64
-		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, m.Digest).Scan(&existing); err != nil {
-			return err
+		plain := keepsPlain(m)
+		var existing int64 // for the count of a plain repository (below)
+		if plain {
+			if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, m.Digest).Scan(&existing); err != nil {
+				return err
+			}
 		}
 		if err := db.queryRow(ctx, tx, `INSERT INTO artifacts (project_id, repository_id, digest, kind, manifest_media_type,
 			config_media_type, artifact_type, size, annotations, subject_digest, manifest, push_time, extra_attrs, total_size)
@@ -101,7 +105,7 @@ func (db *DB) PutManifest(ctx context.Context, m ManifestPut) (int64, error) {
 			}
 		}
 		// The upsert of the repository row above holds its lock.
-		if keepsPlain(m) {
+		if plain {
 			// A plain repository stays plain and shows every artifact:
 			// the stored count (of every writer before us, who held the
 			// lock) grows by the new artifact, without a recount, whose
@@ -431,7 +435,7 @@ func totalSizeOrUnknown(n int64) int64 {
 // keepsPlain reports whether pushing m leaves a plain repository plain:
 // not an index, no subject, no tag named like a cosign signature.
 func keepsPlain(m ManifestPut) bool {
-	if m.Subject != "" || len(m.Children) > 0 || strings.Contains(m.MediaType, "index") || strings.Contains(m.MediaType, "manifest.list") {
+	if m.Subject != "" || len(m.Children) > 0 || oci.IsIndexType(m.MediaType) {
 		return false
 	}
 	for _, t := range m.Tags {

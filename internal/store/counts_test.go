@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,15 +19,7 @@ func TestShownArtifactCount(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := open(t, dsn(t, backend))
 			pid, err := db.CreateProject(ctx, store.Project{Name: "p"})
 			if err != nil {
 				t.Fatal(err)

@@ -2,7 +2,7 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/oci"
@@ -17,22 +17,14 @@ func TestFillTotalSizes(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := open(t, dsn(t, backend))
 			pid, err := db.CreateProject(ctx, store.Project{Name: "p"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			image := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-				"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + zeros(64) + `","size":100},
-				"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:` + ones(64) + `","size":5000}]}`)
+				"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("0", 64) + `","size":100},
+				"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:` + strings.Repeat("1", 64) + `","size":5000}]}`)
 			index := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
 			broken := []byte(`{"not json`)
 			want := map[string]int64{}
@@ -68,14 +60,4 @@ func TestFillTotalSizes(t *testing.T) {
 			}
 		})
 	}
-}
-
-func zeros(n int) string { return repeat('0', n) }
-func ones(n int) string  { return repeat('1', n) }
-func repeat(c byte, n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = c
-	}
-	return string(b)
 }
