@@ -17,7 +17,8 @@
 # Knobs (environment): DURATION (10s per page and concurrency), CONCURRENCY
 # (50), PAGES (all: projects, projects-member, repositories, artifacts),
 # PG_URL (postgres://postgres@127.0.0.1:5432), RESULTS=FILE appends the rows
-# as TSV, KEEP=1 keeps the temp dir (and the database).
+# as TSV, KEEP=1 keeps the temp dir (and the database), DEBUG_ADDR=127.0.0.1:6060
+# serves Go's profiler from the server under test (go tool pprof).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -91,7 +92,7 @@ read -r -a unset_env < <(env | awk -F= '/^BERTH_/ {printf "-u %s ", $1}'; echo)
 start_berth() {
 	env "${unset_env[@]}" BERTH_ADMIN_PASSWORD="$admin_password" "$tmp/berth" serve \
 		--addr "127.0.0.1:$port" --data-dir "$data" ${database:+--database "$database"} \
-		--log-level warn >>"$tmp/berth.log" 2>&1 &
+		--log-level warn ${DEBUG_ADDR:+--debug-addr "$DEBUG_ADDR"} >>"$tmp/berth.log" 2>&1 &
 	berth_pid=$!
 	"$ab" wait "$url/v2/" 60
 }

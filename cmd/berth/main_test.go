@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -238,4 +239,28 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestDebugAddr: --debug-addr serves Go's profiler on its own listener; the
+// registry's address never routes /debug/.
+func TestDebugAddr(t *testing.T) {
+	dir := t.TempDir()
+	addr, debug := testserver.FreeAddr(t), testserver.FreeAddr(t)
+	p := start(t, dir, cleanEnv("BERTH_ADMIN_PASSWORD=x-Secret-1"), "serve", "--addr", addr, "--data-dir", "d", "--debug-addr", debug)
+	waitFor(t, http.DefaultClient, "http://"+addr+"/v2/", p).Body.Close()
+	resp := waitFor(t, http.DefaultClient, "http://"+debug+"/debug/pprof/goroutine?debug=1", p)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("profiler on the debug address: %d %.200s", resp.StatusCode, body)
+	}
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("the registry's address serves the profiler")
+	}
 }

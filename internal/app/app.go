@@ -9,10 +9,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/berth-dev/berth/internal/httplimit"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime"
 	"strings"
@@ -27,6 +27,7 @@ import (
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/httplimit"
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/retention"
@@ -215,6 +216,16 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
+	if a.cfg.DebugAddr != "" {
+		dbg, err := a.serveDebug()
+		if err != nil {
+			srv.Close()
+			stopBG()
+			<-done
+			return err
+		}
+		defer dbg.Close()
+	}
 	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "")
 	var serveErr error
 	select {
@@ -243,3 +254,22 @@ func (a *App) RunBackground(ctx context.Context) {
 
 // Config returns the configuration the app was built with.
 func (a *App) Config() config.Config { return a.cfg }
+
+// serveDebug serves Go's profiler on cfg.DebugAddr, a listener of its own:
+// the registry's handler never routes /debug/.
+func (a *App) serveDebug() (*http.Server, error) {
+	ln, err := net.Listen("tcp", a.cfg.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+	a.log.Info("profiler serving", "addr", ln.Addr().String())
+	return srv, nil
+}

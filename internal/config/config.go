@@ -39,6 +39,9 @@ type Config struct {
 	// APIConcurrency bounds the REST API and console requests worked on at
 	// once; the others wait their turn in arrival order (internal/httplimit).
 	APIConcurrency int `yaml:"api_concurrency" flag:"api-concurrency" usage:"REST API and console requests worked on at once, the rest queue in order (0: 8 per CPU; -1: no limit)"`
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on its
+	// own listener, never on the registry's address. Bind it to loopback.
+	DebugAddr string `yaml:"debug_addr" flag:"debug-addr" usage:"address for Go's profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"`
 	// ExecutionRetention overrides how many finished executions are kept
 	// per policy and job type, e.g. "GARBAGE_COLLECTION=20,WEBHOOK=100"
 	// (Harbor's <TYPE>_EXECUTION_RETENTION_COUNT).

@@ -184,7 +184,7 @@ func TestValidate(t *testing.T) {
 func TestUsage(t *testing.T) {
 	u := config.Usage()
 	for _, f := range []string{"--config", "--addr", "--data-dir", "--database", "--storage", "--external-url", "--tls-cert", "--tls-key",
-		"--log-level", "--log-format", "--token-ttl"} {
+		"--log-level", "--log-format", "--token-ttl", "--debug-addr"} {
 		if !strings.Contains(u, f) {
 			t.Errorf("usage does not list %s", f)
 		}
