@@ -25,8 +25,8 @@ import (
 
 // artifactStore is what the artifact handlers need from the metadata store.
 type artifactStore interface {
-	ListArtifacts(ctx context.Context, f store.ArtifactFilter, q *query.Query, offset, limit int) ([]store.Artifact, int64, error)
-	ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f store.ArtifactFilter, q *query.Query, offset, limit int) (*store.ProjectAccess, []store.Artifact, int64, error)
+	ListArtifacts(ctx context.Context, f store.ArtifactFilter, q *query.Query, offset, limit int, w store.DetailsWanted) (*store.ArtifactPage, error)
+	ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f store.ArtifactFilter, q *query.Query, offset, limit int, w store.DetailsWanted) (*store.ProjectAccess, *store.ArtifactPage, error)
 	ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*store.Artifact, error)
 	ArtifactTags(ctx context.Context, ids []int64) (map[int64][]store.Tag, error)
 	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
@@ -79,7 +79,7 @@ type Artifact struct {
 	Size              int64                   `json:"size"`
 	PushTime          string                  `json:"push_time"`
 	PullTime          string                  `json:"pull_time"`
-	ExtraAttrs        map[string]any          `json:"extra_attrs"`
+	ExtraAttrs        json.RawMessage         `json:"extra_attrs"` // a JSON object, or null
 	Annotations       map[string]string       `json:"annotations"`
 	References        []Reference             `json:"references"`
 	Tags              []Tag                   `json:"tags"`
@@ -213,23 +213,15 @@ func (s *Server) artifact(r *http.Request, c *Caller, res rbac.Resource, act rba
 	return p, a, nil
 }
 
-// assemble turns a page of artifacts into the API's view, with at most one
-// store query each for the page's references, tags, labels and accessories.
-func (s *Server) assemble(ctx context.Context, list []store.Artifact, o artifactOptions) ([]Artifact, error) {
-	ids := make([]int64, 0, len(list))
-	var indexes []int64
-	plain := true // every artifact in a repository without accessories: none to read
-	for i := range list {
-		ids = append(ids, list[i].ID)
-		if oci.IsIndexType(list[i].MediaType) {
-			indexes = append(indexes, list[i].ID)
-		}
-		plain = plain && list[i].InPlainRepository
-	}
-	d, err := s.st.ArtifactDetailsOf(ctx, ids, store.DetailsWanted{Tags: o.tags, Labels: o.labels, Accessories: o.accessories && !plain, Indexes: indexes})
-	if err != nil {
-		return nil, err
-	}
+// wanted is the store's details for the options o.
+func (o artifactOptions) wanted() store.DetailsWanted {
+	return store.DetailsWanted{Tags: o.tags, Labels: o.labels, Accessories: o.accessories, References: true}
+}
+
+// assemble turns a page of artifacts and the details o asks for (read by
+// the store with the page) into the API's view.
+func (s *Server) assemble(ctx context.Context, list []store.Artifact, d *store.ArtifactDetails, o artifactOptions) ([]Artifact, error) {
+	var err error
 	refs, tags, labels, accs := d.References, d.Tags, d.Labels, d.Accessories
 	imm := s.tagImmutability()
 	out := make([]Artifact, 0, len(list))
@@ -407,20 +399,14 @@ func (s *Server) readConfig(ctx context.Context, m *oci.Manifest) (map[string]js
 	return v, nil
 }
 
-// extraAttrs is what Harbor shows of an artifact's config (oci.ExtraAttrs):
-// the attributes stored with the artifact at push, or, for an artifact
-// stored without them (pushed before Berth kept them, or whose config could
-// not be read then), derived from its config blob now.
-func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manifest) map[string]any {
-	if a.ExtraAttrs != "" {
-		var raw map[string]json.RawMessage
-		if json.Unmarshal([]byte(a.ExtraAttrs), &raw) == nil {
-			out := make(map[string]any, len(raw))
-			for k, v := range raw {
-				out[k] = v
-			}
-			return out
-		}
+// extraAttrs is what Harbor shows of an artifact's config (oci.ExtraAttrs),
+// encoded: the attributes stored with the artifact at push, as they are
+// (decoding and encoding them again was a tenth of a listing's CPU), or,
+// for an artifact stored without them (pushed before Berth kept them, or
+// whose config could not be read then), derived from its config blob now.
+func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manifest) json.RawMessage {
+	if a.ExtraAttrs != "" && json.Valid([]byte(a.ExtraAttrs)) {
+		return json.RawMessage(a.ExtraAttrs)
 	}
 	if !oci.HasExtraAttrs(a.Kind, a.ConfigMediaType, m) {
 		return nil
@@ -430,7 +416,11 @@ func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manif
 		s.log.Warn("reading artifact config", "repository", a.Repository, "digest", a.Digest, "err", err)
 		return nil
 	}
-	return oci.ExtraAttrs(a.ConfigMediaType, cfg)
+	b, err := json.Marshal(oci.ExtraAttrs(a.ConfigMediaType, cfg))
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // accessoryOf is the view of accessory x of subject.
@@ -469,12 +459,12 @@ func accessoryType(x *store.Accessory) string {
 	return "subject.accessory"
 }
 
-func (s *Server) writeArtifacts(ctx context.Context, w http.ResponseWriter, r *http.Request, p Page, o artifactOptions, list []store.Artifact, total int64) error {
-	out, err := s.assemble(ctx, list, o)
+func (s *Server) writeArtifacts(ctx context.Context, w http.ResponseWriter, r *http.Request, p Page, o artifactOptions, page *store.ArtifactPage) error {
+	out, err := s.assemble(ctx, page.Artifacts, page.Details, o)
 	if err != nil {
 		return err
 	}
-	setPageHeaders(w, r, p, total)
+	setPageHeaders(w, r, p, page.Total)
 	return writeJSON(w, http.StatusOK, out)
 }
 
@@ -486,11 +476,11 @@ func (s *Server) serveArtifacts(w http.ResponseWriter, r *http.Request, f store.
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListArtifacts(r.Context(), f, p.Query, p.Offset(), p.Size)
+	page, err := s.st.ListArtifacts(r.Context(), f, p.Query, p.Offset(), p.Size, o.wanted())
 	if err != nil {
 		return err
 	}
-	return s.writeArtifacts(r.Context(), w, r, p, o, list, total)
+	return s.writeArtifacts(r.Context(), w, r, p, o, page)
 }
 
 // artifactListing reads a listing's paging, query and with_* options, and
@@ -544,7 +534,7 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller
 	if err != nil {
 		return err
 	}
-	access, list, total, err := s.st.ListProjectArtifacts(ctx, name, c.MemberUserID(), f, p.Query, p.Offset(), p.Size)
+	access, page, err := s.st.ListProjectArtifacts(ctx, name, c.MemberUserID(), f, p.Query, p.Offset(), p.Size, o.wanted())
 	if err != nil {
 		return err
 	}
@@ -555,7 +545,7 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller
 	if err := s.allowed(c, access.Project, set, rbac.ResArtifact, rbac.List); err != nil {
 		return err
 	}
-	return s.writeArtifacts(ctx, w, r, p, o, list, total)
+	return s.writeArtifacts(ctx, w, r, p, o, page)
 }
 
 func (s *Server) listArtifactsOfProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -582,7 +572,14 @@ func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, c *Caller) 
 	if err != nil {
 		return err
 	}
-	out, err := s.assemble(r.Context(), []store.Artifact{*a}, o)
+	want := o.wanted()
+	want.Accessories = o.accessories && !a.InPlainRepository
+	want.References = oci.IsIndexType(a.MediaType)
+	d, err := s.st.ArtifactDetailsOf(r.Context(), []int64{a.ID}, want)
+	if err != nil {
+		return err
+	}
+	out, err := s.assemble(r.Context(), []store.Artifact{*a}, d, o)
 	if err != nil {
 		return err
 	}

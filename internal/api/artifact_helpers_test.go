@@ -458,3 +458,15 @@ func (e *artEnv) referrer(repo string, subject artPushed, artifactType string) a
 	return e.push(repo, "", artManifest{SchemaVersion: 2, MediaType: artOCIManifest, ArtifactType: artifactType, Config: &cfg,
 		Layers: []artDesc{layer}, Subject: &artDesc{MediaType: subject.mediaType, Digest: subject.digest, Size: int64(len(subject.body))}})
 }
+
+// attrsOf decodes a's extra_attrs (nil when null).
+func attrsOf(t *testing.T, a api.Artifact) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if len(a.ExtraAttrs) > 0 {
+		if err := json.Unmarshal(a.ExtraAttrs, &m); err != nil {
+			t.Fatalf("extra_attrs %s: %v", a.ExtraAttrs, err)
+		}
+	}
+	return m
+}

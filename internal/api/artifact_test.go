@@ -77,7 +77,7 @@ func TestArtifactViews(t *testing.T) {
 					t.Errorf("latest was never pulled: pull_time %q", tg.PullTime)
 				}
 			}
-			extra := img.ExtraAttrs
+			extra := attrsOf(t, img)
 			img.Tags, img.ExtraAttrs = nil, nil
 			if !reflect.DeepEqual(img, want) {
 				got, _ := json.MarshalIndent(img, "", " ")
@@ -101,7 +101,7 @@ func TestArtifactViews(t *testing.T) {
 				{ParentID: idx.ID, ChildID: b.ID, ChildDigest: f.childB.digest, Platform: &api.Platform{Architecture: "arm64", OS: "linux"}},
 			}
 			if idx.Type != "IMAGE" || idx.MediaType != artOCIIndex || idx.ManifestMediaType != artOCIIndex || idx.Size != f.idx.size ||
-				!reflect.DeepEqual(idx.References, wantRefs) || idx.AdditionLinks != nil || idx.ExtraAttrs != nil ||
+				!reflect.DeepEqual(idx.References, wantRefs) || idx.AdditionLinks != nil || attrsOf(t, idx) != nil ||
 				len(idx.Tags) != 1 || idx.Tags[0].Name != "multi" {
 				t.Errorf("index = %+v", idx)
 			}
@@ -116,7 +116,7 @@ func TestArtifactViews(t *testing.T) {
 			// The chart: its Chart.yaml metadata and its three additions.
 			ch := f.artifact("0.1.0", "", f.guest)
 			if ch.Type != "CHART" || ch.MediaType != artHelmConfig || ch.ArtifactType != artHelmConfig || ch.Size != f.ch.size ||
-				ch.ExtraAttrs["name"] != "mychart" || ch.ExtraAttrs["version"] != "0.1.0" || len(ch.AdditionLinks) != 3 ||
+				attrsOf(t, ch)["name"] != "mychart" || attrsOf(t, ch)["version"] != "0.1.0" || len(ch.AdditionLinks) != 3 ||
 				ch.AdditionLinks["values.yaml"].Href != f.base+"/artifacts/"+f.ch.digest+"/additions/values.yaml" {
 				t.Errorf("chart = %+v", ch)
 			}
@@ -397,7 +397,7 @@ func TestArtifactWrites(t *testing.T) {
 			var cp api.Artifact
 			f.get("/api/v2.0/projects/dst/repositories/copied/artifacts/v1", f.guest, &cp)
 			if cp.Digest != f.img.digest || cp.ProjectID != f.dstPID || cp.RepositoryName != "dst/copied" || cp.Size != f.img.size ||
-				len(cp.Tags) != 2 || len(cp.Accessories) != 1 || cp.Accessories[0].Digest != f.sig.digest || cp.ExtraAttrs["architecture"] != "amd64" {
+				len(cp.Tags) != 2 || len(cp.Accessories) != 1 || cp.Accessories[0].Digest != f.sig.digest || attrsOf(t, cp)["architecture"] != "amd64" {
 				t.Errorf("copied image = %+v", cp)
 			}
 			var m struct {
@@ -513,7 +513,7 @@ func TestArtifactListingScale(t *testing.T) {
 			}
 			signed, labelled := 0, 0
 			for _, a := range list {
-				if len(a.Tags) != 1 || a.ExtraAttrs["architecture"] != "amd64" {
+				if len(a.Tags) != 1 || attrsOf(t, a)["architecture"] != "amd64" {
 					t.Fatalf("artifact %+v", a)
 				}
 				signed += len(a.Accessories)

@@ -84,11 +84,11 @@ func TestListingWithoutManifests(t *testing.T) {
 			compare("stored at push", sizes)
 
 			// The listing did not read the plain image's manifest, and read the index's.
-			list, _, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryName: "proj/app"}, nil, 0, 20)
+			page, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryName: "proj/app"}, nil, 0, 20, store.DetailsWanted{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, a := range list {
+			for _, a := range page.Artifacts {
 				if (a.Manifest != nil) != (a.Digest == idx.digest) {
 					t.Errorf("%s (%s): manifest read: %v", a.Digest, a.MediaType, a.Manifest != nil)
 				}

@@ -99,6 +99,9 @@ func schemaOf(t reflect.Type, defs map[string]any) map[string]any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == reflect.TypeFor[json.RawMessage]() {
+		return map[string]any{"type": "object"} // raw JSON: extra_attrs, a JSON object as stored
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return map[string]any{"type": "string"}

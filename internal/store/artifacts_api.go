@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/query"
 )
 
@@ -268,15 +269,17 @@ func latestCondition(q *query.Query) (string, []any, error) {
 	return cond + ")", args, nil
 }
 
-// artifactListSQL returns the count and page statements of a listing and
-// their arguments (the page's last two, LIMIT and OFFSET, not included).
-func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args []any, err error) {
+// artifactListSQL returns the count and page statements of a listing, the
+// subquery selecting the page's IDs (for reads of the page's details in the
+// page's round trip) and their arguments (the page's and the IDs' last two,
+// LIMIT and OFFSET, not included).
+func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page, ids string, args []any, err error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	conds, args, order, err := artifactConditions(q)
 	if err != nil {
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	if f.RepositoryID != 0 {
 		conds, args = append(conds, "a.repository_id = ?"), append(args, f.RepositoryID)
@@ -293,7 +296,7 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args
 	if f.LatestInRepository {
 		w, a, err := latestCondition(q)
 		if err != nil {
-			return "", "", nil, err
+			return "", "", "", nil, err
 		}
 		conds, args = append(conds, w), append(args, a...)
 	}
@@ -301,17 +304,28 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page string, args
 	if len(conds) > 0 {
 		from += " WHERE " + strings.Join(conds, " AND ")
 	}
-	ids := `SELECT a.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	ids = `SELECT a.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 	page = `SELECT ` + listedFields("a") + ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
 		WHERE a.id IN (` + ids + `) ORDER BY ` + order
-	return `SELECT COUNT(*)` + from, page, args, nil
+	return `SELECT COUNT(*)` + from, page, ids, args, nil
+}
+
+// ArtifactPage is a page of an artifact listing: the artifacts, the
+// details asked for (ArtifactDetails) and how many artifacts match in all.
+type ArtifactPage struct {
+	Artifacts []Artifact
+	Details   *ArtifactDetails
+	Total     int64
 }
 
 // ListArtifacts returns a page of the artifacts f and q select (newest
-// first unless q sorts) and how many match in all (countedPage: one round
-// trip on PostgreSQL; on SQLite no COUNT when the page is the last).
-func (db *DB) ListArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int) ([]Artifact, int64, error) {
-	return db.listArtifacts(ctx, f, q, offset, limit)
+// first unless q sorts), the page's details that w asks for, and how many
+// match in all. On PostgreSQL it is one round trip: the details are
+// read through the page's ID subquery in the page's batch, within one
+// snapshot. On SQLite the details follow by the page's IDs, and no COUNT
+// is run when the page is the last (countedPage).
+func (db *DB) ListArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted) (*ArtifactPage, error) {
+	return db.listArtifacts(ctx, f, q, offset, limit, w)
 }
 
 // ProjectAccess is a project with the roles a user holds in it directly.
@@ -322,11 +336,11 @@ type ProjectAccess struct {
 
 // ListProjectArtifacts is ListArtifacts together with project projectName
 // and the roles of user userID in it (none for 0), for a caller that must
-// check its right to list before answering: on PostgreSQL it costs one
-// round trip instead of two. The page is read before that check, so the
+// check its right to list before answering: on PostgreSQL the whole
+// listing is one round trip. The page is read before that check, so the
 // caller drops it when the check fails. A project that is not there is
 // errs.NotFound.
-func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f ArtifactFilter, q *query.Query, offset, limit int) (*ProjectAccess, []Artifact, int64, error) {
+func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted) (*ProjectAccess, *ArtifactPage, error) {
 	var p Project
 	found := false
 	access := &ProjectAccess{Project: &p}
@@ -351,37 +365,63 @@ func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, user
 			},
 		})
 	}
-	list, total, err := db.listArtifacts(ctx, f, q, offset, limit, reads...)
+	page, err := db.listArtifacts(ctx, f, q, offset, limit, w, reads...)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
 	if !found {
-		return nil, nil, 0, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
+		return nil, nil, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
 	}
-	return access, list, total, nil
+	return access, page, nil
 }
 
-func (db *DB) listArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, also ...*batchRead) ([]Artifact, int64, error) {
-	count, page, args, err := artifactListSQL(f, q)
+func (db *DB) listArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted, also ...*batchRead) (*ArtifactPage, error) {
+	const op = "list artifacts"
+	count, page, ids, args, err := artifactListSQL(f, q)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	out := []Artifact{}
+	out := &ArtifactPage{Artifacts: []Artifact{}, Details: newArtifactDetails()}
+	if db.pg {
+		// The details through the page's ID subquery, in the same batch.
+		set := idSet{sql: ids, args: append(args[:len(args):len(args)], limit, offset), page: true}
+		also = append(also, out.Details.reads(set, w)...)
+	}
 	if storedTotal(f, q) {
-		return db.listRepositoryArtifacts(ctx, count, page, args, offset, limit, out, also)
+		out.Total, err = db.listRepositoryArtifacts(ctx, count, page, args, offset, limit, &out.Artifacts, also)
+	} else {
+		out.Total, err = db.countedPage(ctx, op, count, page, args, offset, limit, func(r rowScanner) error {
+			var a Artifact
+			if err := r.Scan(artifactDest(&a)...); err != nil {
+				return err
+			}
+			out.Artifacts = append(out.Artifacts, a)
+			return nil
+		}, also...)
 	}
-	total, err := db.countedPage(ctx, "list artifacts", count, page, args, offset, limit, func(r rowScanner) error {
-		var a Artifact
-		if err := r.Scan(artifactDest(&a)...); err != nil {
-			return err
-		}
-		out = append(out, a)
-		return nil
-	}, also...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return out, total, nil
+	if db.pg || len(out.Artifacts) == 0 {
+		out.Details.sortAccessories()
+		return out, nil
+	}
+	// SQLite: the details by the page's IDs. A page of plain repositories
+	// has no accessories to read, one without an index no references.
+	pageIDs := make([]int64, len(out.Artifacts))
+	plain, indexes := true, false
+	for i := range out.Artifacts {
+		pageIDs[i] = out.Artifacts[i].ID
+		plain = plain && out.Artifacts[i].InPlainRepository
+		indexes = indexes || oci.IsIndexType(out.Artifacts[i].MediaType)
+	}
+	w.Accessories = w.Accessories && !plain
+	w.References = w.References && indexes
+	if err := db.readBatch(ctx, op, out.Details.reads(idsSet(pageIDs), w)...); err != nil {
+		return nil, err
+	}
+	out.Details.sortAccessories()
+	return out, nil
 }
 
 // storedTotal reports whether a listing's total is the repository's stored
@@ -393,11 +433,11 @@ func storedTotal(f ArtifactFilter, q *query.Query) bool {
 }
 
 // listRepositoryArtifacts reads a page of one repository's default
-// listing with the repository's stored count as the total, read in the
-// page's own statement: no COUNT, which on PostgreSQL was a third of the
-// database's work for a listing. Only a page past the end (no row to carry
-// the count) counts.
-func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, args []any, offset, limit int, out []Artifact, also []*batchRead) ([]Artifact, int64, error) {
+// listing into out with the repository's stored count as the total, read
+// in the page's own statement: no COUNT, which on PostgreSQL was a third of
+// the database's work for a listing. Only a page past the end (no row to
+// carry the count) counts.
+func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, args []any, offset, limit int, out *[]Artifact, also []*batchRead) (int64, error) {
 	const op = "list artifacts"
 	total := int64(-1)
 	read := &batchRead{
@@ -408,12 +448,12 @@ func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, a
 			if err := r.Scan(append(artifactDest(&a), &total)...); err != nil {
 				return err
 			}
-			out = append(out, a)
+			*out = append(*out, a)
 			return nil
 		},
 	}
 	if err := db.readBatch(ctx, op, append(also, read)...); err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	switch {
 	case total >= 0:
@@ -421,10 +461,10 @@ func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, a
 		total = 0 // nothing shown in the repository, or no such repository
 	default:
 		if err := db.readBatch(ctx, op, &batchRead{sql: count, args: args, row: func(r rowScanner) error { return r.Scan(&total) }}); err != nil {
-			return nil, 0, err
+			return 0, err
 		}
 	}
-	return out, total, nil
+	return total, nil
 }
 
 func artifactByRefSQL(byDigest bool) string {
@@ -473,18 +513,19 @@ func tagDest(t *Tag) []any {
 // ArtifactTags returns the tags of each of ids, newest first.
 func (db *DB) ArtifactTags(ctx context.Context, ids []int64) (map[int64][]Tag, error) {
 	out := map[int64][]Tag{}
-	return out, db.readBatch(ctx, "list tags", tagsRead(ids, out))
+	return out, db.readBatch(ctx, "list tags", tagsRead(idsSet(ids), out))
 }
 
-// tagsRead reads the tags of ids into out (nil when ids is empty).
-func tagsRead(ids []int64, out map[int64][]Tag) *batchRead {
-	if len(ids) == 0 {
+// tagsRead reads the tags of the artifacts of set into out (nil when set
+// is empty).
+func tagsRead(set idSet, out map[int64][]Tag) *batchRead {
+	if set.empty() {
 		return nil
 	}
 	return &batchRead{
-		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + placeholders(len(ids)) + `)
+		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + set.sql + `)
 		ORDER BY push_time DESC, id DESC`,
-		args: idArgs(ids),
+		args: set.args, samePage: set.page,
 		row: func(r rowScanner) error {
 			var t Tag
 			if err := r.Scan(tagDest(&t)...); err != nil {
@@ -593,40 +634,41 @@ type Accessory struct {
 	Tagged bool // linked by a sha256-<hex>.sig tag rather than a subject field
 }
 
-// accessoriesSQL selects the accessories of n subjects (the n IDs twice):
-// referrers through artifacts_subject, cosign tags through the tag name.
-func accessoriesSQL(n int) string {
-	in := placeholders(n)
+// accessoriesSQL selects the accessories of the subjects the set in
+// selects (its arguments twice): referrers through artifacts_subject,
+// cosign tags through the tag name. A plain repository (migration 0018)
+// has none.
+func accessoriesSQL(in string) string {
 	return `SELECT s.id, 0, ` + artifactFields("x") + ` FROM artifacts s
 		JOIN artifacts x ON x.repository_id = s.repository_id AND x.subject_digest = s.digest
-		JOIN repositories r ON r.id = x.repository_id WHERE s.id IN (` + in + `)
+		JOIN repositories r ON r.id = x.repository_id WHERE s.id IN (` + in + `) AND NOT r.plain
 		UNION ALL
 		SELECT s.id, 1, ` + artifactFields("x") + ` FROM artifacts s
 		JOIN tags t ON t.repository_id = s.repository_id AND t.name = 'sha256-' || SUBSTR(s.digest, 8) || '.sig'
 		JOIN artifacts x ON x.id = t.artifact_id
 		JOIN repositories r ON r.id = x.repository_id
-		WHERE s.id IN (` + in + `) AND s.digest LIKE 'sha256:%' AND x.subject_digest <> s.digest`
+		WHERE s.id IN (` + in + `) AND NOT r.plain AND s.digest LIKE 'sha256:%' AND x.subject_digest <> s.digest`
 }
 
 // ArtifactAccessories returns the accessories of each of ids, newest first.
 func (db *DB) ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]Accessory, error) {
 	out := map[int64][]Accessory{}
-	if err := db.readBatch(ctx, "list accessories", accessoriesRead(ids, out)); err != nil {
+	if err := db.readBatch(ctx, "list accessories", accessoriesRead(idsSet(ids), out)); err != nil {
 		return nil, err
 	}
 	sortAccessories(out)
 	return out, nil
 }
 
-// accessoriesRead reads the accessories of ids into out, unsorted (nil
-// when ids is empty).
-func accessoriesRead(ids []int64, out map[int64][]Accessory) *batchRead {
-	if len(ids) == 0 {
+// accessoriesRead reads the accessories of the artifacts of set into out,
+// unsorted (nil when set is empty).
+func accessoriesRead(set idSet, out map[int64][]Accessory) *batchRead {
+	if set.empty() {
 		return nil
 	}
 	return &batchRead{
-		sql:  accessoriesSQL(len(ids)),
-		args: append(idArgs(ids), idArgs(ids)...),
+		sql:  accessoriesSQL(set.sql),
+		args: append(set.args[:len(set.args):len(set.args)], set.args...), samePage: set.page,
 		row: func(r rowScanner) error {
 			var a Accessory
 			var tagged int
@@ -639,6 +681,9 @@ func accessoriesRead(ids []int64, out map[int64][]Accessory) *batchRead {
 		},
 	}
 }
+
+// sortAccessories orders each subject's accessories newest first.
+func (d *ArtifactDetails) sortAccessories() { sortAccessories(d.Accessories) }
 
 // sortAccessories orders each subject's accessories newest first.
 func sortAccessories(out map[int64][]Accessory) {
@@ -664,25 +709,26 @@ type Reference struct {
 	ChildSize     int64  // oci.TotalSize of the child; -1 when not in the repository or not stored
 }
 
-// referencesSQL selects the child references of n parents, with the
-// children the parents' repositories hold.
-func referencesSQL(n int) string {
+// referencesSQL selects the child references of the indexes among the
+// artifacts the set in selects, with the children the parents'
+// repositories hold.
+func referencesSQL(in string) string {
 	return `SELECT ar.parent_id, ar.child_digest, ar.media_type, ar.platform, COALESCE(c.id, 0),
 		CASE WHEN c.total_size < 0 THEN c.manifest END, COALESCE(c.total_size, -1)
 		FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id
 		LEFT JOIN artifacts c ON c.repository_id = p.repository_id AND c.digest = ar.child_digest
-		WHERE ar.parent_id IN (` + placeholders(n) + `)`
+		WHERE ar.parent_id IN (` + in + `) AND p.manifest_media_type IN (` + indexTypes + `)`
 }
 
-// referencesRead reads the child references of ids into out (nil when ids
-// is empty).
-func referencesRead(ids []int64, out map[int64][]Reference) *batchRead {
-	if len(ids) == 0 {
+// referencesRead reads the child references of the indexes of set into
+// out (nil when set is empty).
+func referencesRead(set idSet, out map[int64][]Reference) *batchRead {
+	if set.empty() {
 		return nil
 	}
 	return &batchRead{
-		sql:  referencesSQL(len(ids)),
-		args: idArgs(ids),
+		sql:  referencesSQL(set.sql),
+		args: set.args, samePage: set.page,
 		row: func(r rowScanner) error {
 			var ref Reference
 			if err := r.Scan(&ref.ParentID, &ref.ChildDigest, &ref.MediaType, &ref.Platform, &ref.ChildID, &ref.ChildManifest, &ref.ChildSize); err != nil {
@@ -703,32 +749,47 @@ type ArtifactDetails struct {
 	References  map[int64][]Reference // of indexes
 }
 
-// DetailsWanted chooses the details ArtifactDetailsOf reads.
+// DetailsWanted chooses the details ArtifactDetailsOf and ListArtifacts
+// read; References are the child references of the indexes among the
+// artifacts.
 type DetailsWanted struct {
-	Tags, Labels, Accessories bool
-	Indexes                   []int64 // the IDs whose child references to read
+	Tags, Labels, Accessories, References bool
+}
+
+func newArtifactDetails() *ArtifactDetails {
+	return &ArtifactDetails{Tags: map[int64][]Tag{}, Labels: map[int64][]Label{},
+		Accessories: map[int64][]Accessory{}, References: map[int64][]Reference{}}
+}
+
+// reads are the reads of the details w asks for of the artifacts of set
+// into d.
+func (d *ArtifactDetails) reads(set idSet, w DetailsWanted) []*batchRead {
+	var reads []*batchRead
+	if w.Tags {
+		reads = append(reads, tagsRead(set, d.Tags))
+	}
+	if w.Labels {
+		reads = append(reads, labelsRead(set, d.Labels))
+	}
+	if w.Accessories {
+		reads = append(reads, accessoriesRead(set, d.Accessories))
+	}
+	if w.References {
+		reads = append(reads, referencesRead(set, d.References))
+	}
+	return reads
 }
 
 // ArtifactDetailsOf reads the details w asks for of ids in one round trip
 // (readBatch). The maps are empty, not nil, for what was not asked.
 func (db *DB) ArtifactDetailsOf(ctx context.Context, ids []int64, w DetailsWanted) (*ArtifactDetails, error) {
-	d := &ArtifactDetails{Tags: map[int64][]Tag{}, Labels: map[int64][]Label{},
-		Accessories: map[int64][]Accessory{}, References: map[int64][]Reference{}}
-	var reads []*batchRead
-	if w.Tags {
-		reads = append(reads, tagsRead(ids, d.Tags))
+	d := newArtifactDetails()
+	if len(ids) > 0 {
+		if err := db.readBatch(ctx, "list artifact details", d.reads(idsSet(ids), w)...); err != nil {
+			return nil, err
+		}
 	}
-	if w.Labels {
-		reads = append(reads, labelsRead(ids, d.Labels))
-	}
-	if w.Accessories {
-		reads = append(reads, accessoriesRead(ids, d.Accessories))
-	}
-	reads = append(reads, referencesRead(w.Indexes, d.References))
-	if err := db.readBatch(ctx, "list artifact details", reads...); err != nil {
-		return nil, err
-	}
-	sortAccessories(d.Accessories)
+	d.sortAccessories()
 	return d, nil
 }
 

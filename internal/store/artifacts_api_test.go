@@ -53,7 +53,7 @@ func TestListingPlans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		count, page, args, err := artifactListSQL(tc.f, q)
+		count, page, ids, args, err := artifactListSQL(tc.f, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,11 +65,15 @@ func TestListingPlans(t *testing.T) {
 			continue
 		}
 		check(tc.name+" (page)", page, append(args, 10, 0)...)
+		// The page's details read through its ID subquery.
+		pageArgs := append(args[:len(args):len(args)], 10, 0)
+		check(tc.name+" (tags of the page)", tagsRead(idSet{sql: ids, args: pageArgs}, nil).sql, pageArgs...)
+		check(tc.name+" (accessories of the page)", accessoriesSQL(ids), append(pageArgs, pageArgs...)...)
 	}
-	check("accessories", accessoriesSQL(2), 1, 2, 1, 2)
+	check("accessories", accessoriesSQL("?, ?"), 1, 2, 1, 2)
 	check("artifact by tag", artifactByRefSQL(false), "a/b", "v1")
 	check("artifact by digest", artifactByRefSQL(true), "a/b", "sha256:00")
-	check("references", referencesSQL(2), 1, 2)
+	check("references", referencesSQL("?, ?"), 1, 2)
 	check("tags", `SELECT `+tagFields+` FROM tags WHERE artifact_id IN (?, ?) ORDER BY push_time DESC, id DESC`, 1, 2)
 	check("labels", `SELECT al.artifact_id, `+labelFields+` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
 		WHERE al.artifact_id IN (?, ?) ORDER BY al.created_at, l.id`, 1, 2)

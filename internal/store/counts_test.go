@@ -59,12 +59,12 @@ func TestShownArtifactCount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, total, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryID: repo.ID}, nil, 0, 100)
+			page, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryID: repo.ID}, nil, 0, 100, store.DetailsWanted{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if repo.ArtifactCount != want || total != want {
-				t.Errorf("repository count %d, listing total %d, want %d", repo.ArtifactCount, total, want)
+			if repo.ArtifactCount != want || page.Total != want {
+				t.Errorf("repository count %d, listing total %d, want %d", repo.ArtifactCount, page.Total, want)
 			}
 			list, _, err := db.ListRepositories(ctx, nil, pid, nil, 0, 10)
 			if err != nil || len(list) != 2 {

@@ -122,10 +122,10 @@ func TestRepositoryCountsKept(t *testing.T) {
 			}
 			check("garbage collection", "p/r", 3)
 			_ = imgID
-			_, total, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryID: r.ID}, nil, 0, 100)
+			page, err := db.ListArtifacts(ctx, store.ArtifactFilter{RepositoryID: r.ID}, nil, 0, 100, store.DetailsWanted{})
 			ok(err)
-			if total != 3 {
-				t.Fatalf("listing shows %d artifacts, the count says 3", total)
+			if page.Total != 3 {
+				t.Fatalf("listing shows %d artifacts, the count says 3", page.Total)
 			}
 			// A repository's default listing takes its total from the
 			// stored count: on a first page, past the end (counted), and
@@ -141,10 +141,10 @@ func TestRepositoryCountsKept(t *testing.T) {
 				{store.ArtifactFilter{RepositoryName: "p/none"}, 0, 5, 0, 0},
 				{store.ArtifactFilter{ProjectID: pid}, 0, 100, 3, 3}, // counted with COUNT: the same
 			} {
-				list, total, err := db.ListArtifacts(ctx, c.f, nil, c.offset, c.limit)
+				page, err := db.ListArtifacts(ctx, c.f, nil, c.offset, c.limit, store.DetailsWanted{Tags: true})
 				ok(err)
-				if len(list) != c.wantRows || total != int64(c.wantTotal) {
-					t.Errorf("%+v at %d: %d rows of %d, want %d of %d", c.f, c.offset, len(list), total, c.wantRows, c.wantTotal)
+				if len(page.Artifacts) != c.wantRows || page.Total != int64(c.wantTotal) {
+					t.Errorf("%+v at %d: %d rows of %d, want %d of %d", c.f, c.offset, len(page.Artifacts), page.Total, c.wantRows, c.wantTotal)
 				}
 			}
 

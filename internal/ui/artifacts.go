@@ -225,7 +225,10 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 	}
 	repoLink := pc.Base() + "/repositories/" + escapeRepo(repo)
 	d := artifactData{Repo: repo, RepoLink: repoLink, Base: repoLink + repoSep + "artifacts/" + url.PathEscape(a.Digest),
-		A: a, Kind: artifactKind(&a), Attrs: a.ExtraAttrs}
+		A: a, Kind: artifactKind(&a)}
+	if len(a.ExtraAttrs) > 0 {
+		json.Unmarshal(a.ExtraAttrs, &d.Attrs)
+	}
 	full := pc.Host + "/" + pc.Project.Name + "/" + repo
 	for i, t := range a.Tags {
 		d.Commands = append(d.Commands, command{ID: "pull-tag-" + strconv.Itoa(i), Label: "Pull by tag " + t.Name, Text: "docker pull " + full + ":" + t.Name})
@@ -237,7 +240,7 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 	if d.Kind == "chart" && len(a.Tags) > 0 {
 		d.Commands = append(d.Commands, command{ID: "helm-pull", Label: "Helm", Text: "helm pull oci://" + full + " --version " + a.Tags[0].Name})
 	}
-	if cfg, ok := a.ExtraAttrs["config"]; ok && d.Kind == "image" {
+	if cfg, ok := d.Attrs["config"]; ok && d.Kind == "image" {
 		if b, err := json.MarshalIndent(cfg, "", "  "); err == nil && string(b) != "{}" {
 			d.RunCfg = string(b)
 		}

@@ -297,9 +297,11 @@ var plainTypes sync.Map // reflect.Type → bool
 
 // plainType reports whether values of t come out of a JSON round trip as
 // they went in: no interface values (JSON turns their numbers into
-// float64 and their json.RawMessage into maps), no raw JSON and no custom
-// encoding. The API's answer types are plain but for a few any-typed
-// fields (extra_attrs, job parameters), whose values must go through JSON.
+// float64 and their json.RawMessage into maps) and no custom encoding.
+// Raw JSON (json.RawMessage, as extra_attrs) is plain: a round trip only
+// compacts it, and the console decodes it where it reads it. The API's
+// answer types are plain but for a few any-typed fields (job parameters),
+// whose values must go through JSON.
 func plainType(t reflect.Type) bool {
 	if v, ok := plainTypes.Load(t); ok {
 		return v.(bool)
@@ -320,7 +322,10 @@ func plainWalk(t reflect.Type, seen map[reflect.Type]bool) bool {
 		return true
 	}
 	seen[t] = true
-	if t == rawMessage || t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
+	if t == rawMessage {
+		return true // the same JSON, taken as it is or compacted by a round trip
+	}
+	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
 		reflect.PointerTo(t).Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
 		return false
 	}

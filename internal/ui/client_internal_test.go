@@ -57,8 +57,8 @@ func TestInProcessValues(t *testing.T) {
 	if err := takeValue(mixed, &direct, true); err != nil || direct["n"] != int64(1) {
 		t.Fatalf("typed-only caller: %#v %v", direct, err)
 	}
-	if plainType(reflect.TypeFor[api.Artifact]()) || !plainType(reflect.TypeFor[[]api.Project]()) {
-		t.Fatal("plainType: Artifact has any-typed extra_attrs; Project is plain")
+	if plainType(reflect.TypeFor[api.ImmutableRule]()) || !plainType(reflect.TypeFor[[]api.Project]()) || !plainType(reflect.TypeFor[[]api.Artifact]()) {
+		t.Fatal("plainType: ImmutableRule has any-typed params; Project and Artifact (raw extra_attrs) are plain")
 	}
 	// Another type than the value's: through JSON.
 	var names []struct {
