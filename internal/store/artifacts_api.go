@@ -269,17 +269,16 @@ func latestCondition(q *query.Query) (string, []any, error) {
 	return cond + ")", args, nil
 }
 
-// artifactListSQL returns the count and page statements of a listing, the
-// subquery selecting the page's IDs (for reads of the page's details in the
-// page's round trip) and their arguments (the page's and the IDs' last two,
-// LIMIT and OFFSET, not included).
-func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page, ids string, args []any, err error) {
+// artifactListSQL returns the count and page statements of a listing and
+// their arguments (the page's last two, LIMIT and OFFSET, not included);
+// the page selects extra (", column, …") after the artifact's fields.
+func artifactListSQL(f ArtifactFilter, q *query.Query, extra string) (count, page string, args []any, err error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	conds, args, order, err := artifactConditions(q)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", nil, err
 	}
 	if f.RepositoryID != 0 {
 		conds, args = append(conds, "a.repository_id = ?"), append(args, f.RepositoryID)
@@ -296,7 +295,7 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page, ids string,
 	if f.LatestInRepository {
 		w, a, err := latestCondition(q)
 		if err != nil {
-			return "", "", "", nil, err
+			return "", "", nil, err
 		}
 		conds, args = append(conds, w), append(args, a...)
 	}
@@ -304,10 +303,10 @@ func artifactListSQL(f ArtifactFilter, q *query.Query) (count, page, ids string,
 	if len(conds) > 0 {
 		from += " WHERE " + strings.Join(conds, " AND ")
 	}
-	ids = `SELECT a.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
-	page = `SELECT ` + listedFields("a") + ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+	ids := `SELECT a.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	page = `SELECT ` + listedFields("a") + extra + ` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
 		WHERE a.id IN (` + ids + `) ORDER BY ` + order
-	return `SELECT COUNT(*)` + from, page, ids, args, nil
+	return `SELECT COUNT(*)` + from, page, args, nil
 }
 
 // ArtifactPage is a page of an artifact listing: the artifacts, the
@@ -320,10 +319,11 @@ type ArtifactPage struct {
 
 // ListArtifacts returns a page of the artifacts f and q select (newest
 // first unless q sorts), the page's details that w asks for, and how many
-// match in all. On PostgreSQL it is one round trip: the details are
-// read through the page's ID subquery in the page's batch, within one
-// snapshot. On SQLite the details follow by the page's IDs, and no COUNT
-// is run when the page is the last (countedPage).
+// match in all. The page's tags and labels come in the page's own rows
+// (pageDetails), so a listing of plain repositories is one round trip on
+// PostgreSQL; accessories and index references, where the page has any,
+// take one more. On SQLite no COUNT is run when the page is the last
+// (countedPage).
 func (db *DB) ListArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted) (*ArtifactPage, error) {
 	return db.listArtifacts(ctx, f, q, offset, limit, w)
 }
@@ -336,8 +336,8 @@ type ProjectAccess struct {
 
 // ListProjectArtifacts is ListArtifacts together with project projectName
 // and the roles of user userID in it (none for 0), for a caller that must
-// check its right to list before answering: on PostgreSQL the whole
-// listing is one round trip. The page is read before that check, so the
+// check its right to list before answering: on PostgreSQL they take no
+// round trip of their own. The page is read before that check, so the
 // caller drops it when the check fails. A project that is not there is
 // errs.NotFound.
 func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted) (*ProjectAccess, *ArtifactPage, error) {
@@ -377,48 +377,42 @@ func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, user
 
 func (db *DB) listArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted, also ...*batchRead) (*ArtifactPage, error) {
 	const op = "list artifacts"
-	count, page, ids, args, err := artifactListSQL(f, q)
+	pd := db.pageDetails(w)
+	count, page, args, err := artifactListSQL(f, q, pd.columns)
 	if err != nil {
 		return nil, err
 	}
 	out := &ArtifactPage{Artifacts: []Artifact{}, Details: newArtifactDetails()}
-	if db.pg {
-		// The details through the page's ID subquery, in the same batch.
-		set := idSet{sql: ids, args: append(args[:len(args):len(args)], limit, offset), page: true}
-		also = append(also, out.Details.reads(set, w)...)
+	row := func(r rowScanner, extra ...any) error {
+		var a Artifact
+		if err := r.Scan(append(append(artifactDest(&a), pd.dest...), extra...)...); err != nil {
+			return err
+		}
+		out.Artifacts = append(out.Artifacts, a)
+		return pd.keep(&a, out.Details)
 	}
 	if storedTotal(f, q) {
-		out.Total, err = db.listRepositoryArtifacts(ctx, count, page, args, offset, limit, &out.Artifacts, also)
+		out.Total, err = db.listRepositoryArtifacts(ctx, count, page, args, offset, limit, row, also)
 	} else {
-		out.Total, err = db.countedPage(ctx, op, count, page, args, offset, limit, func(r rowScanner) error {
-			var a Artifact
-			if err := r.Scan(artifactDest(&a)...); err != nil {
-				return err
-			}
-			out.Artifacts = append(out.Artifacts, a)
-			return nil
-		}, also...)
+		out.Total, err = db.countedPage(ctx, op, count, page, args, offset, limit, func(r rowScanner) error { return row(r) }, also...)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if db.pg || len(out.Artifacts) == 0 {
-		out.Details.sortAccessories()
-		return out, nil
-	}
-	// SQLite: the details by the page's IDs. A page of plain repositories
-	// has no accessories to read, one without an index no references.
-	pageIDs := make([]int64, len(out.Artifacts))
+	// Accessories and index references by the page's IDs: none to read
+	// in a page of plain repositories, none without an index.
+	ids := make([]int64, len(out.Artifacts))
 	plain, indexes := true, false
 	for i := range out.Artifacts {
-		pageIDs[i] = out.Artifacts[i].ID
+		ids[i] = out.Artifacts[i].ID
 		plain = plain && out.Artifacts[i].InPlainRepository
 		indexes = indexes || oci.IsIndexType(out.Artifacts[i].MediaType)
 	}
-	w.Accessories = w.Accessories && !plain
-	w.References = w.References && indexes
-	if err := db.readBatch(ctx, op, out.Details.reads(idsSet(pageIDs), w)...); err != nil {
-		return nil, err
+	rest := DetailsWanted{Accessories: w.Accessories && !plain, References: w.References && indexes}
+	if len(ids) > 0 {
+		if err := db.readBatch(ctx, op, out.Details.reads(idsSet(ids), rest)...); err != nil {
+			return nil, err
+		}
 	}
 	out.Details.sortAccessories()
 	return out, nil
@@ -433,24 +427,18 @@ func storedTotal(f ArtifactFilter, q *query.Query) bool {
 }
 
 // listRepositoryArtifacts reads a page of one repository's default
-// listing into out with the repository's stored count as the total, read
-// in the page's own statement: no COUNT, which on PostgreSQL was a third of
-// the database's work for a listing. Only a page past the end (no row to
-// carry the count) counts.
-func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, args []any, offset, limit int, out *[]Artifact, also []*batchRead) (int64, error) {
+// listing (row scans each, with the extra destinations it is given) with
+// the repository's stored count as the total, read in the page's own
+// statement: no COUNT, which on PostgreSQL was a third of the database's
+// work for a listing. Only a page past the end (no row to carry the count)
+// counts.
+func (db *DB) listRepositoryArtifacts(ctx context.Context, count, page string, args []any, offset, limit int, row func(rowScanner, ...any) error, also []*batchRead) (int64, error) {
 	const op = "list artifacts"
 	total := int64(-1)
 	read := &batchRead{
 		sql:  strings.Replace(page, " FROM artifacts a JOIN repositories r", ", r.artifact_count FROM artifacts a JOIN repositories r", 1),
 		args: append(args[:len(args):len(args)], limit, offset),
-		row: func(r rowScanner) error {
-			var a Artifact
-			if err := r.Scan(append(artifactDest(&a), &total)...); err != nil {
-				return err
-			}
-			*out = append(*out, a)
-			return nil
-		},
+		row:  func(r rowScanner) error { return row(r, &total) },
 	}
 	if err := db.readBatch(ctx, op, append(also, read)...); err != nil {
 		return 0, err
@@ -525,7 +513,7 @@ func tagsRead(set idSet, out map[int64][]Tag) *batchRead {
 	return &batchRead{
 		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + set.sql + `)
 		ORDER BY push_time DESC, id DESC`,
-		args: set.args, samePage: set.page,
+		args: set.args,
 		row: func(r rowScanner) error {
 			var t Tag
 			if err := r.Scan(tagDest(&t)...); err != nil {
@@ -668,7 +656,7 @@ func accessoriesRead(set idSet, out map[int64][]Accessory) *batchRead {
 	}
 	return &batchRead{
 		sql:  accessoriesSQL(set.sql),
-		args: append(set.args[:len(set.args):len(set.args)], set.args...), samePage: set.page,
+		args: append(set.args[:len(set.args):len(set.args)], set.args...),
 		row: func(r rowScanner) error {
 			var a Accessory
 			var tagged int
@@ -728,7 +716,7 @@ func referencesRead(set idSet, out map[int64][]Reference) *batchRead {
 	}
 	return &batchRead{
 		sql:  referencesSQL(set.sql),
-		args: set.args, samePage: set.page,
+		args: set.args,
 		row: func(r rowScanner) error {
 			var ref Reference
 			if err := r.Scan(&ref.ParentID, &ref.ChildDigest, &ref.MediaType, &ref.Platform, &ref.ChildID, &ref.ChildManifest, &ref.ChildSize); err != nil {

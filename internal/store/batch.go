@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"strings"
 
@@ -28,17 +27,13 @@ type batchRead struct {
 	sql  string
 	args []any
 	row  func(rowScanner) error
-	// samePage: the read selects its rows through a page's ID subquery
-	// (idSet.page), so it must see the snapshot the page's own read sees.
-	samePage bool
 }
 
-// idSet is the artifacts a detail read is for: a list of IDs, or the
-// subquery that selects a page's IDs (page), read in the page's batch.
+// idSet is the artifacts a detail read is for: the SQL of a set (the
+// placeholders of a list of IDs) and its arguments.
 type idSet struct {
 	sql  string
 	args []any
-	page bool
 }
 
 func idsSet(ids []int64) idSet {
@@ -55,17 +50,12 @@ type pgxConn interface {
 	Conn() *pgx.Conn
 }
 
-// readBatch runs reads (nil entries are skipped) on the read pool. A batch
-// with a samePage read runs in one REPEATABLE READ snapshot on
-// PostgreSQL (BEGIN and COMMIT go in the same round trip); under READ
-// COMMITTED each statement of a pipeline takes its own.
+// readBatch runs reads (nil entries are skipped) on the read pool.
 func (db *DB) readBatch(ctx context.Context, op string, reads ...*batchRead) error {
 	var live []*batchRead
-	snapshot := false
 	for _, r := range reads {
 		if r != nil {
 			live = append(live, r)
-			snapshot = snapshot || r.samePage
 		}
 	}
 	if len(live) == 0 {
@@ -95,69 +85,35 @@ func (db *DB) readBatch(ctx context.Context, op string, reads ...*batchRead) err
 			return errors.New("PostgreSQL connection is not a pgx connection")
 		}
 		b := &pgx.Batch{}
-		if snapshot {
-			b.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY`)
-		}
 		for _, r := range live {
 			b.Queue(db.rebind(r.sql), r.args...)
 		}
-		if snapshot {
-			b.Queue(`COMMIT`)
-		}
 		res := pc.Conn().SendBatch(ctx, b)
-		if snapshot {
-			if _, err := res.Exec(); err != nil {
-				res.Close()
-				return endTx(ctx, pc, err)
-			}
-		}
 		for _, r := range live {
 			rows, err := res.Query()
 			if err != nil {
 				res.Close()
-				return endTx(ctx, pc, err)
+				return err
 			}
 			for rows.Next() {
 				if err := r.row(rows); err != nil {
 					rows.Close()
 					res.Close()
-					return endTx(ctx, pc, err)
+					return err
 				}
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				res.Close()
-				return endTx(ctx, pc, err)
+				return err
 			}
 		}
-		if snapshot {
-			if _, err := res.Exec(); err != nil {
-				res.Close()
-				return endTx(ctx, pc, err)
-			}
-		}
-		return endTx(ctx, pc, res.Close())
+		return res.Close()
 	})
 	if err != nil {
 		return errs.Wrap(op, err)
 	}
 	return nil
-}
-
-// endTx returns err after making sure the connection is outside any
-// transaction: a batch that failed after its BEGIN leaves one open (a
-// failed statement skips the rest of the pipeline, COMMIT included). A
-// connection that cannot roll back is given up (driver.ErrBadConn: the
-// pool closes it).
-func endTx(ctx context.Context, pc pgxConn, err error) error {
-	c := pc.Conn()
-	if c.IsClosed() || c.PgConn().TxStatus() == 'I' {
-		return err
-	}
-	if _, rerr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil || c.PgConn().TxStatus() != 'I' {
-		return errors.Join(err, driver.ErrBadConn)
-	}
-	return err
 }
 
 func (db *DB) readOne(ctx context.Context, r *batchRead) error {

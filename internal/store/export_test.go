@@ -63,23 +63,3 @@ func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
 func (db *DB) FillTotalSizes(ctx context.Context) error {
 	return db.tx(ctx, "fill total sizes", func(tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) })
 }
-
-// ReadBatch runs sqls as one read batch (readBatch), each read marked
-// samePage as given, and returns each read's rows as strings of their
-// first column. Test-only.
-func (db *DB) ReadBatch(ctx context.Context, sqls []string, samePage []bool) ([][]string, error) {
-	out := make([][]string, len(sqls))
-	reads := make([]*batchRead, len(sqls))
-	for i, q := range sqls {
-		reads[i] = &batchRead{sql: q, samePage: samePage[i], row: func(r rowScanner) error {
-			var v string
-			err := r.Scan(&v)
-			out[i] = append(out[i], v)
-			return err
-		}}
-	}
-	return out, db.readBatch(ctx, "test batch", reads...)
-}
-
-// LimitReadPool caps the read pool's connections. Test-only.
-func (db *DB) LimitReadPool(n int) { db.r.SetMaxOpenConns(n) }

@@ -191,7 +191,7 @@ func labelsRead(set idSet, out map[int64][]Label) *batchRead {
 	return &batchRead{
 		sql: `SELECT al.artifact_id, ` + labelFields + ` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
 		WHERE al.artifact_id IN (` + set.sql + `) ORDER BY al.created_at, l.id`,
-		args: set.args, samePage: set.page,
+		args: set.args,
 		row: func(r rowScanner) error {
 			var aid int64
 			var l Label

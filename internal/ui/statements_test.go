@@ -57,8 +57,8 @@ func TestPageStatementBudgets(t *testing.T) {
 				// caller's roles, permissions, the listing.
 				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{7, 4}},
 				// ... the repository, then the artifact listing: 1 round
-				// trip on PostgreSQL, 4 statements on SQLite.
-				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{10, 5}},
+				// trip on PostgreSQL, 2 statements on SQLite.
+				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{8, 5}},
 			} {
 				get := func() (int, *store.Statements) {
 					req := httptest.NewRequest("GET", c.path, nil)
