@@ -6,16 +6,13 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
 // searchStore is what the search handler needs from the metadata store.
 type searchStore interface {
-	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int) ([]store.ProjectInfo, int64, error)
-	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
-	SearchRepositories(ctx context.Context, reach *store.Reach, keyword string, limit int) ([]store.RepositoryHit, error)
+	Search(ctx context.Context, f store.ProjectFilter, reach *store.Reach, user int64, limit int) (*store.SearchResult, error)
 }
 
 func (s *Server) searchRoutes() []route {
@@ -69,40 +66,30 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, c *Caller) error
 	keyword := qv.Get("q")
 	reach := s.reach(c)
 	f := store.ProjectFilter{Name: keyword, All: reach.All, WithPublic: true, MemberID: reach.UserID, Names: reach.Projects}
-	projects, _, err := s.st.ListProjects(ctx, f, &query.Query{Sort: []query.SortKey{{Key: "name"}}}, 0, searchLimit)
+	var user int64
+	if !c.IsRobot() {
+		user = c.UserID
+	}
+	found, err := s.st.Search(ctx, f, reach, user, searchLimit)
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, 0, len(projects))
-	for _, p := range projects {
-		ids = append(ids, p.ID)
-	}
-	roles := map[int64][]int{}
-	if c.UserID != 0 && !c.IsRobot() {
-		if roles, err = s.st.UserProjectRoles(ctx, c.UserID, ids); err != nil {
-			return err
-		}
-	}
 	out := Search{Project: []SearchProject{}, Repository: []SearchRepository{}}
-	for _, p := range projects {
+	for _, p := range found.Projects {
 		sp := SearchProject{
 			ProjectID: p.ID, OwnerID: p.OwnerID, Name: p.Name, OwnerName: p.OwnerName,
 			CreationTime: Timestamp(p.CreatedAt), UpdateTime: Timestamp(p.UpdatedAt),
 			RepoCount: p.RepoCount, Metadata: map[string]string{"public": strconv.FormatBool(p.Public)},
 		}
 		var rs []rbac.Role
-		for _, id := range roles[p.ID] {
+		for _, id := range found.Roles[p.ID] {
 			sp.CurrentUserRoleIDs = append(sp.CurrentUserRoleIDs, id)
 			rs = append(rs, rbac.Role(id))
 		}
 		sp.CurrentUserRoleID = int(rbac.BestRole(rs...))
 		out.Project = append(out.Project, sp)
 	}
-	repos, err := s.st.SearchRepositories(ctx, reach, keyword, searchLimit)
-	if err != nil {
-		return err
-	}
-	for _, h := range repos {
+	for _, h := range found.Repositories {
 		out.Repository = append(out.Repository, SearchRepository{
 			ProjectID: h.ProjectID, ProjectName: h.ProjectName, ProjectPublic: h.ProjectPublic,
 			RepositoryName: h.Name, PullCount: h.PullCount, ArtifactCount: h.ArtifactCount,

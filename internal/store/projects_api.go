@@ -147,6 +147,39 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 	if where != "" {
 		conds = append(conds, where)
 	}
+	fconds, fargs, ok := db.projectConditions(f)
+	if !ok {
+		return []ProjectInfo{}, 0, nil
+	}
+	conds, args = append(conds, fconds...), append(args, fargs...)
+	from := ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id`
+	if len(conds) > 0 {
+		from += " WHERE " + strings.Join(conds, " AND ")
+	}
+	order = withTieBreak(order)
+	out := []ProjectInfo{}
+	total, err := db.countedPage(ctx, op, `SELECT COUNT(*)`+from, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		args, offset, limit, func(r rowScanner) error {
+			p, err := scanProjectInfo(r)
+			if err != nil {
+				return err
+			}
+			out = append(out, p)
+			return nil
+		})
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := db.fillProjects(ctx, out); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// projectConditions are the conditions (on projects p and their owners
+// u) of f's filters, and their arguments; ok is false when f can match no
+// project.
+func (db *DB) projectConditions(f ProjectFilter) (conds []string, args []any, ok bool) {
 	if f.Name != "" {
 		// Project names are lower case (Harbor's rule, checked at
 		// creation), so a plain substring test of the lowered keyword is
@@ -180,32 +213,11 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 			}
 		}
 		if len(vis) == 0 {
-			return []ProjectInfo{}, 0, nil
+			return nil, nil, false
 		}
 		conds = append(conds, "("+strings.Join(vis, " OR ")+")")
 	}
-	from := ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id`
-	if len(conds) > 0 {
-		from += " WHERE " + strings.Join(conds, " AND ")
-	}
-	order = withTieBreak(order)
-	out := []ProjectInfo{}
-	total, err := db.countedPage(ctx, op, `SELECT COUNT(*)`+from, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		args, offset, limit, func(r rowScanner) error {
-			p, err := scanProjectInfo(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-			return nil
-		})
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := db.fillProjects(ctx, out); err != nil {
-		return nil, 0, err
-	}
-	return out, total, nil
+	return conds, args, true
 }
 
 // withTieBreak ends order with the project ID, for a stable order across

@@ -208,18 +208,32 @@ type RepositoryHit struct {
 func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword string, limit int) ([]RepositoryHit, error) {
 	const op = "search repositories"
 	kw := strings.ToLower(keyword)
-	// Only what a search answer shows: each column read costs on SQLite.
-	q := `SELECT r.id, r.project_id, r.name, r.pull_count, r.artifact_count, p.name, p.public
-		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
-	var args []any
 	names, indexed, err := db.nameSnapshot(ctx)
 	if err != nil {
 		return nil, errs.Wrap(op, err)
 	}
-	ids, few := matchingIDs(names, kw)
+	out := []RepositoryHit{}
+	if err := db.readBatch(ctx, op, db.repositorySearch(names, indexed, kw, reach, limit, &out)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// repositorySearch is the read of SearchRepositories into out, with the
+// name copy names (indexed: usable); nil when the copy finds no name.
+func (db *DB) repositorySearch(names *nameCopy, indexed bool, kw string, reach *Reach, limit int, out *[]RepositoryHit) *batchRead {
+	// Only what a search answer shows: each column read costs on SQLite.
+	q := `SELECT r.id, r.project_id, r.name, r.pull_count, r.artifact_count, p.name, p.public
+		FROM repositories r JOIN projects p ON p.id = r.project_id WHERE `
+	var args []any
+	var ids []int64
+	few := false
+	if indexed {
+		ids, few = names.matching(kw)
+	}
 	switch {
 	case indexed && few && len(ids) == 0:
-		return []RepositoryHit{}, nil
+		return nil
 	case indexed && few:
 		cond, arg := db.idList("r.id", ids)
 		q += cond
@@ -232,18 +246,12 @@ func (db *DB) SearchRepositories(ctx context.Context, reach *Reach, keyword stri
 		q += " AND " + w
 		args = append(args, a...)
 	}
-	rows, err := db.query(ctx, nil, q+` ORDER BY r.name LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	out := []RepositoryHit{}
-	for rows.Next() {
+	return &batchRead{sql: q + ` ORDER BY r.name LIMIT ?`, args: append(args, limit), row: func(r rowScanner) error {
 		var h RepositoryHit
-		if err := rows.Scan(&h.ID, &h.ProjectID, &h.Name, &h.PullCount, &h.ArtifactCount, &h.ProjectName, &h.ProjectPublic); err != nil {
-			return nil, errs.Wrap(op, err)
+		if err := r.Scan(&h.ID, &h.ProjectID, &h.Name, &h.PullCount, &h.ArtifactCount, &h.ProjectName, &h.ProjectPublic); err != nil {
+			return err
 		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		*out = append(*out, h)
+		return nil
+	}}
 }

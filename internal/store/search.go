@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/errs"
 )
 
 // Repository search looks for a keyword anywhere in repository names.
@@ -55,22 +58,57 @@ type nameCopy struct {
 	maxID  int64      // the newest ID it holds
 	loaded time.Time  // of the last full load
 	tooBig bool       // more than nameIndexMax repositories: search stays in SQL
+	// all is the names joined by newlines (which no name holds), and
+	// starts the offset of each in all: one strings.Index over all finds
+	// a keyword several times faster than one call per name.
+	all    string
+	starts []int
 }
 
-// nameSnapshot returns the current sorted names, refreshed as described
+// withHaystack fills c.all and c.starts from c.names and returns c.
+func (c *nameCopy) withHaystack() *nameCopy {
+	var b strings.Builder
+	n := 0
+	for _, r := range c.names {
+		n += len(r.name) + 1
+	}
+	b.Grow(n)
+	c.starts = make([]int, len(c.names))
+	for i, r := range c.names {
+		c.starts[i] = b.Len()
+		b.WriteString(r.name)
+		b.WriteByte('\n')
+	}
+	c.all = b.String()
+	return c
+}
+
+const newestRepositorySQL = `SELECT COALESCE(MAX(id), 0) FROM repositories`
+
+// nameSnapshot returns the current name copy, refreshed as described
 // above, or ok=false when search should stay in SQL.
-func (db *DB) nameSnapshot(ctx context.Context) ([]repoName, bool, error) {
+func (db *DB) nameSnapshot(ctx context.Context) (*nameCopy, bool, error) {
 	var maxID int64
-	if err := db.queryRow(ctx, nil, `SELECT COALESCE(MAX(id), 0) FROM repositories`).Scan(&maxID); err != nil {
+	if err := db.queryRow(ctx, nil, newestRepositorySQL).Scan(&maxID); err != nil {
 		return nil, false, err
 	}
+	return db.nameSnapshotAt(ctx, maxID)
+}
+
+// fresh reports whether copy c holds every name up to maxID, the newest
+// repository ID read.
+func (c *nameCopy) fresh(maxID int64) bool { return c != nil && maxID <= c.maxID }
+
+// nameSnapshotAt is nameSnapshot with the newest repository ID read
+// already (maxID).
+func (db *DB) nameSnapshotAt(ctx context.Context, maxID int64) (*nameCopy, bool, error) {
 	ix := &db.names
-	if c := ix.cur.Load(); c != nil && maxID <= c.maxID {
+	if c := ix.cur.Load(); c.fresh(maxID) {
 		// The copy holds every name up to the newest ID. It is used as
 		// it is unless it is due for its full reload and nobody else is
 		// reloading it already.
 		if time.Since(c.loaded) <= nameIndexFull || !ix.mu.TryLock() {
-			return c.names, !c.tooBig, nil
+			return c, !c.tooBig, nil
 		}
 	} else {
 		ix.mu.Lock()
@@ -83,7 +121,7 @@ func (db *DB) nameSnapshot(ctx context.Context) ([]repoName, bool, error) {
 		if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM repositories`).Scan(&n); err != nil {
 			return nil, false, err
 		}
-		fresh := &nameCopy{names: []repoName{}, loaded: time.Now(), tooBig: n > nameIndexMax}
+		fresh := (&nameCopy{names: []repoName{}, loaded: time.Now(), tooBig: n > nameIndexMax}).withHaystack()
 		ix.seen = map[int64]bool{}
 		if !fresh.tooBig {
 			var err error
@@ -110,7 +148,7 @@ func (db *DB) nameSnapshot(ctx context.Context) ([]repoName, bool, error) {
 		c = &raised
 	}
 	ix.cur.Store(c)
-	return c.names, !c.tooBig, nil
+	return c, !c.tooBig, nil
 }
 
 // add returns c with the rows q selects that it does not hold yet, as a
@@ -144,19 +182,37 @@ func (ix *nameIndex) add(ctx context.Context, db *DB, c *nameCopy, q string, arg
 		ix.seen[r.id] = true
 		next.maxID = max(next.maxID, r.id)
 	}
-	return next, nil
+	return next.withHaystack(), nil
 }
 
-// matchingIDs returns the IDs of the names containing kw, in name order,
-// or ok=false when there are more than nameMatchesMax.
-func matchingIDs(names []repoName, kw string) (ids []int64, ok bool) {
-	for _, r := range names {
-		if strings.Contains(r.name, kw) {
-			if len(ids) == nameMatchesMax {
-				return nil, false
-			}
+// matching returns the IDs of the names containing kw, in name order, or
+// ok=false when there are more than nameMatchesMax.
+func (c *nameCopy) matching(kw string) (ids []int64, ok bool) {
+	if strings.IndexByte(kw, '\n') >= 0 {
+		return nil, true // no name holds a newline
+	}
+	if kw == "" {
+		if len(c.names) > nameMatchesMax {
+			return nil, false
+		}
+		for _, r := range c.names {
 			ids = append(ids, r.id)
 		}
+		return ids, true
+	}
+	for pos := 0; pos < len(c.all); {
+		i := strings.Index(c.all[pos:], kw)
+		if i < 0 {
+			break
+		}
+		// The name holding the match, then on past its end.
+		at := pos + i
+		k := sort.SearchInts(c.starts, at+1) - 1
+		if len(ids) == nameMatchesMax {
+			return nil, false
+		}
+		ids = append(ids, c.names[k].id)
+		pos = c.starts[k] + len(c.names[k].name) + 1
 	}
 	return ids, true
 }
@@ -169,4 +225,103 @@ func (db *DB) idList(col string, ids []int64) (string, any) {
 	}
 	b, _ := json.Marshal(ids)
 	return col + " IN (SELECT value FROM json_each(?))", string(b)
+}
+
+// SearchResult is what Search finds.
+type SearchResult struct {
+	Projects     []ProjectInfo   // with RepoCount; Metadata holds "public" only
+	Roles        map[int64][]int // the user's direct roles in Projects
+	Repositories []RepositoryHit
+}
+
+// Search finds the projects f selects (f.Name: the keyword) by name, the
+// roles user holds in them (none for 0), and the repositories within reach
+// whose name contains the keyword (SearchRepositories), up to limit each.
+// On PostgreSQL it is one round trip: the repositories are matched with
+// the name copy as it is, and the copy's freshness is checked with the
+// newest repository ID read in the same batch; only when repositories were
+// created since is the copy refreshed and the repository read run again.
+func (db *DB) Search(ctx context.Context, f ProjectFilter, reach *Reach, user int64, limit int) (*SearchResult, error) {
+	const op = "search"
+	kw := strings.ToLower(f.Name)
+	res := &SearchResult{Projects: []ProjectInfo{}, Roles: map[int64][]int{}, Repositories: []RepositoryHit{}}
+	var reads, later []*batchRead
+	if conds, args, ok := db.projectConditions(f); ok {
+		where := ""
+		if len(conds) > 0 {
+			where = " WHERE " + strings.Join(conds, " AND ")
+		}
+		reads = append(reads, &batchRead{
+			sql: `SELECT ` + projectInfoColumns + `, (SELECT COUNT(*) FROM repositories rc WHERE rc.project_id = p.id)
+				FROM projects p LEFT JOIN users u ON u.id = p.owner_id` + where + ` ORDER BY p.name LIMIT ?`,
+			args: append(args, limit),
+			row: func(r rowScanner) error {
+				var p ProjectInfo
+				if err := r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit, &p.RepoCount); err != nil {
+					return err
+				}
+				p.Metadata = map[string]string{"public": strconv.FormatBool(p.Public)}
+				res.Projects = append(res.Projects, p)
+				return nil
+			},
+		})
+		if user != 0 {
+			// The user's roles in every project the keyword matches
+			// (those beyond the limit or out of reach are dropped below):
+			// in the batch on PostgreSQL, after the projects on SQLite,
+			// and only when there are some.
+			roles := &batchRead{
+				sql: `SELECT m.project_id, m.role FROM project_members m JOIN projects p ON p.id = m.project_id
+					WHERE m.entity_type = 'u' AND m.entity_id = ? AND ` + db.contains("p.name") + ` > 0 ORDER BY m.project_id, m.role`,
+				args: []any{user, kw},
+				row: func(r rowScanner) error {
+					var pid int64
+					var role int
+					err := r.Scan(&pid, &role)
+					res.Roles[pid] = append(res.Roles[pid], role)
+					return err
+				},
+			}
+			if db.pg {
+				reads = append(reads, roles)
+			} else {
+				later = append(later, roles)
+			}
+		}
+	}
+	var maxID int64
+	reads = append(reads, &batchRead{sql: newestRepositorySQL, row: func(r rowScanner) error { return r.Scan(&maxID) }})
+	c := db.names.cur.Load()
+	if c != nil {
+		reads = append(reads, db.repositorySearch(c, !c.tooBig, kw, reach, limit, &res.Repositories))
+	}
+	if err := db.readBatch(ctx, op, reads...); err != nil {
+		return nil, err
+	}
+	if len(res.Projects) > 0 {
+		if err := db.readBatch(ctx, op, later...); err != nil {
+			return nil, err
+		}
+	}
+	if !c.fresh(maxID) || time.Since(c.loaded) > nameIndexFull {
+		names, indexed, err := db.nameSnapshotAt(ctx, maxID)
+		if err != nil {
+			return nil, errs.Wrap(op, err)
+		}
+		if !c.fresh(maxID) {
+			// Repositories created since the copy was read: search again.
+			res.Repositories = res.Repositories[:0]
+			if err := db.readBatch(ctx, op, db.repositorySearch(names, indexed, kw, reach, limit, &res.Repositories)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	known := res.Roles
+	res.Roles = make(map[int64][]int, len(known))
+	for _, p := range res.Projects {
+		if r, ok := known[p.ID]; ok {
+			res.Roles[p.ID] = r
+		}
+	}
+	return res, nil
 }

@@ -46,6 +46,17 @@ func TestSearchNameIndex(t *testing.T) {
 			push(qid, "q/app")
 			search := func(reach *store.Reach, kw string) []string {
 				t.Helper()
+				// Search (the API's: projects, roles and repositories in
+				// one batch, with the copy as it was), run first so that
+				// it meets the copy stale, finds the same.
+				res, err := db.Search(ctx, store.ProjectFilter{Name: kw, All: true}, reach, 0, 100)
+				if err != nil {
+					t.Fatalf("Search %q: %v", kw, err)
+				}
+				var also []string
+				for _, h := range res.Repositories {
+					also = append(also, h.Name)
+				}
 				hits, err := db.SearchRepositories(ctx, reach, kw, 100)
 				if err != nil {
 					t.Fatalf("search %q: %v", kw, err)
@@ -56,6 +67,9 @@ func TestSearchNameIndex(t *testing.T) {
 						t.Errorf("search %q: %s has %d artifacts", kw, h.Name, h.ArtifactCount)
 					}
 					names = append(names, h.Name)
+				}
+				if !slices.Equal(also, names) && len(also)+len(names) > 0 {
+					t.Errorf("Search %q found repositories %v, SearchRepositories %v", kw, also, names)
 				}
 				return names
 			}
@@ -138,6 +152,25 @@ func TestSearchNameIndex(t *testing.T) {
 			}
 			if got := search(nil, "many-1004"); !slices.Equal(got, []string{"q/many-1004"}) {
 				t.Errorf("narrow keyword among many: %v", got)
+			}
+			// Projects by name with their repository counts, and the
+			// roles of a member in them; a non-member sees public
+			// projects and those of its own only.
+			uid, err := db.CreateUser(ctx, store.User{Username: "searcher", Email: "s@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.AddMember(ctx, store.Member{ProjectID: qid, EntityType: store.EntityUser, EntityID: uid, Role: 3}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := db.Search(ctx, store.ProjectFilter{Name: "Q", All: true}, nil, uid, 100)
+			if err != nil || len(res.Projects) != 1 || res.Projects[0].ID != qid || res.Projects[0].RepoCount != 1+1+20+1005 ||
+				!slices.Equal(res.Roles[qid], []int{3}) || len(res.Roles) != 1 || res.Projects[0].Metadata["public"] != "false" {
+				t.Errorf("projects matching q: %+v %v", res, err)
+			}
+			res, err = db.Search(ctx, store.ProjectFilter{Name: "", MemberID: uid, WithPublic: true}, &store.Reach{UserID: uid, Projects: []string{"q"}}, uid, 100)
+			if err != nil || len(res.Projects) != 1 || res.Projects[0].Name != "q" || len(res.Repositories) != 100 || res.Repositories[0].ProjectName != "q" {
+				t.Errorf("a member's search: %d projects, %d repositories, %v", len(res.Projects), len(res.Repositories), err)
 			}
 		})
 	}
