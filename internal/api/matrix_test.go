@@ -116,6 +116,8 @@ func mxRows() []mxRow {
 			after: func(e *mxEnv, who mxWho, _ mxResp) { e.admin("DELETE", fmt.Sprintf("/projects/mxdel%d", who), nil) }},
 		{op: "getProjectDeletable", needs: "project:delete", proj: mxPerms("project:delete"), want: projectAdmin, req: mxIn("/projects/matrix/_deletable", nil)},
 		{op: "getProjectSummary", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/summary", nil)},
+		// Berth's own: filtered to the projects the caller may read (TestProjectSummary).
+		{op: "listProjectSummaries", needs: "none (filtered)", want: all, req: mxIn("/project-summaries?project_ids=%d", nil)},
 		// Harbor checks metadata:list, which no role holds (only admins and
 		// robots given it could list). Berth lets whoever may read metadata
 		// list it too, deliberately (internal/api/project.go metadataProject:

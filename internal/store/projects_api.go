@@ -738,34 +738,88 @@ type ProjectSummary struct {
 // ProjectSummaryOf reads project id's repository count and, when asked, its
 // quota and member counts, in one round trip on PostgreSQL.
 func (db *DB) ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*ProjectSummary, error) {
-	out := &ProjectSummary{}
-	reads := []*batchRead{{sql: `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, args: []any{id},
-		row: func(r rowScanner) error { return r.Scan(&out.RepoCount) }}}
-	if quota {
-		reads = append(reads, &batchRead{sql: quotaSelect + ` WHERE p.id = ?`, args: []any{id}, row: func(r rowScanner) error {
-			q, err := scanQuota(r)
-			out.Quota = &q
-			return err
-		}})
+	out, err := db.ProjectSummariesOf(ctx, []SummaryWanted{{ProjectID: id, Quota: quota, Members: members}})
+	if err != nil {
+		return nil, err
 	}
-	if members {
-		out.MemberCounts = map[int]int64{}
-		reads = append(reads, &batchRead{sql: `SELECT role, COUNT(*) FROM project_members WHERE project_id = ? GROUP BY role`, args: []any{id},
+	if out[0] == nil {
+		return nil, errs.E(errs.NotFound, "project summary", "quota %d not found", id)
+	}
+	return out[0], nil
+}
+
+// SummaryWanted is one project's summary to read, and what to read of it.
+type SummaryWanted struct {
+	ProjectID      int64
+	Quota, Members bool
+}
+
+// ProjectSummariesOf reads the summaries wants asks for, in its order, in
+// one round trip on PostgreSQL whatever their number (one statement each
+// for the repository counts, the quotas and the member counts). The entry
+// of a project whose quota is asked for and not found (deleted meanwhile)
+// is nil.
+func (db *DB) ProjectSummariesOf(ctx context.Context, wants []SummaryWanted) ([]*ProjectSummary, error) {
+	const op = "project summary"
+	out := make([]*ProjectSummary, len(wants))
+	byID := make(map[int64]*ProjectSummary, len(wants))
+	var all, quotas, members []int64
+	for i, w := range wants {
+		out[i] = &ProjectSummary{}
+		byID[w.ProjectID] = out[i]
+		all = append(all, w.ProjectID)
+		if w.Quota {
+			quotas = append(quotas, w.ProjectID)
+		}
+		if w.Members {
+			out[i].MemberCounts = map[int]int64{}
+			members = append(members, w.ProjectID)
+		}
+	}
+	if len(wants) == 0 {
+		return out, nil
+	}
+	reads := []*batchRead{{sql: `SELECT project_id, COUNT(*) FROM repositories WHERE project_id IN (` + placeholders(len(all)) + `) GROUP BY project_id`,
+		args: idArgs(all), row: func(r rowScanner) error {
+			var id, n int64
+			if err := r.Scan(&id, &n); err != nil {
+				return err
+			}
+			byID[id].RepoCount = n
+			return nil
+		}}}
+	if len(quotas) > 0 {
+		reads = append(reads, &batchRead{sql: quotaSelect + ` WHERE p.id IN (` + placeholders(len(quotas)) + `)`, args: idArgs(quotas),
 			row: func(r rowScanner) error {
+				q, err := scanQuota(r)
+				if err == nil && byID[q.ProjectID] != nil {
+					byID[q.ProjectID].Quota = &q
+				}
+				return err
+			}})
+	}
+	if len(members) > 0 {
+		reads = append(reads, &batchRead{sql: `SELECT project_id, role, COUNT(*) FROM project_members WHERE project_id IN (` + placeholders(len(members)) + `)
+			GROUP BY project_id, role`, args: idArgs(members),
+			row: func(r rowScanner) error {
+				var id, n int64
 				var role int
-				var n int64
-				if err := r.Scan(&role, &n); err != nil {
+				if err := r.Scan(&id, &role, &n); err != nil {
 					return err
 				}
-				out.MemberCounts[role] = n
+				if s := byID[id]; s != nil && s.MemberCounts != nil {
+					s.MemberCounts[role] = n
+				}
 				return nil
 			}})
 	}
-	if err := db.readBatch(ctx, "project summary", reads...); err != nil {
+	if err := db.readBatch(ctx, op, reads...); err != nil {
 		return nil, err
 	}
-	if quota && out.Quota == nil {
-		return nil, errs.E(errs.NotFound, "project summary", "quota %d not found", id)
+	for i, w := range wants {
+		if w.Quota && out[i].Quota == nil {
+			out[i] = nil
+		}
 	}
 	return out, nil
 }

@@ -70,9 +70,10 @@ func (c *Console) projectsPage(w http.ResponseWriter, r *http.Request, v *view) 
 
 // quotasOf reads the storage quotas of the listed projects for their
 // usage bars (a project is missing when the caller may not see its quota).
-// Administrators read them with one quota listing; others read each
-// project's summary, and only of projects they are members of: the public
-// access of a non-member does not include the quota.
+// Administrators read them with one quota listing; others read the
+// summaries of the projects they are members of, in one call
+// (listProjectSummaries): the public access of a non-member does not
+// include the quota.
 func quotasOf(v *view, list []api.Project) map[int64]*usage {
 	out := map[int64]*usage{}
 	if len(list) == 0 {
@@ -92,13 +93,21 @@ func quotasOf(v *view, list []api.Project) map[int64]*usage {
 			return out
 		}
 	}
+	var ids []string
 	for _, p := range list {
-		if p.CurrentUserRoleID == 0 && (v.User == nil || !v.User.SysadminFlag) {
-			continue
+		if p.CurrentUserRoleID != 0 || (v.User != nil && v.User.SysadminFlag) {
+			ids = append(ids, strconv.FormatInt(p.ProjectID, 10))
 		}
-		var sum api.ProjectSummary
-		if _, err := v.api.get("/projects/"+pathEscape(p.Name)+"/summary", &sum); err == nil && sum.Quota != nil {
-			out[p.ProjectID] = &usage{Used: sum.Quota.Used["storage"], Hard: sum.Quota.Hard["storage"]}
+	}
+	if len(ids) == 0 {
+		return out
+	}
+	var sums []api.ProjectSummaryOf
+	if _, err := v.api.get("/project-summaries?project_ids="+strings.Join(ids, ","), &sums); err == nil {
+		for _, s := range sums {
+			if s.Quota != nil {
+				out[s.ProjectID] = &usage{Used: s.Quota.Used["storage"], Hard: s.Quota.Hard["storage"]}
+			}
 		}
 	}
 	return out

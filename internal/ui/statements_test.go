@@ -48,11 +48,12 @@ func TestPageStatementBudgets(t *testing.T) {
 				// the current user read nothing more). Projects: the
 				// listing's 3 or 4, the quotas (2).
 				{"projects", adminB, "/projects", [2]int64{7, 6}},
-				// ... and a summary per member project: its counts only
-				// (1 round trip on PostgreSQL, 3 statements on SQLite);
-				// the listing left the project and the caller's rights in
-				// the page cache.
-				{"projects, member", memberB, "/projects", [2]int64{11, 6}},
+				// ... and the summaries of the member projects in one call
+				// (listProjectSummaries: 1 round trip on PostgreSQL
+				// whatever their number, 2 statements on SQLite); the
+				// listing left the projects and the caller's rights in the
+				// page cache.
+				{"projects, member", memberB, "/projects", [2]int64{8, 5}},
 				// Project (once per page, by name or ID), its info with the
 				// caller's roles, permissions, the listing.
 				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{7, 4}},
