@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		Forward:  func() (string, bool) { c := settings.Get(); return c.AuditLogForwardEndpoint, c.SkipAuditLogDatabase },
 	})
 	reg := registry.New(db, blobs, authn, registry.Options{
-		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus,
+		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus, ReadOnly: settings.ReadOnly,
 	})
 	keep, _ := cfg.ExecutionKeep() // validated with the configuration
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})

@@ -89,6 +89,7 @@ type Registry struct {
 	refs     *readCache[*store.ManifestRef] // repository + reference → manifest
 
 	uploadLocks sync.Map // upload ID -> *sync.Mutex
+	readOnly    func() bool
 }
 
 // Options configure a Registry.
@@ -100,6 +101,9 @@ type Options struct {
 	ExternalURL string
 	// Events receives pushes, pulls and deletes (audit log, webhooks).
 	Events interface{ Publish(event.Event) }
+	// ReadOnly, if set, reports whether the system is in read-only mode
+	// (the configuration's read_only): every write is then refused.
+	ReadOnly func() bool
 	// CacheTTL bounds how long another replica's write may go unseen by
 	// the pull path's read cache (default 2s; this process's own writes are
 	// seen at once).
@@ -121,7 +125,7 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 		opts.CacheTTL = 2 * time.Second
 	}
 	return &Registry{
-		st: st, blobs: blobs, gate: gate, log: opts.Logger,
+		st: st, blobs: blobs, gate: gate, log: opts.Logger, readOnly: opts.ReadOnly,
 		pulls:  newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
 		cache:  newManifestCache(64 << 20),
 		base:   strings.TrimSuffix(opts.ExternalURL, "/"),
@@ -162,9 +166,21 @@ type request struct {
 
 func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	if reg.readOnly != nil && isWrite(r.Method) && reg.readOnly() {
+		// Harbor's read-only middleware: DENIED with its message.
+		writeError(w, r, reg.log, failf(codeDenied, ReadOnlyMessage))
+		return
+	}
 	if err := reg.route(w, r); err != nil {
 		writeError(w, r, reg.log, err)
 	}
+}
+
+// ReadOnlyMessage is Harbor's answer to a write in read-only mode.
+const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
+
+func isWrite(method string) bool {
+	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions
 }
 
 // route dispatches on the path. Names contain slashes, so the route is found
