@@ -60,6 +60,15 @@ func (reg *Registry) getBlob(q *request, ref string) error {
 		return err
 	}
 	defer f.Close()
+	if size >= corkMin {
+		uncork := corked(ctx)
+		defer func() {
+			// The response is flushed before the cork is pulled, so the
+			// kernel sends its last partial segment at once.
+			http.NewResponseController(q.w).Flush()
+			uncork()
+		}()
+	}
 	// ServeContent handles Range and If-None-Match; it copies an *os.File to
 	// the connection with sendfile(2).
 	http.ServeContent(q.w, q.r, "", timeZero, f)

@@ -2,10 +2,16 @@ package registry_test
 
 import (
 	"bufio"
+	"bytes"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testserver"
 )
 
 func TestBlobs(t *testing.T) {
@@ -239,4 +245,60 @@ func rawRequest(t *testing.T, host, req string) (int, string) {
 	var b strings.Builder
 	bufio.NewReader(resp.Body).WriteTo(&b)
 	return resp.StatusCode, b.String()
+}
+
+// TestLargeBlobCorked pulls a blob large enough to be sent corked
+// (TCP_CORK, cork.go), checks its bytes, and then requires small answers
+// on the same keep-alive connection to come at once: a cork left in place
+// would hold each of them for the kernel's 200 ms.
+func TestLargeBlobCorked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		blob := randomBytes(3 << 20)
+		d := e.pushBlob("library/corked", blob)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		get := func(method string) (*http.Response, []byte) {
+			req, _ := http.NewRequest(method, e.srv.URL+"/v2/library/corked/blobs/"+d, nil)
+			req.SetBasicAuth("admin", testserver.AdminPassword)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp, b
+		}
+		if resp, b := get(http.MethodGet); resp.StatusCode != 200 || !bytes.Equal(b, blob) {
+			t.Fatalf("GET: %d, %d bytes", resp.StatusCode, len(b))
+		}
+		var waits []time.Duration
+		for range 5 {
+			start := time.Now()
+			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/", nil)
+			req.SetBasicAuth("admin", testserver.AdminPassword)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			waits = append(waits, time.Since(start))
+		}
+		slices.Sort(waits)
+		if waits[2] >= 150*time.Millisecond {
+			t.Errorf("small answers after a corked blob took %v (median %v): the cork stayed", waits, waits[2])
+		}
+		// A range of a large blob is sent corked too, and exact.
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/library/corked/blobs/"+d, nil)
+		req.SetBasicAuth("admin", testserver.AdminPassword)
+		req.Header.Set("Range", "bytes=1000-1999")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(b, blob[1000:2000]) {
+			t.Errorf("range: %d, %d bytes", resp.StatusCode, len(b))
+		}
+	})
 }

