@@ -284,7 +284,7 @@ func TestLargeBlobCorked(t *testing.T) {
 			waits = append(waits, time.Since(start))
 		}
 		slices.Sort(waits)
-		if waits[2] >= 150*time.Millisecond {
+		if waits[2] >= 180*time.Millisecond { // a cork left in place: 200 ms or more each
 			t.Errorf("small answers after a corked blob took %v (median %v): the cork stayed", waits, waits[2])
 		}
 		// A range of a large blob is sent corked too, and exact.
