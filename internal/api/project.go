@@ -20,7 +20,7 @@ import (
 type projectStore interface {
 	AddProject(ctx context.Context, p store.ProjectSpec) (int64, error)
 	FirstAdminID(ctx context.Context) (int64, error)
-	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int) ([]store.ProjectInfo, int64, error)
+	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int, user int64) (*store.ProjectPage, error)
 	ProjectInfo(ctx context.Context, id int64) (*store.ProjectInfo, error)
 	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
 	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
@@ -419,18 +419,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 		f.WithPublic = withPublic
 		f.MemberID = c.UserID
 	}
-	list, total, err := s.st.ListProjects(r.Context(), f, p.Query, p.Offset(), p.Size)
+	pg, err := s.st.ListProjects(r.Context(), f, p.Query, p.Offset(), p.Size, c.UserID)
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, len(list))
-	for i := range list {
-		ids[i] = list[i].ID
-	}
-	direct, err := s.st.UserProjectRoles(r.Context(), c.UserID, ids)
-	if err != nil {
-		return err
-	}
+	list, total, direct := pg.Projects, pg.Total, pg.Roles
 	out := make([]Project, 0, len(list))
 	for i := range list {
 		roles := callerRoles(c, &list[i], direct[list[i].ID])

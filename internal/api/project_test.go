@@ -427,6 +427,30 @@ func TestProjectList(t *testing.T) {
 			if len(ps) != 1 || ps[0].CurrentUserRoleID != int(rbac.Developer) || ps[0].Togglable {
 				t.Errorf("mylib-d for dave: %+v", ps)
 			}
+			// Each listed project is the project's own view to the same
+			// caller: repository count, metadata, roles.
+			e.want("metadata", e.do("PUT", "/api/v2.0/projects/lib-b/metadatas/auto_scan", "alice", map[string]string{"auto_scan": "true"}), 200, "")
+			cfg, layer := []byte(`{"os":"linux"}`), pjRandom(50)
+			e.pushBlob("lib-b/app", cfg)
+			e.pushBlob("lib-b/app", layer)
+			e.want("manifest", e.pushManifest("lib-b/app", "v1", pjManifest(cfg, layer)), 201, "")
+			for _, who := range []string{"admin", "alice", "dave", ""} {
+				var listed []pjProject
+				e.json("list as "+who, e.do("GET", "/api/v2.0/projects?page_size=100", pjAs(who), nil), &listed)
+				for _, lp := range listed {
+					one := e.project(pjAs(who), lp.Name)
+					if got, want := jsonOf(t, lp), jsonOf(t, one); got != want {
+						t.Errorf("%q lists %s as\n%s\nits own view is\n%s", who, lp.Name, got, want)
+					}
+				}
+				if who == "alice" && len(listed) > 0 {
+					for _, lp := range listed {
+						if lp.Name == "lib-b" && (lp.RepoCount != 1 || lp.Metadata["auto_scan"] != "true" || lp.CurrentUserRoleID != 1) {
+							t.Errorf("lib-b listed for alice: %+v", lp)
+						}
+					}
+				}
+			}
 			ps = nil
 			e.json("no detail", e.do("GET", "/api/v2.0/projects?with_detail=false", "admin", nil), &ps)
 			if len(ps) == 0 || ps[0].Metadata != nil || ps[0].OwnerName == "" {

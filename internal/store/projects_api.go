@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -131,25 +132,37 @@ func scanProjectInfo(s interface{ Scan(...any) error }) (ProjectInfo, error) {
 	return p, err
 }
 
+// ProjectPage is a page of a project listing.
+type ProjectPage struct {
+	Projects []ProjectInfo   // with owner names, repository counts and metadata
+	Roles    map[int64][]int // the roles the listing's user holds directly in each
+	Total    int64           // how many projects match in all
+}
+
 // ListProjects returns a page of the projects f and q select (newest first
 // unless q sorts) with their owner names, repository counts and metadata,
-// and how many match in all.
-func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query, offset, limit int) ([]ProjectInfo, int64, error) {
+// the roles user holds directly in them (none for 0), and how many match
+// in all. The counts and the metadata come in the page's own rows; on
+// PostgreSQL the COUNT and the roles (through the page's ID subquery, a
+// cheap read of the small projects table) go in the same batch: one round
+// trip. On SQLite the roles follow by the page's IDs.
+func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query, offset, limit int, user int64) (*ProjectPage, error) {
 	const op = "list projects"
 	if q == nil {
 		q = &query.Query{}
 	}
 	where, args, order, err := q.SQL(projectListColumns, "p.created_at DESC, p.id DESC")
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
+	out := &ProjectPage{Projects: []ProjectInfo{}, Roles: map[int64][]int{}}
 	conds := []string{}
 	if where != "" {
 		conds = append(conds, where)
 	}
 	fconds, fargs, ok := db.projectConditions(f)
 	if !ok {
-		return []ProjectInfo{}, 0, nil
+		return out, nil
 	}
 	conds, args = append(conds, fconds...), append(args, fargs...)
 	from := ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id`
@@ -157,23 +170,64 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 		from += " WHERE " + strings.Join(conds, " AND ")
 	}
 	order = withTieBreak(order)
-	out := []ProjectInfo{}
-	total, err := db.countedPage(ctx, op, `SELECT COUNT(*)`+from, `SELECT `+projectInfoColumns+from+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		args, offset, limit, func(r rowScanner) error {
-			p, err := scanProjectInfo(r)
-			if err != nil {
-				return err
-			}
-			out = append(out, p)
-			return nil
+	metaAgg := `json_group_object(m.name, m.value)`
+	if db.pg {
+		metaAgg = `json_object_agg(m.name, m.value)`
+	}
+	page := `SELECT ` + projectInfoColumns + `, (SELECT COUNT(*) FROM repositories rc WHERE rc.project_id = p.id),
+		(SELECT ` + metaAgg + ` FROM project_metadata m WHERE m.project_id = p.id)` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+	roleRow := func(r rowScanner) error {
+		var pid int64
+		var role int
+		err := r.Scan(&pid, &role)
+		out.Roles[pid] = append(out.Roles[pid], role)
+		return err
+	}
+	var also []*batchRead
+	if db.pg && user != 0 {
+		also = append(also, &batchRead{
+			sql: `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
+				AND project_id IN (SELECT p.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?) ORDER BY project_id, role`,
+			args: append(append([]any{user}, args...), limit, offset),
+			row:  roleRow,
 		})
+	}
+	out.Total, err = db.countedPage(ctx, op, `SELECT COUNT(*)`+from, page, args, offset, limit, func(r rowScanner) error {
+		var p ProjectInfo
+		var meta sql.NullString
+		if err := r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit, &p.RepoCount, &meta); err != nil {
+			return err
+		}
+		p.Metadata = map[string]string{}
+		if meta.Valid && meta.String != "" {
+			if err := json.Unmarshal([]byte(meta.String), &p.Metadata); err != nil {
+				return fmt.Errorf("metadata of project %d: %w", p.ID, err)
+			}
+		}
+		p.Metadata["public"] = fmt.Sprint(p.Public)
+		out.Projects = append(out.Projects, p)
+		return nil
+	}, also...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	if err := db.fillProjects(ctx, out); err != nil {
-		return nil, 0, err
+	if db.pg || user == 0 || len(out.Projects) == 0 {
+		return out, nil
 	}
-	return out, total, nil
+	ids := make([]int64, len(out.Projects))
+	for i := range out.Projects {
+		ids[i] = out.Projects[i].ID
+	}
+	err = db.readBatch(ctx, op, &batchRead{
+		sql: `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
+			AND project_id IN (` + placeholders(len(ids)) + `) ORDER BY project_id, role`,
+		args: append([]any{user}, idArgs(ids)...),
+		row:  roleRow,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // projectConditions are the conditions (on projects p and their owners
@@ -231,45 +285,6 @@ func withTieBreak(order string) string {
 		return order + ", p.id DESC"
 	}
 	return order + ", p.id"
-}
-
-// fillProjects adds repository counts and metadata to ps, two queries for all.
-func (db *DB) fillProjects(ctx context.Context, ps []ProjectInfo) error {
-	const op = "project details"
-	if len(ps) == 0 {
-		return nil
-	}
-	idx := make(map[int64]*ProjectInfo, len(ps))
-	args := make([]any, 0, len(ps))
-	for i := range ps {
-		p := &ps[i]
-		p.Metadata = map[string]string{"public": fmt.Sprint(p.Public)}
-		idx[p.ID] = p
-		args = append(args, p.ID)
-	}
-	in := "(" + placeholders(len(ps)) + ")"
-	return db.readBatch(ctx, op,
-		&batchRead{sql: `SELECT project_id, COUNT(*) FROM repositories WHERE project_id IN ` + in + ` GROUP BY project_id`, args: args,
-			row: func(r rowScanner) error {
-				var id, n int64
-				if err := r.Scan(&id, &n); err != nil {
-					return err
-				}
-				idx[id].RepoCount = n
-				return nil
-			}},
-		&batchRead{sql: `SELECT project_id, name, value FROM project_metadata WHERE project_id IN ` + in, args: args,
-			row: func(r rowScanner) error {
-				var id int64
-				var k, v string
-				if err := r.Scan(&id, &k, &v); err != nil {
-					return err
-				}
-				if k != "public" {
-					idx[id].Metadata[k] = v
-				}
-				return nil
-			}})
 }
 
 // ProjectInfo returns project id with its owner name, limit, repository
