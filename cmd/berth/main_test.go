@@ -181,6 +181,7 @@ func TestBadConfig(t *testing.T) {
 		{"serve", "--no-such-flag"},
 		{"serve", "--tls-cert", "only-cert.pem"},
 		{"serve", "--external-url", "not a url"},
+		{"serve", "--debug-addr", "6060"},
 	} {
 		cmd := exec.Command(testserver.Binary(t), args...)
 		cmd.Env = cleanEnv()

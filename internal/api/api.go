@@ -196,7 +196,7 @@ func (s *Server) wrap(rt *route) http.HandlerFunc {
 			err = errs.E(errs.Unauthenticated, rt.op, "authentication required")
 		}
 		if err == nil && isWrite(r.Method) && s.opts.Settings.ReadOnly() && !rt.allowedReadOnly() {
-			err = errs.E(errs.Denied, rt.op, "The system is in read only mode. Any modification is prohibited.")
+			err = errs.E(errs.Denied, rt.op, errs.ReadOnlyMessage)
 		}
 		if err == nil {
 			err = rt.handle(w, r, c)

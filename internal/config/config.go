@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -156,6 +157,11 @@ func (c *Config) Validate() error {
 	var problems []string
 	if c.Addr == "" {
 		problems = append(problems, "addr must not be empty")
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			problems = append(problems, "debug-addr must be host:port (e.g. 127.0.0.1:6060)")
+		}
 	}
 	if c.DataDir == "" {
 		problems = append(problems, "data-dir must not be empty")

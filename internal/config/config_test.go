@@ -157,6 +157,7 @@ func TestValidate(t *testing.T) {
 		{"log level", func(c *config.Config) { c.LogLevel = "trace" }, "log-level"},
 		{"log levels", func(c *config.Config) { c.LogLevel = "warn" }, ""},
 		{"log format", func(c *config.Config) { c.LogFormat = "xml" }, "log-format"},
+		{"debug address", func(c *config.Config) { c.DebugAddr = "6060" }, "debug-addr"},
 		{"token ttl too short", func(c *config.Config) { c.TokenTTL = 59 * time.Second }, "token-ttl"},
 		{"token ttl too long", func(c *config.Config) { c.TokenTTL = 25 * time.Hour }, "token-ttl"},
 		{"token ttl bounds", func(c *config.Config) { c.TokenTTL = time.Minute }, ""},

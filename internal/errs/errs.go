@@ -26,6 +26,10 @@ const (
 	Precondition                // the system is not set up for this (e.g. another auth mode)
 )
 
+// ReadOnlyMessage is Harbor's answer to a write while the system is in
+// read-only mode, on /v2 and on the API alike.
+const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
+
 var kindNames = [...]string{"internal", "not found", "exists", "invalid", "denied",
 	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited", "precondition failed"}
 

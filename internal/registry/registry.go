@@ -168,16 +168,13 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if reg.readOnly != nil && isWrite(r.Method) && reg.readOnly() {
 		// Harbor's read-only middleware: DENIED with its message.
-		writeError(w, r, reg.log, failf(codeDenied, ReadOnlyMessage))
+		writeError(w, r, reg.log, failf(codeDenied, errs.ReadOnlyMessage))
 		return
 	}
 	if err := reg.route(w, r); err != nil {
 		writeError(w, r, reg.log, err)
 	}
 }
-
-// ReadOnlyMessage is Harbor's answer to a write in read-only mode.
-const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
 
 func isWrite(method string) bool {
 	return method != http.MethodGet && method != http.MethodHead && method != http.MethodOptions

@@ -410,7 +410,7 @@ func (db *DB) listArtifacts(ctx context.Context, f ArtifactFilter, q *query.Quer
 	}
 	rest := DetailsWanted{Accessories: w.Accessories && !plain, References: w.References && indexes}
 	if len(ids) > 0 {
-		if err := db.readBatch(ctx, op, out.Details.reads(idsSet(ids), rest)...); err != nil {
+		if err := db.readBatch(ctx, op, out.Details.reads(ids, rest)...); err != nil {
 			return nil, err
 		}
 	}
@@ -501,19 +501,18 @@ func tagDest(t *Tag) []any {
 // ArtifactTags returns the tags of each of ids, newest first.
 func (db *DB) ArtifactTags(ctx context.Context, ids []int64) (map[int64][]Tag, error) {
 	out := map[int64][]Tag{}
-	return out, db.readBatch(ctx, "list tags", tagsRead(idsSet(ids), out))
+	return out, db.readBatch(ctx, "list tags", tagsRead(ids, out))
 }
 
-// tagsRead reads the tags of the artifacts of set into out (nil when set
-// is empty).
-func tagsRead(set idSet, out map[int64][]Tag) *batchRead {
-	if set.empty() {
+// tagsRead reads the tags of ids into out (nil when ids is empty).
+func tagsRead(ids []int64, out map[int64][]Tag) *batchRead {
+	if len(ids) == 0 {
 		return nil
 	}
 	return &batchRead{
-		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + set.sql + `)
+		sql: `SELECT ` + tagFields + ` FROM tags WHERE artifact_id IN (` + placeholders(len(ids)) + `)
 		ORDER BY push_time DESC, id DESC`,
-		args: set.args,
+		args: idArgs(ids),
 		row: func(r rowScanner) error {
 			var t Tag
 			if err := r.Scan(tagDest(&t)...); err != nil {
@@ -622,11 +621,11 @@ type Accessory struct {
 	Tagged bool // linked by a sha256-<hex>.sig tag rather than a subject field
 }
 
-// accessoriesSQL selects the accessories of the subjects the set in
-// selects (its arguments twice): referrers through artifacts_subject,
-// cosign tags through the tag name. A plain repository (migration 0018)
-// has none.
-func accessoriesSQL(in string) string {
+// accessoriesSQL selects the accessories of n subjects (the n IDs twice):
+// referrers through artifacts_subject, cosign tags through the tag name. A
+// plain repository (migration 0018) has none.
+func accessoriesSQL(n int) string {
+	in := placeholders(n)
 	return `SELECT s.id, 0, ` + artifactFields("x") + ` FROM artifacts s
 		JOIN artifacts x ON x.repository_id = s.repository_id AND x.subject_digest = s.digest
 		JOIN repositories r ON r.id = x.repository_id WHERE s.id IN (` + in + `) AND NOT r.plain
@@ -641,22 +640,22 @@ func accessoriesSQL(in string) string {
 // ArtifactAccessories returns the accessories of each of ids, newest first.
 func (db *DB) ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]Accessory, error) {
 	out := map[int64][]Accessory{}
-	if err := db.readBatch(ctx, "list accessories", accessoriesRead(idsSet(ids), out)); err != nil {
+	if err := db.readBatch(ctx, "list accessories", accessoriesRead(ids, out)); err != nil {
 		return nil, err
 	}
 	sortAccessories(out)
 	return out, nil
 }
 
-// accessoriesRead reads the accessories of the artifacts of set into out,
-// unsorted (nil when set is empty).
-func accessoriesRead(set idSet, out map[int64][]Accessory) *batchRead {
-	if set.empty() {
+// accessoriesRead reads the accessories of ids into out, unsorted (nil
+// when ids is empty).
+func accessoriesRead(ids []int64, out map[int64][]Accessory) *batchRead {
+	if len(ids) == 0 {
 		return nil
 	}
 	return &batchRead{
-		sql:  accessoriesSQL(set.sql),
-		args: append(set.args[:len(set.args):len(set.args)], set.args...),
+		sql:  accessoriesSQL(len(ids)),
+		args: append(idArgs(ids), idArgs(ids)...),
 		row: func(r rowScanner) error {
 			var a Accessory
 			var tagged int
@@ -697,26 +696,25 @@ type Reference struct {
 	ChildSize     int64  // oci.TotalSize of the child; -1 when not in the repository or not stored
 }
 
-// referencesSQL selects the child references of the indexes among the
-// artifacts the set in selects, with the children the parents'
-// repositories hold.
-func referencesSQL(in string) string {
+// referencesSQL selects the child references of the indexes among n
+// artifacts, with the children the parents' repositories hold.
+func referencesSQL(n int) string {
 	return `SELECT ar.parent_id, ar.child_digest, ar.media_type, ar.platform, COALESCE(c.id, 0),
 		CASE WHEN c.total_size < 0 THEN c.manifest END, COALESCE(c.total_size, -1)
 		FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id
 		LEFT JOIN artifacts c ON c.repository_id = p.repository_id AND c.digest = ar.child_digest
-		WHERE ar.parent_id IN (` + in + `) AND p.manifest_media_type IN (` + indexTypes + `)`
+		WHERE ar.parent_id IN (` + placeholders(n) + `) AND p.manifest_media_type IN (` + indexTypes + `)`
 }
 
-// referencesRead reads the child references of the indexes of set into
-// out (nil when set is empty).
-func referencesRead(set idSet, out map[int64][]Reference) *batchRead {
-	if set.empty() {
+// referencesRead reads the child references of the indexes among ids into
+// out (nil when ids is empty).
+func referencesRead(ids []int64, out map[int64][]Reference) *batchRead {
+	if len(ids) == 0 {
 		return nil
 	}
 	return &batchRead{
-		sql:  referencesSQL(set.sql),
-		args: set.args,
+		sql:  referencesSQL(len(ids)),
+		args: idArgs(ids),
 		row: func(r rowScanner) error {
 			var ref Reference
 			if err := r.Scan(&ref.ParentID, &ref.ChildDigest, &ref.MediaType, &ref.Platform, &ref.ChildID, &ref.ChildManifest, &ref.ChildSize); err != nil {
@@ -749,21 +747,20 @@ func newArtifactDetails() *ArtifactDetails {
 		Accessories: map[int64][]Accessory{}, References: map[int64][]Reference{}}
 }
 
-// reads are the reads of the details w asks for of the artifacts of set
-// into d.
-func (d *ArtifactDetails) reads(set idSet, w DetailsWanted) []*batchRead {
+// reads are the reads of the details w asks for of ids into d.
+func (d *ArtifactDetails) reads(ids []int64, w DetailsWanted) []*batchRead {
 	var reads []*batchRead
 	if w.Tags {
-		reads = append(reads, tagsRead(set, d.Tags))
+		reads = append(reads, tagsRead(ids, d.Tags))
 	}
 	if w.Labels {
-		reads = append(reads, labelsRead(set, d.Labels))
+		reads = append(reads, labelsRead(ids, d.Labels))
 	}
 	if w.Accessories {
-		reads = append(reads, accessoriesRead(set, d.Accessories))
+		reads = append(reads, accessoriesRead(ids, d.Accessories))
 	}
 	if w.References {
-		reads = append(reads, referencesRead(set, d.References))
+		reads = append(reads, referencesRead(ids, d.References))
 	}
 	return reads
 }
@@ -773,7 +770,7 @@ func (d *ArtifactDetails) reads(set idSet, w DetailsWanted) []*batchRead {
 func (db *DB) ArtifactDetailsOf(ctx context.Context, ids []int64, w DetailsWanted) (*ArtifactDetails, error) {
 	d := newArtifactDetails()
 	if len(ids) > 0 {
-		if err := db.readBatch(ctx, "list artifact details", d.reads(idsSet(ids), w)...); err != nil {
+		if err := db.readBatch(ctx, "list artifact details", d.reads(ids, w)...); err != nil {
 			return nil, err
 		}
 	}

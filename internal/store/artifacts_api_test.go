@@ -66,10 +66,10 @@ func TestListingPlans(t *testing.T) {
 		}
 		check(tc.name+" (page, with its tags and labels)", page, append(args, 10, 0)...)
 	}
-	check("accessories", accessoriesSQL("?, ?"), 1, 2, 1, 2)
+	check("accessories", accessoriesSQL(2), 1, 2, 1, 2)
 	check("artifact by tag", artifactByRefSQL(false), "a/b", "v1")
 	check("artifact by digest", artifactByRefSQL(true), "a/b", "sha256:00")
-	check("references", referencesSQL("?, ?"), 1, 2)
+	check("references", referencesSQL(2), 1, 2)
 	check("tags", `SELECT `+tagFields+` FROM tags WHERE artifact_id IN (?, ?) ORDER BY push_time DESC, id DESC`, 1, 2)
 	check("labels", `SELECT al.artifact_id, `+labelFields+` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
 		WHERE al.artifact_id IN (?, ?) ORDER BY al.created_at, l.id`, 1, 2)

@@ -29,22 +29,6 @@ type batchRead struct {
 	row  func(rowScanner) error
 }
 
-// idSet is the artifacts a detail read is for: the SQL of a set (the
-// placeholders of a list of IDs) and its arguments.
-type idSet struct {
-	sql  string
-	args []any
-}
-
-func idsSet(ids []int64) idSet {
-	if len(ids) == 0 {
-		return idSet{}
-	}
-	return idSet{sql: placeholders(len(ids)), args: idArgs(ids)}
-}
-
-func (s idSet) empty() bool { return s.sql == "" }
-
 // pgxConn is what the pgx database/sql driver's connections offer.
 type pgxConn interface {
 	Conn() *pgx.Conn

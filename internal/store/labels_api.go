@@ -182,16 +182,16 @@ func (db *DB) DetachLabel(ctx context.Context, artifact, label int64) error {
 	})
 }
 
-// labelsRead reads the labels attached to the artifacts of set into out,
-// in the order they were attached (nil when set is empty).
-func labelsRead(set idSet, out map[int64][]Label) *batchRead {
-	if set.empty() {
+// labelsRead reads the labels attached to ids into out, in the order they
+// were attached (nil when ids is empty).
+func labelsRead(ids []int64, out map[int64][]Label) *batchRead {
+	if len(ids) == 0 {
 		return nil
 	}
 	return &batchRead{
 		sql: `SELECT al.artifact_id, ` + labelFields + ` FROM artifact_labels al JOIN labels l ON l.id = al.label_id
-		WHERE al.artifact_id IN (` + set.sql + `) ORDER BY al.created_at, l.id`,
-		args: set.args,
+		WHERE al.artifact_id IN (` + placeholders(len(ids)) + `) ORDER BY al.created_at, l.id`,
+		args: idArgs(ids),
 		row: func(r rowScanner) error {
 			var aid int64
 			var l Label

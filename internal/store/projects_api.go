@@ -126,9 +126,11 @@ var projectListColumns = map[string]query.Column{
 
 const projectInfoColumns = `p.id, p.name, p.owner_id, p.public, p.created_at, p.updated_at, COALESCE(u.username, ''), p.storage_limit`
 
-func scanProjectInfo(s interface{ Scan(...any) error }) (ProjectInfo, error) {
+// scanProjectInfo scans projectInfoColumns, then any extra columns into
+// extra.
+func scanProjectInfo(s interface{ Scan(...any) error }, extra ...any) (ProjectInfo, error) {
 	var p ProjectInfo
-	err := s.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit)
+	err := s.Scan(append([]any{&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit}, extra...)...)
 	return p, err
 }
 
@@ -176,28 +178,23 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 	}
 	page := `SELECT ` + projectInfoColumns + `, (SELECT COUNT(*) FROM repositories rc WHERE rc.project_id = p.id),
 		(SELECT ` + metaAgg + ` FROM project_metadata m WHERE m.project_id = p.id)` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
-	roleRow := func(r rowScanner) error {
-		var pid int64
-		var role int
-		err := r.Scan(&pid, &role)
-		out.Roles[pid] = append(out.Roles[pid], role)
-		return err
-	}
 	var also []*batchRead
 	if db.pg && user != 0 {
 		also = append(also, &batchRead{
 			sql: `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
 				AND project_id IN (SELECT p.id` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?) ORDER BY project_id, role`,
 			args: append(append([]any{user}, args...), limit, offset),
-			row:  roleRow,
+			row:  rolesInto(out.Roles),
 		})
 	}
 	out.Total, err = db.countedPage(ctx, op, `SELECT COUNT(*)`+from, page, args, offset, limit, func(r rowScanner) error {
-		var p ProjectInfo
 		var meta sql.NullString
-		if err := r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit, &p.RepoCount, &meta); err != nil {
+		var repos int64
+		p, err := scanProjectInfo(r, &repos, &meta)
+		if err != nil {
 			return err
 		}
+		p.RepoCount = repos
 		p.Metadata = map[string]string{}
 		if meta.Valid && meta.String != "" {
 			if err := json.Unmarshal([]byte(meta.String), &p.Metadata); err != nil {
@@ -214,20 +211,29 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 	if db.pg || user == 0 || len(out.Projects) == 0 {
 		return out, nil
 	}
-	ids := make([]int64, len(out.Projects))
-	for i := range out.Projects {
-		ids[i] = out.Projects[i].ID
-	}
-	err = db.readBatch(ctx, op, &batchRead{
-		sql: `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
-			AND project_id IN (` + placeholders(len(ids)) + `) ORDER BY project_id, role`,
-		args: append([]any{user}, idArgs(ids)...),
-		row:  roleRow,
-	})
-	if err != nil {
+	if out.Roles, err = db.UserProjectRoles(ctx, user, projectIDs(out.Projects)); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// rolesInto scans (project_id, role) rows into roles.
+func rolesInto(roles map[int64][]int) func(rowScanner) error {
+	return func(r rowScanner) error {
+		var pid int64
+		var role int
+		err := r.Scan(&pid, &role)
+		roles[pid] = append(roles[pid], role)
+		return err
+	}
+}
+
+func projectIDs(ps []ProjectInfo) []int64 {
+	ids := make([]int64, len(ps))
+	for i := range ps {
+		ids[i] = ps[i].ID
+	}
+	return ids
 }
 
 // projectConditions are the conditions (on projects p and their owners
@@ -349,30 +355,16 @@ func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*Project
 
 // UserProjectRoles returns the roles user holds directly in each of projects.
 func (db *DB) UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error) {
-	const op = "project roles"
 	out := map[int64][]int{}
 	if userID == 0 || len(projects) == 0 {
 		return out, nil
 	}
-	args := []any{userID}
-	for _, id := range projects {
-		args = append(args, id)
-	}
-	rows, err := db.query(ctx, nil, `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
-		AND project_id IN (`+placeholders(len(projects))+`) ORDER BY project_id, role`, args...)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var pid int64
-		var role int
-		if err := rows.Scan(&pid, &role); err != nil {
-			return nil, errs.Wrap(op, err)
-		}
-		out[pid] = append(out[pid], role)
-	}
-	return out, rows.Err()
+	return out, db.readBatch(ctx, "project roles", &batchRead{
+		sql: `SELECT project_id, role FROM project_members WHERE entity_type = 'u' AND entity_id = ?
+			AND project_id IN (` + placeholders(len(projects)) + `) ORDER BY project_id, role`,
+		args: append([]any{userID}, idArgs(projects)...),
+		row:  rolesInto(out),
+	})
 }
 
 // ProjectRepoCount returns how many repositories project holds.

@@ -276,7 +276,7 @@ func (db *DB) Search(ctx context.Context, f ProjectFilter, reach *Reach, user in
 	const op = "search"
 	kw := strings.ToLower(f.Name)
 	res := &SearchResult{Projects: []ProjectInfo{}, Roles: map[int64][]int{}, Repositories: []RepositoryHit{}}
-	var reads, later []*batchRead
+	var reads []*batchRead
 	if conds, args, ok := db.projectConditions(f); ok {
 		where := ""
 		if len(conds) > 0 {
@@ -287,37 +287,27 @@ func (db *DB) Search(ctx context.Context, f ProjectFilter, reach *Reach, user in
 				FROM projects p LEFT JOIN users u ON u.id = p.owner_id` + where + ` ORDER BY p.name LIMIT ?`,
 			args: append(args, limit),
 			row: func(r rowScanner) error {
-				var p ProjectInfo
-				if err := r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &p.OwnerName, &p.StorageLimit, &p.RepoCount); err != nil {
+				var repos int64
+				p, err := scanProjectInfo(r, &repos)
+				if err != nil {
 					return err
 				}
+				p.RepoCount = repos
 				p.Metadata = map[string]string{"public": strconv.FormatBool(p.Public)}
 				res.Projects = append(res.Projects, p)
 				return nil
 			},
 		})
-		if user != 0 {
-			// The user's roles in every project the keyword matches
-			// (those beyond the limit or out of reach are dropped below):
-			// in the batch on PostgreSQL, after the projects on SQLite,
-			// and only when there are some.
-			roles := &batchRead{
+		if user != 0 && db.pg {
+			// The user's roles in every project the keyword matches, in
+			// the batch (those beyond the limit or out of reach are
+			// dropped below); on SQLite they follow by the projects' IDs.
+			reads = append(reads, &batchRead{
 				sql: `SELECT m.project_id, m.role FROM project_members m JOIN projects p ON p.id = m.project_id
 					WHERE m.entity_type = 'u' AND m.entity_id = ? AND ` + db.contains("p.name") + ` > 0 ORDER BY m.project_id, m.role`,
 				args: []any{user, kw},
-				row: func(r rowScanner) error {
-					var pid int64
-					var role int
-					err := r.Scan(&pid, &role)
-					res.Roles[pid] = append(res.Roles[pid], role)
-					return err
-				},
-			}
-			if db.pg {
-				reads = append(reads, roles)
-			} else {
-				later = append(later, roles)
-			}
+				row:  rolesInto(res.Roles),
+			})
 		}
 	}
 	var maxID int64
@@ -329,10 +319,12 @@ func (db *DB) Search(ctx context.Context, f ProjectFilter, reach *Reach, user in
 	if err := db.readBatch(ctx, op, reads...); err != nil {
 		return nil, err
 	}
-	if len(res.Projects) > 0 {
-		if err := db.readBatch(ctx, op, later...); err != nil {
+	if !db.pg && user != 0 && len(res.Projects) > 0 {
+		roles, err := db.UserProjectRoles(ctx, user, projectIDs(res.Projects))
+		if err != nil {
 			return nil, err
 		}
+		res.Roles = roles
 	}
 	if !c.fresh(maxID) || time.Since(c.loaded) > nameIndexFull {
 		names, indexed, err := db.nameSnapshotAt(ctx, maxID)

@@ -62,6 +62,26 @@ func (c *client) must(want int, method, path, user, pass string, body any, out a
 	}
 }
 
+// robot is a robot account as its creation answers it.
+type robot struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Secret string `json:"secret"`
+}
+
+// pushRobot creates, as admin, a robot of project that may push and pull
+// its repositories.
+func (c *client) pushRobot(project, name string) robot {
+	c.t.Helper()
+	var r robot
+	c.must(201, "POST", "/robots", "admin", testserver.AdminPassword, map[string]any{
+		"name": name, "level": "project", "duration": -1,
+		"permissions": []map[string]any{{"kind": "project", "namespace": project, "access": []map[string]string{
+			{"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}}}},
+	}, &r)
+	return r
+}
+
 // ociCode returns the OCI error code of a registry client error.
 func ociCode(err error) string {
 	var te *transport.Error
@@ -94,15 +114,7 @@ func TestProjectLifecycle(t *testing.T) {
 				c.must(201, "POST", "/projects/acme/members", admin, pw, map[string]any{
 					"role_id": role, "member_user": map[string]any{"username": u}}, nil)
 			}
-			var robot struct {
-				Name   string `json:"name"`
-				Secret string `json:"secret"`
-			}
-			c.must(201, "POST", "/robots", admin, pw, map[string]any{
-				"name": "ci", "level": "project", "duration": -1,
-				"permissions": []map[string]any{{"kind": "project", "namespace": "acme", "access": []map[string]string{
-					{"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}}}},
-			}, &robot)
+			robot := c.pushRobot("acme", "ci")
 			if robot.Name != "robot$acme+ci" || robot.Secret == "" {
 				t.Fatalf("robot: %+v", robot)
 			}

@@ -36,16 +36,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	record(c.call("GET", "/users/current", "sam", "Wrong-Passw0rd-9", nil, nil))
 	record(c.call("GET", "/users/current", "sam", userPW, nil, nil))
 	record(c.call("GET", "/users?page_size=100", admin, pw, nil, nil))
-	var robot struct {
-		ID     int64  `json:"id"`
-		Name   string `json:"name"`
-		Secret string `json:"secret"`
-	}
-	c.must(201, "POST", "/robots", admin, pw, map[string]any{
-		"name": "logs", "level": "project", "duration": -1,
-		"permissions": []map[string]any{{"kind": "project", "namespace": "library", "access": []map[string]string{
-			{"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}}}},
-	}, &robot)
+	robot := c.pushRobot("library", "logs")
 	ref, _ := name.ParseReference(srv.Addr+"/library/logs:v1", name.Insecure)
 	img, _ := random.Image(1024, 1)
 	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: robot.Name, Password: robot.Secret})); err != nil {
