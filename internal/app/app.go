@@ -205,6 +205,17 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	if a.cfg.DebugAddr != "" {
+		dbg, err := a.serveDebug()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer dbg.Close()
+	}
+	// Logged before the first request can be answered: the listener is
+	// bound already, and whoever waits for the server reads it first.
+	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "")
 	bg, stopBG := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.RunBackground(bg); close(done) }()
@@ -217,17 +228,6 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
-	if a.cfg.DebugAddr != "" {
-		dbg, err := a.serveDebug()
-		if err != nil {
-			srv.Close()
-			stopBG()
-			<-done
-			return err
-		}
-		defer dbg.Close()
-	}
-	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "")
 	var serveErr error
 	select {
 	case <-ctx.Done():
