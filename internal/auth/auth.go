@@ -51,6 +51,9 @@ type Principal struct {
 	// access is set when the request carried a bearer token: the scopes in it.
 	access []Access
 	bearer bool
+	// cred fingerprints the stored password or secret hash the principal
+	// signed in with (credFingerprint), carried into the tokens it gets.
+	cred string
 }
 
 // Anonymous reports whether p carried no credentials.
@@ -69,6 +72,7 @@ type Access struct {
 // Store is what auth reads from the metadata store.
 type Store interface {
 	UserByName(ctx context.Context, name string) (*store.User, error)
+	UserByID(ctx context.Context, id int64) (*store.User, error)
 	ProjectByName(ctx context.Context, name string) (*store.Project, error)
 	SetPropertyIfAbsent(ctx context.Context, name, value string) (string, error)
 	MemberRoles(ctx context.Context, projectID, userID int64) ([]int, error)
@@ -97,6 +101,7 @@ type Service struct {
 	mu       sync.Mutex
 	verified map[string]verifiedEntry
 	inflight map[string]*loginCall // verifications running, by cache key
+	tokens   map[string]tokenEntry // verified registry tokens, by their bytes
 	throttle *throttle
 }
 
@@ -106,18 +111,14 @@ type Service struct {
 // otherwise run hundreds of argon2 computations together).
 type loginCall struct {
 	done chan struct{}
-	p    *Principal
+	ok   bool
 	err  error
 }
 
 type verifiedEntry struct {
-	p       Principal
+	hash    string // the stored hash the credential matched
 	expires time.Time
 }
-
-// basicCacheTTL is how long a verified Basic credential is remembered, so
-// that a client sending Basic on every request does not pay the KDF each time.
-const basicCacheTTL = time.Minute
 
 // New loads (or creates, on first start) the token signing key from st.
 func New(ctx context.Context, st Store, opts Options) (*Service, error) {
@@ -152,8 +153,8 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 	sum := sha256.Sum256(pub)
 	ck := make([]byte, 32)
 	rand.Read(ck)
-	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{},
-		throttle: newThrottle(loginFailLimit, loginFailWindow, loginLockout)}, nil
+	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{}, tokens: map[string]tokenEntry{},
+		throttle: newThrottle(loginPairLimit, loginAddrLimit, loginFailWindow, loginLockout)}, nil
 }
 
 func hexString(b []byte) string {
@@ -167,148 +168,205 @@ func hexString(b []byte) string {
 
 var anonymous = Principal{}
 
-// Authenticate returns the principal of r. Bad credentials are an
-// errs.Unauthenticated error; no credentials give the anonymous principal.
+// Authenticate returns the principal of r for the REST API, the console
+// and the token service: HTTP Basic (a user's password or a robot's
+// secret), or none (the anonymous principal). Registry tokens are refused
+// here: they are credentials for /v2 only (AuthenticateRegistry). Bad
+// credentials are an errs.Unauthenticated error.
 func (s *Service) Authenticate(r *http.Request) (*Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		p := anonymous
 		return &p, nil
 	}
-	scheme, cred, _ := strings.Cut(h, " ")
+	scheme, _, _ := strings.Cut(h, " ")
 	switch strings.ToLower(scheme) {
 	case "basic":
-		user, pass, ok := r.BasicAuth()
-		if !ok {
-			return nil, errs.E(errs.Unauthenticated, "authenticate", "malformed Basic credentials")
-		}
-		return s.Login(r.Context(), user, pass, ClientAddr(r))
+		return s.basic(r)
 	case "bearer":
-		return s.verifyToken(strings.TrimSpace(cred))
+		return nil, errs.E(errs.Unauthenticated, "authenticate", "registry tokens are accepted on /v2 only: use a user name and password, a robot secret or a session")
 	}
 	return nil, errs.E(errs.Unauthenticated, "authenticate", "unsupported authorization scheme %q", scheme)
 }
 
+// AuthenticateRegistry returns the principal of a /v2 request: Basic as
+// Authenticate, or Bearer with a token this service signed, checked
+// against the live user or robot it names.
+func (s *Service) AuthenticateRegistry(r *http.Request) (*Principal, error) {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return s.verifyToken(r.Context(), strings.TrimSpace(h[7:]))
+	}
+	return s.Authenticate(r)
+}
+
+func (s *Service) basic(r *http.Request) (*Principal, error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return nil, errs.E(errs.Unauthenticated, "authenticate", "malformed Basic credentials")
+	}
+	return s.Login(r.Context(), user, pass, ClientAddr(r))
+}
+
 // Login checks a user name (or robot name) and password or secret, from
-// client address addr. Verified credentials are cached for a minute; after
-// repeated failures for one name or from one address, logins are refused
-// for a while with an errs.RateLimited error.
+// client address addr, against the live account on every call: a deleted
+// or disabled account, a changed password, a refreshed secret or a
+// changed administrator flag takes effect on the next request.
+//
+// The password check (argon2id) is the expensive part, so its outcome is
+// remembered: the cache holds that this credential matched this stored
+// hash. A request whose account still has that hash needs no check; a
+// changed hash needs one. Concurrent requests with the same credential
+// share one check. Checks are throttled per client address and name (see
+// throttle) and limited in number at once (see password.go); a throttled
+// attempt is an errs.RateLimited error.
 func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principal, error) {
 	const op = "login"
-	// A locked-out name stays locked out even for a client whose (right)
-	// credentials are still in the cache.
-	if err := s.throttle.check(user, addr); err != nil {
+	if err := s.throttle.locked(user, addr); err != nil {
 		return nil, err
 	}
+	robot := strings.HasPrefix(user, RobotPrefix)
+	var u *store.User
+	var rb *store.Robot
+	var hash string
+	var err error
+	if robot {
+		if rb, err = s.st.RobotByName(ctx, user); err == nil {
+			hash = rb.SecretHash
+		}
+	} else if u, err = s.st.UserByName(ctx, user); err == nil {
+		hash = u.PasswordHash
+	}
+	if err != nil && !errs.Is(err, errs.NotFound) {
+		return nil, err
+	}
+	k := s.credentialKey(user, pass)
+	if hash == "" || !s.cachedMatch(k, hash) {
+		matched, err := s.check(ctx, k, hash, user, pass, addr)
+		if err != nil {
+			return nil, err
+		}
+		if !matched {
+			if robot {
+				return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
+			}
+			return nil, errs.E(errs.Unauthenticated, op, "invalid user name or password")
+		}
+	}
+	if robot {
+		return robotPrincipal(rb)
+	}
+	return userPrincipal(u), nil
+}
+
+func (s *Service) credentialKey(user, pass string) string {
 	mac := hmac.New(sha256.New, s.cacheKey)
 	mac.Write([]byte(user))
 	mac.Write([]byte{0})
 	mac.Write([]byte(pass))
-	k := string(mac.Sum(nil))
+	return string(mac.Sum(nil))
+}
+
+// cachedMatch reports whether credential k is known to match hash.
+func (s *Service) cachedMatch(k, hash string) bool {
 	s.mu.Lock()
 	e, ok := s.verified[k]
 	s.mu.Unlock()
-	if ok && time.Now().Before(e.expires) {
-		p := e.p
-		return &p, nil
-	}
+	return ok && e.hash == hash && time.Now().Before(e.expires)
+}
+
+// check runs (or waits for the running) password check of credential k
+// against hash ("" for an unknown name: the same effort is spent so that
+// timing does not tell which names exist).
+func (s *Service) check(ctx context.Context, k, hash, user, pass, addr string) (bool, error) {
+	fk := k + hash
 	s.mu.Lock()
-	if c := s.inflight[k]; c != nil {
+	if c := s.inflight[fk]; c != nil {
 		s.mu.Unlock()
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return nil, errs.Wrap(op, ctx.Err())
+			return false, errs.Wrap("login", ctx.Err())
 		}
-		if c.err != nil {
-			if ctx.Err() == nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
-				return s.Login(ctx, user, pass, addr) // the request that verified went away: verify anew
-			}
-			return nil, c.err
+		if c.err != nil && ctx.Err() == nil && (errors.Is(c.err, context.Canceled) || errors.Is(c.err, context.DeadlineExceeded)) {
+			return s.check(ctx, k, hash, user, pass, addr) // the request that checked went away: check anew
 		}
-		p := *c.p
-		return &p, nil
+		return c.ok, c.err
 	}
 	if s.inflight == nil {
 		s.inflight = map[string]*loginCall{}
 	}
 	c := &loginCall{done: make(chan struct{})}
-	s.inflight[k] = c
+	s.inflight[fk] = c
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.inflight, k)
+		delete(s.inflight, fk)
 		s.mu.Unlock()
 		close(c.done)
 	}()
-	if strings.HasPrefix(user, RobotPrefix) {
-		c.p, c.err = s.loginRobot(ctx, user, pass)
-	} else {
-		c.p, c.err = s.loginUser(ctx, user, pass)
+	if c.err = s.throttle.begin(user, addr); c.err != nil {
+		return false, c.err
 	}
-	if c.err != nil {
-		if errs.Is(c.err, errs.Unauthenticated) {
-			s.throttle.fail(user, addr)
+	target := hash
+	if target == "" {
+		target = dummyHash()
+	}
+	c.ok, c.err = VerifyPassword(ctx, target, pass)
+	c.ok = c.ok && hash != ""
+	s.throttle.end(user, addr, c.err == nil && !c.ok, c.ok)
+	if c.ok {
+		s.mu.Lock()
+		if len(s.verified) >= maxVerified {
+			clear(s.verified)
 		}
-		return nil, c.err
+		s.verified[k] = verifiedEntry{hash: hash, expires: time.Now().Add(verifiedTTL)}
+		s.mu.Unlock()
 	}
-	s.throttle.succeed(user)
-	s.mu.Lock()
-	if len(s.verified) > 10000 {
-		clear(s.verified)
-	}
-	s.verified[k] = verifiedEntry{p: *c.p, expires: time.Now().Add(basicCacheTTL)}
-	s.mu.Unlock()
-	p := *c.p
-	return &p, nil
+	return c.ok, c.err
 }
 
-func (s *Service) loginUser(ctx context.Context, user, pass string) (*Principal, error) {
-	const op = "login"
-	u, err := s.st.UserByName(ctx, user)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			// Spend the same effort as a real check so timing does not tell
-			// which user names exist.
-			CheckPassword(dummyHash(), pass)
-			return nil, errs.E(errs.Unauthenticated, op, "invalid user name or password")
-		}
-		return nil, err
-	}
-	if !CheckPassword(u.PasswordHash, pass) {
-		return nil, errs.E(errs.Unauthenticated, op, "invalid user name or password")
-	}
-	return &Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin}, nil
+const (
+	// verifiedTTL is how long a successful check is remembered. The entry
+	// only says that a credential matches a stored hash, which stays true
+	// until the hash changes; the bound keeps derived secrets from living
+	// in memory for ever.
+	verifiedTTL = 15 * time.Minute
+	maxVerified = 10000
+)
+
+func userPrincipal(u *store.User) *Principal {
+	return &Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin, cred: credFingerprint(u.PasswordHash)}
 }
 
-func (s *Service) loginRobot(ctx context.Context, name, secret string) (*Principal, error) {
+// robotPrincipal is the principal of a live robot row, or an
+// errs.Unauthenticated error when the robot may not sign in.
+func robotPrincipal(r *store.Robot) (*Principal, error) {
 	const op = "login"
-	r, err := s.st.RobotByName(ctx, name)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			CheckPassword(dummyHash(), secret)
-			return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
-		}
-		return nil, err
-	}
-	if !CheckPassword(r.SecretHash, secret) {
-		return nil, errs.E(errs.Unauthenticated, op, "invalid robot name or secret")
-	}
 	if r.Disabled {
-		return nil, errs.E(errs.Unauthenticated, op, "robot %s is disabled", name)
+		return nil, errs.E(errs.Unauthenticated, op, "robot %s is disabled", r.Name)
 	}
 	if r.ExpiresAt > 0 && time.Now().Unix() >= r.ExpiresAt {
-		return nil, errs.E(errs.Unauthenticated, op, "robot %s has expired", name)
+		return nil, errs.E(errs.Unauthenticated, op, "robot %s has expired", r.Name)
 	}
 	perms, err := rbac.ParseRobotPermissions(r.Permissions)
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{Name: r.Name, Robot: r, robotPerms: perms}, nil
+	return &Principal{Name: r.Name, Robot: r, robotPerms: perms, cred: credFingerprint(r.SecretHash)}, nil
 }
 
-// ForgetCredentials drops every cached verification, so a changed password,
-// a disabled robot or a refreshed secret takes effect at once.
+// credFingerprint names a stored password or secret hash in tokens, so
+// that a token issued before the password changed or the secret was
+// refreshed stops working.
+func credFingerprint(hash string) string {
+	sum := sha256.Sum256([]byte(hash))
+	return hexString(sum[:8])
+}
+
+// ForgetCredentials drops every remembered password check. Logins are
+// checked against the live account on every request, so nothing depends
+// on it for correctness; it only frees memory.
 func (s *Service) ForgetCredentials() {
 	s.mu.Lock()
 	clear(s.verified)
@@ -417,24 +475,22 @@ func (s *Service) Actions(ctx context.Context, p *Principal, project *store.Proj
 
 // Authorize decides whether p may do action on repository repo of project.
 // It returns nil, an errs.Unauthenticated error (log in, or fetch a token with
-// a wider scope, and try again) or an errs.Denied error. A bearer token is
-// trusted for the scopes it carries (it was signed after the same check);
-// the store is only asked when the token falls short.
+// a wider scope, and try again) or an errs.Denied error. A bearer token
+// allows no more than the scopes it carries and no more than its user or
+// robot holds now: a member removed since the token was issued loses the
+// access at once.
 func (s *Service) Authorize(ctx context.Context, p *Principal, project *store.Project, repo, action string) error {
 	const op = "authorize"
-	if p.bearer && p.tokenAllows("repository", repo, action) {
+	live := contains(s.Actions(ctx, p, project), action)
+	switch {
+	case live && (!p.bearer || p.tokenAllows("repository", repo, action)):
 		return nil
-	}
-	if !contains(s.Actions(ctx, p, project), action) {
-		if p.Anonymous() {
-			return errs.E(errs.Unauthenticated, op, "authentication required")
-		}
-		return errs.E(errs.Denied, op, "%s may not %s %s", p.Name, action, repo)
-	}
-	if p.bearer {
+	case live:
 		return errs.E(errs.Unauthenticated, op, "token does not grant %s on %s", action, repo)
+	case p.Anonymous():
+		return errs.E(errs.Unauthenticated, op, "authentication required")
 	}
-	return nil
+	return errs.E(errs.Denied, op, "%s may not %s %s", p.Name, action, repo)
 }
 
 // CanListCatalog reports whether p may list repositories at all.

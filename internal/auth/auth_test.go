@@ -269,8 +269,13 @@ func TestTokens(t *testing.T) {
 		t.Errorf("claims %+v", c)
 	}
 
+	// Registry tokens are for /v2 only: the API and the token service
+	// refuse them.
+	if _, err := s.Authenticate(request("Bearer " + tok)); !errs.Is(err, errs.Unauthenticated) {
+		t.Errorf("a registry token outside /v2: %v, want unauthenticated", err)
+	}
 	// Round trip: the token authenticates as bob, limited to its scopes.
-	p, err := s.Authenticate(request("Bearer " + tok))
+	p, err := s.AuthenticateRegistry(request("Bearer " + tok))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,22 +298,22 @@ func TestTokens(t *testing.T) {
 	// Another service on the same store (a replica) shares the key; one on
 	// another store does not.
 	replica := newService(t, f.db, auth.Options{Service: "berth"})
-	if _, err := replica.Authenticate(request("Bearer " + tok)); err != nil {
+	if _, err := replica.AuthenticateRegistry(request("Bearer " + tok)); err != nil {
 		t.Errorf("replica rejects the token: %v", err)
 	}
 	other := newService(t, newFixture(t).db, auth.Options{Service: "berth"})
-	if _, err := other.Authenticate(request("Bearer " + tok)); !errs.Is(err, errs.Unauthenticated) {
+	if _, err := other.AuthenticateRegistry(request("Bearer " + tok)); !errs.Is(err, errs.Unauthenticated) {
 		t.Errorf("foreign service: %v, want unauthenticated", err)
 	}
 	wrongAud := newService(t, f.db, auth.Options{Service: "elsewhere"})
-	if _, err := wrongAud.Authenticate(request("Bearer " + tok)); !errs.Is(err, errs.Unauthenticated) {
+	if _, err := wrongAud.AuthenticateRegistry(request("Bearer " + tok)); !errs.Is(err, errs.Unauthenticated) {
 		t.Errorf("other audience: %v, want unauthenticated", err)
 	}
 	// A tampered payload breaks the signature.
 	parts := strings.Split(tok, ".")
 	admin := strings.Replace(string(mustDecode(t, parts[1])), `"sub":"bob"`, `"sub":"admin","berth_admin":true`, 1)
 	forged := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(admin)) + "." + parts[2]
-	if _, err := s.Authenticate(request("Bearer " + forged)); !errs.Is(err, errs.Unauthenticated) {
+	if _, err := s.AuthenticateRegistry(request("Bearer " + forged)); !errs.Is(err, errs.Unauthenticated) {
 		t.Errorf("tampered token: %v", err)
 	}
 

@@ -3,87 +3,195 @@ package auth
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
 
-// Login throttling: after loginFailLimit failures within loginFailWindow for
-// one account name, or loginFailLimit*4 from one address, further attempts
-// are refused for loginLockout, without checking the password (so a guesser
-// learns nothing and spends no KDF time of ours).
+// Login throttling. Attempts are counted per (client address, account
+// name) and per client address, never per name alone: a name locked for
+// every address would let anyone lock anyone out (the administrator, a CI
+// robot) with a few wrong passwords.
+//
+//   - loginPairLimit failures of one name from one address within
+//     loginFailWindow lock that pair for loginLockout;
+//   - loginAddrLimit failures from one address, whatever the names, lock
+//     the address for loginLockout.
+//
+// A password check counts when it starts, not when it ends: the checks
+// running at once count against both limits, so a burst of simultaneous
+// guesses is refused at the limit instead of all being checked (a
+// credential verified before, whose stored hash has not changed since,
+// needs no check and is not counted; concurrent requests with one new
+// credential share one check). A refused attempt checks no password (the guesser learns
+// nothing and costs no KDF time) and answers errs.RateLimited with the
+// wait, which every surface sends as 429 with Retry-After.
+//
+// A success clears the pair's failures but not the address's, so a client
+// holding one valid account cannot reset the address count by mixing in
+// good logins. IPv6 clients are counted by their /64, the block one host
+// usually holds.
 const (
-	loginFailLimit  = 10
+	loginPairLimit  = 10
+	loginAddrLimit  = 40
 	loginFailWindow = 5 * time.Minute
 	loginLockout    = time.Minute
+	// throttleMaxEntries bounds the table; past it, entries that hold no
+	// lock and no attempt in progress are dropped first.
+	throttleMaxEntries = 100000
 )
 
 type throttle struct {
-	limit         int
-	window, lock  time.Duration
-	mu            sync.Mutex
-	byName, byAdr map[string]*failures
+	pairLimit, addrLimit int
+	window, lock         time.Duration
+	now                  func() time.Time
+	mu                   sync.Mutex
+	byPair, byAddr       map[string]*failures
 }
 
 type failures struct {
-	n           int
-	first, till time.Time
+	n       int // failures in the window
+	pending int // attempts being checked now
+	first   time.Time
+	till    time.Time // locked until
 }
 
-func newThrottle(limit int, window, lock time.Duration) *throttle {
-	return &throttle{limit: limit, window: window, lock: lock, byName: map[string]*failures{}, byAdr: map[string]*failures{}}
+func newThrottle(pairLimit, addrLimit int, window, lock time.Duration) *throttle {
+	return &throttle{pairLimit: pairLimit, addrLimit: addrLimit, window: window, lock: lock, now: time.Now,
+		byPair: map[string]*failures{}, byAddr: map[string]*failures{}}
 }
 
-func (t *throttle) check(name, addr string) error {
-	now := time.Now()
+func pairKey(name, addr string) string { return addr + "\x00" + name }
+
+// locked refuses name from addr while the pair or the address is locked.
+// It is asked before anything else, even a credential already verified:
+// a lock that right guesses could pass would not stop guessing.
+func (t *throttle) locked(name, addr string) error {
+	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, f := range []*failures{t.byName[name], t.byAdr[addr]} {
+	for _, f := range []*failures{t.byPair[pairKey(name, addr)], t.byAddr[addr]} {
 		if f != nil && now.Before(f.till) {
-			return errs.E(errs.RateLimited, "login", "too many failed logins; try again in %s", f.till.Sub(now).Round(time.Second))
+			return refused(f.till.Sub(now))
 		}
 	}
 	return nil
 }
 
-func (t *throttle) fail(name, addr string) {
-	now := time.Now()
+// begin admits one password check of name from addr, or refuses it with
+// an errs.RateLimited error. An admitted check must be finished with end.
+func (t *throttle) begin(name, addr string) error {
+	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.byName) > 100000 {
-		clear(t.byName)
-		clear(t.byAdr)
+	if len(t.byPair)+len(t.byAddr) > throttleMaxEntries {
+		t.prune(now)
 	}
-	bump := func(m map[string]*failures, k string, limit int) {
-		f := m[k]
-		if f == nil || now.Sub(f.first) > t.window {
-			f = &failures{first: now}
-			m[k] = f
+	pair := t.entry(t.byPair, pairKey(name, addr), now)
+	adr := t.entry(t.byAddr, addr, now)
+	for _, c := range []struct {
+		f     *failures
+		limit int
+	}{{pair, t.pairLimit}, {adr, t.addrLimit}} {
+		if now.Before(c.f.till) {
+			return refused(c.f.till.Sub(now))
 		}
-		f.n++
-		if f.n >= limit {
-			f.till = now.Add(t.lock)
-			f.n, f.first = 0, now
+		if c.f.n+c.f.pending >= c.limit {
+			// The checks in progress would reach the limit if they fail:
+			// wait for them.
+			return refused(time.Second)
 		}
 	}
-	bump(t.byName, name, t.limit)
-	if addr != "" {
-		bump(t.byAdr, addr, t.limit*4)
-	}
+	pair.pending++
+	adr.pending++
+	return nil
 }
 
-func (t *throttle) succeed(name string) {
+func refused(wait time.Duration) error {
+	e := errs.E(errs.RateLimited, "login", "too many failed logins; try again in %s", wait.Round(time.Second).String())
+	e.RetryAfter = wait
+	return e
+}
+
+// entry returns m[k], starting a new window when the old one has passed.
+func (t *throttle) entry(m map[string]*failures, k string, now time.Time) *failures {
+	f := m[k]
+	if f == nil {
+		f = &failures{first: now}
+		m[k] = f
+	} else if f.pending == 0 && now.Sub(f.first) > t.window && !now.Before(f.till) {
+		f.n, f.first = 0, now
+	}
+	return f
+}
+
+// end finishes an attempt begun with begin: failed reports a wrong
+// password (other errors, such as a database failure, do not count).
+func (t *throttle) end(name, addr string, failed, succeeded bool) {
+	now := t.now()
 	t.mu.Lock()
-	delete(t.byName, name)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	pair, adr := t.byPair[pairKey(name, addr)], t.byAddr[addr]
+	for _, c := range []struct {
+		f     *failures
+		limit int
+	}{{pair, t.pairLimit}, {adr, t.addrLimit}} {
+		if c.f == nil {
+			continue
+		}
+		if c.f.pending > 0 {
+			c.f.pending--
+		}
+		if failed {
+			c.f.n++
+			if c.f.n >= c.limit {
+				c.f.till = now.Add(t.lock)
+				c.f.n, c.f.first = 0, now
+			}
+		}
+	}
+	if succeeded && pair != nil && pair.pending == 0 && !now.Before(pair.till) {
+		delete(t.byPair, pairKey(name, addr))
+	}
 }
 
-// ClientAddr returns the IP address a request came from.
+// prune drops entries with nothing in progress and no lock in force; if
+// that frees too little (a flood of fresh addresses), it drops every idle
+// entry's failure count as well.
+func (t *throttle) prune(now time.Time) {
+	for _, m := range []map[string]*failures{t.byPair, t.byAddr} {
+		for k, f := range m {
+			if f.pending == 0 && !now.Before(f.till) && (f.n == 0 || now.Sub(f.first) > t.window) {
+				delete(m, k)
+			}
+		}
+	}
+	if len(t.byPair)+len(t.byAddr) > throttleMaxEntries*3/4 {
+		for _, m := range []map[string]*failures{t.byPair, t.byAddr} {
+			for k, f := range m {
+				if f.pending == 0 && !now.Before(f.till) {
+					delete(m, k)
+				}
+			}
+		}
+	}
+}
+
+// ClientAddr returns the address a request came from, as the throttle
+// counts it: the IPv4 address, or the /64 of an IPv6 one.
 func ClientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return host
+	}
+	if v4 := ip.To4(); v4 != nil {
+		return v4.String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/" + strconv.Itoa(64)
 }

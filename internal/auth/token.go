@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,11 +15,17 @@ import (
 	"github.com/berth-dev/berth/internal/oci"
 )
 
+// tokenClaims is what a registry token carries. It names who it was
+// issued to (a user's ID, or a robot's ID; neither for an anonymous
+// caller) and the fingerprint of the password or secret hash they signed
+// in with; their rights are not in it: each request is checked against
+// the live account (verifyToken, Authorize).
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Access []Access `json:"access"`
-	Admin  bool     `json:"berth_admin,omitempty"`
-	UserID int64    `json:"berth_uid,omitempty"`
+	Access  []Access `json:"access"`
+	UserID  int64    `json:"berth_uid,omitempty"`
+	RobotID int64    `json:"berth_rid,omitempty"`
+	Cred    string   `json:"berth_cred,omitempty"`
 }
 
 const issuer = "berth-token-service"
@@ -65,8 +74,11 @@ func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string,
 			ID:        RandomSecret(12),
 		},
 		Access: granted,
-		Admin:  p.Admin,
 		UserID: p.UserID,
+		Cred:   p.cred,
+	}
+	if p.Robot != nil {
+		claims.RobotID = p.Robot.ID
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["kid"] = s.kid
@@ -126,7 +138,60 @@ func (s *Service) grant(r *http.Request, p *Principal, scope string) (Access, bo
 	return Access{}, false
 }
 
-func (s *Service) verifyToken(raw string) (*Principal, error) {
+// verifyToken checks a registry token's signature and claims (remembered
+// per token until it expires, see tokenCache) and then the live account it
+// names: a deleted user or robot, a disabled or expired robot, a changed
+// password or refreshed secret ends the token; the administrator flag and
+// a robot's permissions are read from the account, not the token.
+func (s *Service) verifyToken(ctx context.Context, raw string) (*Principal, error) {
+	c, err := s.tokenClaims(raw)
+	if err != nil {
+		return nil, err
+	}
+	bad := func(msg string) error { return errs.E(errs.Unauthenticated, "verify token", "%s", msg) }
+	var p *Principal
+	switch {
+	case c.RobotID != 0:
+		r, err := s.st.RobotByName(ctx, c.Subject)
+		if errs.Is(err, errs.NotFound) || (err == nil && r.ID != c.RobotID) {
+			return nil, bad("the token's robot account no longer exists")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p, err = robotPrincipal(r); err != nil {
+			return nil, err
+		}
+	case c.UserID != 0:
+		u, err := s.st.UserByID(ctx, c.UserID)
+		if errs.Is(err, errs.NotFound) || (err == nil && u.Username != c.Subject) {
+			return nil, bad("the token's user no longer exists")
+		}
+		if err != nil {
+			return nil, err
+		}
+		p = userPrincipal(u)
+	default:
+		p = &Principal{}
+	}
+	if c.Cred != "" && c.Cred != p.cred {
+		return nil, bad("the password or secret this token was issued for has changed; log in again")
+	}
+	p.access, p.bearer = c.Access, true
+	return p, nil
+}
+
+// tokenClaims returns the verified claims of raw. Checking an ES256
+// signature costs far more than the rest of a manifest pull, so verified
+// claims are remembered by the token's bytes until the token expires.
+func (s *Service) tokenClaims(raw string) (*tokenClaims, error) {
+	now := time.Now()
+	s.mu.Lock()
+	e, ok := s.tokens[raw]
+	s.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.claims, nil
+	}
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		return &s.key.PublicKey, nil
@@ -135,7 +200,21 @@ func (s *Service) verifyToken(raw string) (*Principal, error) {
 	if err != nil {
 		return nil, &errs.Error{Kind: errs.Unauthenticated, Op: "verify token", Msg: "invalid or expired token", Err: err}
 	}
-	return &Principal{UserID: c.UserID, Name: c.Subject, Admin: c.Admin, access: c.Access, bearer: true}, nil
+	s.mu.Lock()
+	if len(s.tokens) >= maxTokens {
+		clear(s.tokens)
+	}
+	s.tokens[raw] = tokenEntry{claims: &c, expires: c.ExpiresAt.Time}
+	s.mu.Unlock()
+	return &c, nil
+}
+
+// maxTokens bounds the verified-token cache; past it the cache starts over.
+const maxTokens = 20000
+
+type tokenEntry struct {
+	claims  *tokenClaims
+	expires time.Time
 }
 
 // TokenHandler serves the Docker token endpoint (GET, and POST with the
@@ -149,13 +228,20 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		p, err = s.Authenticate(r)
 		scopes = r.URL.Query()["scope"]
 	case http.MethodPost:
-		if err = r.ParseForm(); err == nil {
-			scopes = r.PostForm["scope"]
-			if r.PostForm.Get("grant_type") == "password" {
-				p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), ClientAddr(r))
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err = r.ParseForm(); err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				writeTokenError(w, http.StatusRequestEntityTooLarge, "SIZE_INVALID", "the form is larger than 64 KiB")
 			} else {
-				p, err = s.Authenticate(r)
+				writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", "malformed form")
 			}
+			return
+		}
+		scopes = r.PostForm["scope"]
+		if r.PostForm.Get("grant_type") == "password" {
+			p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), ClientAddr(r))
+		} else {
+			p, err = s.Authenticate(r)
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST")
@@ -164,6 +250,9 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if errs.Is(err, errs.RateLimited) {
+			if secs, ok := errs.RetryAfter(err); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+			}
 			writeTokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", errs.Message(err))
 			return
 		}

@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for translation to a wire status.
@@ -47,6 +48,10 @@ type Error struct {
 	Op   string
 	Msg  string
 	Err  error
+	// RetryAfter, on a RateLimited or Unavailable error, is how long the
+	// caller should wait before trying again (each surface sends it as a
+	// Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -113,4 +118,20 @@ func Message(err error) string {
 		err = e.Err
 	}
 	return ""
+}
+
+// RetryAfter returns the wait the first *Error in err's chain that sets one
+// asks for, rounded up to whole seconds (at least 1), and whether any does.
+func RetryAfter(err error) (int, bool) {
+	for err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			return 0, false
+		}
+		if e.RetryAfter > 0 {
+			return int((e.RetryAfter + time.Second - 1) / time.Second), true
+		}
+		err = e.Err
+	}
+	return 0, false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
@@ -118,6 +119,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	for k, v := range oe.header {
 		w.Header()[k] = v
+	}
+	if secs, ok := errs.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	if detail != "" {
 		msg = detail

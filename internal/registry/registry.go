@@ -67,7 +67,7 @@ type Store interface {
 
 // Gate authenticates callers and authorises their actions.
 type Gate interface {
-	Authenticate(r *http.Request) (*auth.Principal, error)
+	AuthenticateRegistry(r *http.Request) (*auth.Principal, error)
 	Authorize(ctx context.Context, p *auth.Principal, project *store.Project, repo, action string) error
 	Actions(ctx context.Context, p *auth.Principal, project *store.Project) []string
 	CanListCatalog(p *auth.Principal) error
@@ -281,7 +281,7 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 	if action == auth.Push {
 		scope = "repository:" + name + ":pull,push"
 	}
-	p, err := reg.gate.Authenticate(r)
+	p, err := reg.gate.AuthenticateRegistry(r)
 	if err != nil {
 		if errs.Is(err, errs.RateLimited) {
 			return nil, fail(codeTooManyRequests, err)
@@ -330,7 +330,10 @@ func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) er
 func (reg *Registry) ping(w http.ResponseWriter, r *http.Request) error {
 	// A valid bearer token passes even when it was issued anonymously: the
 	// client has done the token dance, as with distribution's token auth.
-	p, err := reg.gate.Authenticate(r)
+	p, err := reg.gate.AuthenticateRegistry(r)
+	if errs.Is(err, errs.RateLimited) {
+		return fail(codeTooManyRequests, err)
+	}
 	bearer := strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ")
 	if err != nil || (p.Anonymous() && !bearer) {
 		return reg.unauthorized(r, "", err)
@@ -397,7 +400,10 @@ func (reg *Registry) catalog(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return failf(codeUnsupported, "method not allowed")
 	}
-	p, err := reg.gate.Authenticate(r)
+	p, err := reg.gate.AuthenticateRegistry(r)
+	if errs.Is(err, errs.RateLimited) {
+		return fail(codeTooManyRequests, err)
+	}
 	if err != nil {
 		return reg.unauthorized(r, "registry:catalog:*", err)
 	}

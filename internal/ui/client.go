@@ -34,6 +34,9 @@ type apiError struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is the API's Retry-After header (a throttled sign-in),
+	// answered to the browser with the page.
+	RetryAfter string
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -135,7 +138,7 @@ func serveTaking(h http.Handler, req *http.Request, take bool) (*response, *reco
 	if rec.status < 400 {
 		return resp, rec, nil
 	}
-	e := &apiError{Status: rec.status}
+	e := &apiError{Status: rec.status, RetryAfter: rec.header.Get("Retry-After")}
 	var body struct {
 		Errors []struct{ Code, Message string } `json:"errors"`
 	}

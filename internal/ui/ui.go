@@ -310,7 +310,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, err error) {
 		v = &view{c: c, r: r, Theme: themeOf(r)}
 	}
 	v.Title = http.StatusText(ae.Status)
-	v.Status = ae.Status
+	v.Status, v.RetryAfter = ae.Status, ae.RetryAfter
 	v.Data = ae
 	c.render(w, v, "error")
 }
@@ -331,6 +331,9 @@ func (c *Console) render(w http.ResponseWriter, v *view, page string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	if v.RetryAfter != "" {
+		h.Set("Retry-After", v.RetryAfter)
+	}
 	status := v.Status
 	if status == 0 {
 		status = http.StatusOK

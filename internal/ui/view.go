@@ -29,6 +29,7 @@ type view struct {
 	Title        string
 	Nav          string // the main navigation entry to mark current
 	Status       int    // HTTP status to answer with (0: 200)
+	RetryAfter   string // Retry-After to answer with, if any
 	User         *api.UserResp
 	Info         api.GeneralInfo
 	Banner       string
@@ -158,6 +159,7 @@ func (v *view) fail(formID string, err error) error {
 		return err
 	}
 	v.Error, v.Status, v.FormID, v.Form = ae.Message, ae.Status, formID, v.r.PostForm
+	v.RetryAfter = ae.RetryAfter
 	return nil
 }
 
