@@ -119,6 +119,12 @@ func (e *mxEnv) uniq(prefix string) string {
 // call makes one request as user:pass ("" for anonymous).
 func (e *mxEnv) call(method, path, user, pass string, body any) mxResp {
 	e.t.Helper()
+	return e.callAs(method, path, uBasic(user, pass), body)
+}
+
+// callAs makes one request with the credentials a (Basic, session or token).
+func (e *mxEnv) callAs(method, path string, a uAuth, body any) mxResp {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -137,9 +143,7 @@ func (e *mxEnv) call(method, path, user, pass string, body any) mxResp {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
+	uAuthorize(req, a)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

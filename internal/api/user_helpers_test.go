@@ -34,6 +34,7 @@ var uSecrets = []string{testserver.AdminPassword, uPassAlice, uPassBob, uPassNew
 type uAuth struct {
 	user, pass string
 	sid, csrf  string
+	bearer     string // a registry token
 }
 
 var uAnon = uAuth{}
@@ -89,6 +90,9 @@ func uAuthorize(req *http.Request, a uAuth) {
 	}
 	if a.csrf != "" {
 		req.Header.Set(api.CSRFHeader, a.csrf)
+	}
+	if a.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+a.bearer)
 	}
 }
 
