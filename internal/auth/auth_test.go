@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +377,29 @@ func TestChallenge(t *testing.T) {
 	configured := newService(t, f.db, auth.Options{Realm: "https://berth.example/service/token", Service: "berth.example"})
 	if got, want := configured.ChallengeFor(r, ""), `Bearer realm="https://berth.example/service/token",service="berth.example"`; got != want {
 		t.Errorf("challenge %s, want %s", got, want)
+	}
+}
+
+// TestTokenScopesBounded: a token request names at most auth.MaxScopes
+// scopes (each costs a project look-up); more is 400, not thousands of
+// reads for one anonymous request.
+func TestTokenScopesBounded(t *testing.T) {
+	f := newFixture(t)
+	s := newService(t, f.db, auth.Options{})
+	ask := func(n int) int {
+		q := make([]string, n)
+		for i := range q {
+			q[i] = "scope=repository:library/app" + strconv.Itoa(i) + ":pull"
+		}
+		r := httptest.NewRequest("GET", "http://registry.example:5000/service/token?service=berth&"+strings.Join(q, "&"), nil)
+		w := httptest.NewRecorder()
+		s.TokenHandler(w, r)
+		return w.Code
+	}
+	if got := ask(auth.MaxScopes); got != http.StatusOK {
+		t.Errorf("%d scopes: %d, want 200", auth.MaxScopes, got)
+	}
+	if got := ask(5000); got != http.StatusBadRequest {
+		t.Errorf("5000 scopes: %d, want 400", got)
 	}
 }

@@ -52,13 +52,21 @@ func (s *Service) ChallengeFor(r *http.Request, scope string) string {
 }
 
 // Issue signs a token for p granting the requested scopes that p holds.
+// At most MaxScopes scopes are granted in one token (clients ask for one
+// to three: a pull, a push, a cross-repository mount); more is an
+// errs.Invalid error, as each costs a look-up of its project.
 func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string, time.Time, error) {
-	var granted []Access
+	var all []string
 	for _, sc := range scopes {
-		for _, one := range splitScopes(sc) {
-			if a, ok := s.grant(r, p, one); ok {
-				granted = append(granted, a)
-			}
+		all = append(all, splitScopes(sc)...)
+		if len(all) > MaxScopes {
+			return "", time.Time{}, errs.E(errs.Invalid, "issue token", "at most %d scopes may be asked for at once", MaxScopes)
+		}
+	}
+	var granted []Access
+	for _, one := range all {
+		if a, ok := s.grant(r, p, one); ok {
+			granted = append(granted, a)
 		}
 	}
 	now := time.Now()
@@ -88,6 +96,9 @@ func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string,
 	}
 	return signed, now, nil
 }
+
+// MaxScopes bounds the scopes of one token request.
+const MaxScopes = 32
 
 // splitScopes splits "repository:a:pull repository:b:push" into single scopes.
 func splitScopes(s string) []string { return strings.Fields(s) }
@@ -265,6 +276,10 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, issued, err := s.Issue(r, p, scopes)
+	if errs.Is(err, errs.Invalid) {
+		writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", errs.Message(err))
+		return
+	}
 	if err != nil {
 		writeTokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
 		return
