@@ -125,7 +125,7 @@ func (reg *Registry) startUpload(q *request, _ string) error {
 		}
 		id := newUploadID()
 		h := sha256.New()
-		body, err := reg.quotaBody(q)
+		body, err := reg.quotaBody(q, d)
 		if err != nil {
 			return err
 		}
@@ -270,8 +270,9 @@ func restoreHash(state []byte) (hash.Hash, error) {
 }
 
 // appendChunk appends the request body to the session at its acknowledged
-// size, honouring Content-Range, and records the new size.
-func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error) {
+// size, honouring Content-Range, and records the new size. d is the digest
+// the closing PUT names ("" for a PATCH).
+func (reg *Registry) appendChunk(q *request, u *store.Upload, d oci.Digest) (hash.Hash, error) {
 	ctx := q.r.Context()
 	if cr := q.r.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
@@ -292,7 +293,7 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 	if err != nil {
 		return nil, err
 	}
-	body, err := reg.quotaBody(q)
+	body, err := reg.quotaBody(q, d)
 	if err != nil {
 		reg.discardSession(ctx, u.ID)
 		return nil, err
@@ -339,9 +340,11 @@ func (reg *Registry) discardSession(ctx context.Context, id string) {
 // disk): a body whose Content-Length is larger is refused before it is
 // read, and one that streams past it stops there with the quota error
 // (DENIED, as Harbor answers a push over quota), when its bytes so far are
-// discarded by the caller.
-func (reg *Registry) quotaBody(q *request) (io.Reader, error) {
-	room, err := reg.st.ProjectUploadRoom(q.r.Context(), q.project.ID)
+// discarded by the caller. A blob already in the project costs nothing: when
+// the request names one (d), as much as its size is let through.
+func (reg *Registry) quotaBody(q *request, d oci.Digest) (io.Reader, error) {
+	ctx := q.r.Context()
+	room, err := reg.st.ProjectUploadRoom(ctx, q.project.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -349,6 +352,11 @@ func (reg *Registry) quotaBody(q *request) (io.Reader, error) {
 		return q.r.Body, nil
 	}
 	left := room.Left()
+	if d != "" {
+		if size, err := reg.st.ProjectBlob(ctx, q.project.ID, string(d)); err == nil {
+			left = max(left, size)
+		}
+	}
 	if q.r.ContentLength > left {
 		return nil, room.Exceeded(q.r.ContentLength)
 	}
@@ -417,7 +425,7 @@ func (reg *Registry) patchUpload(q *request, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := reg.appendChunk(q, u); err != nil {
+	if _, err := reg.appendChunk(q, u, ""); err != nil {
 		return err
 	}
 	return uploadAccepted(q, id, u.Size, http.StatusAccepted)
@@ -464,7 +472,7 @@ func (reg *Registry) putUpload(q *request, id string) error {
 		}
 		return failf(codeBlobUploadUnknown, "upload "+id+" has no data")
 	}
-	h, err := reg.appendChunk(q, u)
+	h, err := reg.appendChunk(q, u, d)
 	if err != nil {
 		return err
 	}

@@ -117,6 +117,8 @@ func TestUploadsWithinQuota(t *testing.T) {
 			{name: "session B again", method: "POST", path: "/v2/small/app/blobs/uploads/", status: 202, save: map[string]string{"b": "Location"}},
 			{name: "B takes 6 MiB now", method: "PATCH", path: "{b}", body: sixB, status: 202},
 			{name: "B completes", method: "PUT", path: "{b}?digest={dB}", status: 201},
+			{name: "a blob in the project costs nothing", method: "POST", path: "/v2/small/other/blobs/uploads/?digest={dB}", body: sixB,
+				chunked: true, status: 201},
 			{name: "usage 6 MiB leaves 4", method: "POST", path: "/v2/small/app/blobs/uploads/", status: 202, save: map[string]string{"d": "Location"}},
 			{name: "5 MiB refused", method: "PATCH", path: "{d}", body: six[:5*mib], chunked: true, status: 403, code: "DENIED"},
 		})
