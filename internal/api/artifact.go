@@ -40,6 +40,7 @@ type artifactStore interface {
 	LabelByID(ctx context.Context, id int64) (*store.Label, error)
 	RepositoryByName(ctx context.Context, name string) (*store.Repository, error)
 	LinkBlob(ctx context.Context, projectID int64, digest string) (int64, error)
+	ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error)
 	PutManifest(ctx context.Context, m store.ManifestPut) (int64, error)
 }
 
@@ -366,9 +367,30 @@ func additionsOf(a *store.Artifact) []string {
 	return nil
 }
 
-// readConfig decodes the config blob of m (at most maxConfigBytes); small
-// ones are kept decoded in configs. The map returned is shared: read only.
-func (s *Server) readConfig(ctx context.Context, m *oci.Manifest) (map[string]json.RawMessage, error) {
+// projectBlob checks that the blob d describes may be read for an artifact
+// of project: it is content of the registry (no urls) visible in the
+// project, as GET /v2/<name>/blobs/<digest> requires. The blob store holds
+// every project's content by digest; a manifest naming a digest (with urls,
+// which exempt a layer from the push's check) must not make another
+// project's blob readable through what the API shows of it.
+func (s *Server) projectBlob(ctx context.Context, op string, project int64, d *oci.Descriptor) (oci.Digest, error) {
+	if len(d.URLs) > 0 {
+		return "", errs.E(errs.NotFound, op, "blob %s is not stored in the registry", d.Digest)
+	}
+	dg, err := oci.ParseDigest(d.Digest)
+	if err != nil {
+		return "", errs.Wrap(op, err)
+	}
+	if _, err := s.st.ProjectBlob(ctx, project, string(dg)); err != nil {
+		return "", errs.Wrap(op, err)
+	}
+	return dg, nil
+}
+
+// readConfig decodes the config blob of m, an artifact of project (at most
+// maxConfigBytes); small ones are kept decoded in configs. The map returned
+// is shared: read only.
+func (s *Server) readConfig(ctx context.Context, project int64, m *oci.Manifest) (map[string]json.RawMessage, error) {
 	const op = "read config"
 	if m == nil || m.Config == nil {
 		return nil, errs.E(errs.NotFound, op, "the artifact has no config")
@@ -376,13 +398,15 @@ func (s *Server) readConfig(ctx context.Context, m *oci.Manifest) (map[string]js
 	if m.Config.Size > maxConfigBytes {
 		return nil, errs.E(errs.TooLarge, op, "the config is larger than %d bytes", maxConfigBytes)
 	}
+	// Asked before the cache too: a config cached for one project is not
+	// thereby readable from another.
+	d, err := s.projectBlob(ctx, op, project, m.Config)
+	if err != nil {
+		return nil, err
+	}
 	key := configKey{s.blobs, m.Config.Digest}
 	if v := configs.get(key); v != nil {
 		return v, nil
-	}
-	d, err := oci.ParseDigest(m.Config.Digest)
-	if err != nil {
-		return nil, errs.Wrap(op, err)
 	}
 	rc, err := s.blobs.Open(ctx, d)
 	if err != nil {
@@ -411,7 +435,7 @@ func (s *Server) extraAttrs(ctx context.Context, a *store.Artifact, m *oci.Manif
 	if !oci.HasExtraAttrs(a.Kind, a.ConfigMediaType, m) {
 		return nil
 	}
-	cfg, err := s.readConfig(ctx, m)
+	cfg, err := s.readConfig(ctx, a.ProjectID, m)
 	if err != nil {
 		s.log.Warn("reading artifact config", "repository", a.Repository, "digest", a.Digest, "err", err)
 		return nil
@@ -780,7 +804,7 @@ func (s *Server) getAddition(w http.ResponseWriter, r *http.Request, c *Caller) 
 	contentType := "application/json; charset=utf-8"
 	switch addition {
 	case "build_history":
-		cfg, err := s.readConfig(r.Context(), m)
+		cfg, err := s.readConfig(r.Context(), a.ProjectID, m)
 		if err != nil {
 			return err
 		}
@@ -789,19 +813,19 @@ func (s *Server) getAddition(w http.ResponseWriter, r *http.Request, c *Caller) 
 			body = h
 		}
 	case "values.yaml":
-		files, err := s.chartFiles(r.Context(), m, "values.yaml")
+		files, err := s.chartFiles(r.Context(), a.ProjectID, m, "values.yaml")
 		if err != nil {
 			return err
 		}
 		body, contentType = files["values.yaml"], "text/plain; charset=utf-8"
 	case "readme.md":
-		files, err := s.chartFiles(r.Context(), m, "readme.md")
+		files, err := s.chartFiles(r.Context(), a.ProjectID, m, "readme.md")
 		if err != nil {
 			return err
 		}
 		body, contentType = files["readme.md"], "text/markdown; charset=utf-8"
 	case "dependencies":
-		if body, err = s.chartDependencies(r.Context(), m); err != nil {
+		if body, err = s.chartDependencies(r.Context(), a.ProjectID, m); err != nil {
 			return err
 		}
 	}
@@ -814,7 +838,7 @@ func (s *Server) getAddition(w http.ResponseWriter, r *http.Request, c *Caller) 
 // and returns the files of the chart's top directory named in want
 // (compared case-insensitively; keys are lower case). It stops as soon as
 // it has them all and reads at most maxChartBytes.
-func (s *Server) chartFiles(ctx context.Context, m *oci.Manifest, want ...string) (map[string][]byte, error) {
+func (s *Server) chartFiles(ctx context.Context, project int64, m *oci.Manifest, want ...string) (map[string][]byte, error) {
 	const op = "read chart"
 	if m == nil {
 		return nil, errs.E(errs.Invalid, op, "the chart manifest cannot be read")
@@ -833,9 +857,9 @@ func (s *Server) chartFiles(ctx context.Context, m *oci.Manifest, want ...string
 	if layer == nil {
 		return nil, errs.E(errs.NotFound, op, "the chart has no archive layer")
 	}
-	d, err := oci.ParseDigest(layer.Digest)
+	d, err := s.projectBlob(ctx, op, project, layer)
 	if err != nil {
-		return nil, errs.Wrap(op, err)
+		return nil, err
 	}
 	rc, err := s.blobs.Open(ctx, d)
 	if err != nil {
@@ -898,8 +922,8 @@ type chartDependency struct {
 
 // chartDependencies returns a chart's dependencies as JSON: from
 // Chart.yaml (apiVersion v2), else from requirements.yaml (v1).
-func (s *Server) chartDependencies(ctx context.Context, m *oci.Manifest) ([]byte, error) {
-	files, err := s.chartFiles(ctx, m, "chart.yaml", "requirements.yaml")
+func (s *Server) chartDependencies(ctx context.Context, project int64, m *oci.Manifest) ([]byte, error) {
+	files, err := s.chartFiles(ctx, project, m, "chart.yaml", "requirements.yaml")
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ var kindStatus = map[errs.Kind]struct {
 	errs.RateLimited:     {http.StatusTooManyRequests, "TOO_MANY_REQUESTS"},
 	errs.Precondition:    {http.StatusPreconditionFailed, "PRECONDITION"},
 	errs.Internal:        {http.StatusInternalServerError, "UNKNOWN"},
+	errs.StorageFull:     {http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"},
 }
 
 // codedError overrides the Harbor error code of an error (e.g. DENIED for
@@ -68,6 +69,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if st.status >= 500 {
 		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"
+		if k == errs.StorageFull {
+			msg = errs.StorageFullMessage
+		}
 	}
 	if msg == "" {
 		msg = http.StatusText(st.status)

@@ -275,6 +275,9 @@ func (e *pjEnv) pushBlobChunked(repo string, b []byte) pjResp {
 	e.want("start upload", r, http.StatusAccepted, "")
 	loc := r.header.Get("Location")
 	r = e.do("PATCH", loc, "admin", b)
+	if r.status == http.StatusForbidden {
+		return r // over the quota: refused as soon as the chunk passes it
+	}
 	e.want("upload chunk", r, http.StatusAccepted, "")
 	sep := "?"
 	if strings.Contains(loc, "?") {

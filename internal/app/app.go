@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	})
 	reg := registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus, ReadOnly: settings.ReadOnly,
+		UploadSessions: cfg.UploadSessions,
 	})
 	keep, _ := cfg.ExecutionKeep() // validated with the configuration
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})

@@ -47,6 +47,10 @@ type Config struct {
 	// per policy and job type, e.g. "GARBAGE_COLLECTION=20,WEBHOOK=100"
 	// (Harbor's <TYPE>_EXECUTION_RETENTION_COUNT).
 	ExecutionRetention string `yaml:"execution_retention" flag:"execution-retention" usage:"finished executions kept per job type, e.g. GARBAGE_COLLECTION=20,WEBHOOK=100"`
+	// UploadSessions bounds the blob upload sessions open at once in one
+	// project, so that no caller holds an unbounded number of partial
+	// uploads on disk (their bytes also count against the project's quota).
+	UploadSessions int `yaml:"upload_sessions" flag:"upload-sessions" usage:"open blob upload sessions allowed per project; more are refused (429) until some finish (0: no limit)"`
 }
 
 // ExecutionKeep parses ExecutionRetention into job type → count.
@@ -78,6 +82,9 @@ func Default() Config {
 		TokenTTL:   30 * time.Minute,
 		PullFlush:  5 * time.Second,
 		JobWorkers: 4,
+		// A docker push opens a few sessions at once (3 by default); this
+		// leaves room for many concurrent pushes into one project.
+		UploadSessions: 256,
 	}
 }
 
@@ -202,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.APIConcurrency < -1 || c.APIConcurrency > 100000 {
 		problems = append(problems, "api-concurrency must be -1 (no limit), 0 (8 per CPU) or a positive number")
+	}
+	if c.UploadSessions < 0 || c.UploadSessions > 1000000 {
+		problems = append(problems, "upload-sessions must be between 0 (no limit) and 1000000")
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

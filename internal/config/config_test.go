@@ -26,7 +26,7 @@ func writeFile(t *testing.T, content string) string {
 
 func TestDefaults(t *testing.T) {
 	d := config.Default()
-	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second, JobWorkers: 4}
+	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second, JobWorkers: 4, UploadSessions: 256}
 	if d != want {
 		t.Errorf("Default() = %+v, want %+v", d, want)
 	}
@@ -120,6 +120,7 @@ func TestLoadErrors(t *testing.T) {
 		{"invalid after layering", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"invalid from env", nil, map[string]string{"BERTH_DATABASE": "mysql://db"}, "database"},
 		{"bad api concurrency from env", nil, map[string]string{"BERTH_API_CONCURRENCY": "-5"}, "api-concurrency"},
+		{"bad upload sessions from env", nil, map[string]string{"BERTH_UPLOAD_SESSIONS": "-1"}, "upload-sessions"},
 		{"invalid from file", []string{"--config", writeFile(t, "token_ttl: 30s\n")}, nil, "token-ttl"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -166,6 +167,8 @@ func TestValidate(t *testing.T) {
 		{"api concurrency off", func(c *config.Config) { c.APIConcurrency = -1 }, ""},
 		{"api concurrency set", func(c *config.Config) { c.APIConcurrency = 64 }, ""},
 		{"api concurrency negative", func(c *config.Config) { c.APIConcurrency = -2 }, "api-concurrency"},
+		{"upload sessions off", func(c *config.Config) { c.UploadSessions = 0 }, ""},
+		{"upload sessions negative", func(c *config.Config) { c.UploadSessions = -1 }, "upload-sessions"},
 		{"several problems at once", func(c *config.Config) { c.Addr, c.LogFormat = "", "xml" }, "addr must not be empty; log-format"},
 	} {
 		cfg := config.Default()

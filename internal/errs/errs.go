@@ -6,6 +6,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -25,14 +26,20 @@ const (
 	Unsupported                 // the operation is not supported
 	RateLimited                 // too many requests; try again later
 	Precondition                // the system is not set up for this (e.g. another auth mode)
+	StorageFull                 // the disk (blob storage or database) has no space left
 )
+
+// StorageFullMessage is the answer to a write that found no space left, on
+// /v2 and on the API alike.
+const StorageFullMessage = "storage is full"
 
 // ReadOnlyMessage is Harbor's answer to a write while the system is in
 // read-only mode, on /v2 and on the API alike.
 const ReadOnlyMessage = "The system is in read only mode. Any modification is prohibited."
 
 var kindNames = [...]string{"internal", "not found", "exists", "invalid", "denied",
-	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited", "precondition failed"}
+	"unauthenticated", "conflict", "unavailable", "too large", "unsupported", "rate limited", "precondition failed",
+	"storage full"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -90,7 +97,10 @@ func Wrap(op string, err error) error {
 	return &Error{Kind: KindOf(err), Op: op, Err: err}
 }
 
-// KindOf returns the kind of the outermost *Error in err's chain, or Internal.
+// KindOf returns the kind of the outermost *Error in err's chain, or
+// Internal. A cause without a kind that is a full disk (storageFull) is
+// StorageFull: this is the one place where ENOSPC from the blob driver and
+// a full database are recognised.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
@@ -99,8 +109,30 @@ func KindOf(err error) Kind {
 		}
 		return e.Kind
 	}
+	if storageFull(err) {
+		return StorageFull
+	}
 	return Internal
 }
+
+// storageFull reports whether err says that no space is left: ENOSPC or
+// EDQUOT from a system call (the blob driver, SQLite's own files), SQLite's
+// SQLITE_FULL (its primary result code 13, read through the driver's Code
+// method), or PostgreSQL's disk_full (SQLSTATE 53100).
+func storageFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteFull {
+		return true
+	}
+	var state interface{ SQLState() string }
+	return errors.As(err, &state) && state.SQLState() == "53100"
+}
+
+// sqliteFull is SQLite's SQLITE_FULL result code.
+const sqliteFull = 13
 
 // Is reports whether err has kind k.
 func Is(err error, k Kind) bool { return err != nil && KindOf(err) == k }

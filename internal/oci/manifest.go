@@ -162,6 +162,14 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	if err := checkDescriptor(*doc.Config, "config"); err != nil {
 		return nil, err
 	}
+	// A config is always content of the registry: urls (a foreign,
+	// non-distributable layer's) would exempt it from the check that the
+	// repository holds the blob, and what the API shows of a config
+	// (extra_attrs, build history) would then be read from another
+	// project's blob named by its digest.
+	if len(doc.Config.URLs) > 0 {
+		return nil, invalid("config descriptor has urls: a config must be pushed to the registry")
+	}
 	for _, d := range doc.Layers {
 		if err := checkDescriptor(d, "layers"); err != nil {
 			return nil, err

@@ -125,7 +125,11 @@ func (reg *Registry) startUpload(q *request, _ string) error {
 		}
 		id := newUploadID()
 		h := sha256.New()
-		n, err := reg.blobs.Append(ctx, id, 0, io.TeeReader(q.r.Body, h))
+		body, err := reg.quotaBody(q, d)
+		if err != nil {
+			return err
+		}
+		n, err := reg.blobs.Append(ctx, id, 0, io.TeeReader(body, h))
 		if err != nil {
 			reg.blobs.Abort(ctx, id)
 			return bodyError(err)
@@ -137,7 +141,7 @@ func (reg *Registry) startUpload(q *request, _ string) error {
 		return reg.commit(q, id, false, d, n, h)
 	}
 	id := newUploadID()
-	if err := reg.st.CreateUpload(ctx, store.Upload{ID: id, ProjectID: q.project.ID, Repository: q.name}); err != nil {
+	if err := reg.st.CreateUploadAtMost(ctx, store.Upload{ID: id, ProjectID: q.project.ID, Repository: q.name}, reg.uploadSessions); err != nil {
 		return err
 	}
 	if _, err := reg.blobs.Append(ctx, id, 0, strings.NewReader("")); err != nil {
@@ -266,8 +270,9 @@ func restoreHash(state []byte) (hash.Hash, error) {
 }
 
 // appendChunk appends the request body to the session at its acknowledged
-// size, honouring Content-Range, and records the new size.
-func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error) {
+// size, honouring Content-Range, and records the new size. d is the digest
+// the closing PUT names ("" for a PATCH).
+func (reg *Registry) appendChunk(q *request, u *store.Upload, d oci.Digest) (hash.Hash, error) {
 	ctx := q.r.Context()
 	if cr := q.r.Header.Get("Content-Range"); cr != "" {
 		start, end, ok := parseContentRange(cr)
@@ -288,10 +293,19 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 	if err != nil {
 		return nil, err
 	}
-	n, err := reg.blobs.Append(ctx, u.ID, u.Size, io.TeeReader(q.r.Body, h))
+	body, err := reg.quotaBody(q, d)
+	if err != nil {
+		reg.discardSession(ctx, u.ID)
+		return nil, err
+	}
+	n, err := reg.blobs.Append(ctx, u.ID, u.Size, io.TeeReader(body, h))
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return nil, fail(codeBlobUploadUnknown, err)
+		}
+		if errs.Is(err, errs.Denied) { // over the quota: nothing of it is kept
+			reg.discardSession(ctx, u.ID)
+			return nil, err
 		}
 		return nil, bodyError(err)
 	}
@@ -313,9 +327,70 @@ func (reg *Registry) appendChunk(q *request, u *store.Upload) (hash.Hash, error)
 	return h, nil
 }
 
+// discardSession deletes upload session id and its bytes.
+func (reg *Registry) discardSession(ctx context.Context, id string) {
+	ctx = context.WithoutCancel(ctx)
+	reg.st.DeleteUpload(ctx, id)
+	reg.blobs.Abort(ctx, id)
+	reg.uploadLocks.Delete(id)
+}
+
+// quotaBody returns the request body bounded by what the project's storage
+// quota can still take (the bytes of open sessions count: they are on
+// disk): a body whose Content-Length is larger is refused before it is
+// read, and one that streams past it stops there with the quota error
+// (DENIED, as Harbor answers a push over quota), when its bytes so far are
+// discarded by the caller. A blob already in the project costs nothing: when
+// the request names one (d), as much as its size is let through.
+func (reg *Registry) quotaBody(q *request, d oci.Digest) (io.Reader, error) {
+	ctx := q.r.Context()
+	room, err := reg.st.ProjectUploadRoom(ctx, q.project.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !room.Limited() {
+		return q.r.Body, nil
+	}
+	left := room.Left()
+	if d != "" {
+		if size, err := reg.st.ProjectBlob(ctx, q.project.ID, string(d)); err == nil {
+			left = max(left, size)
+		}
+	}
+	if q.r.ContentLength > left {
+		return nil, room.Exceeded(q.r.ContentLength)
+	}
+	return &quotaReader{r: q.r.Body, left: left, room: room}, nil
+}
+
+// quotaReader reads at most left bytes of r and fails with the room's
+// quota error once r has more.
+type quotaReader struct {
+	r    io.Reader
+	left int64
+	read int64
+	room *store.UploadRoom
+}
+
+func (r *quotaReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.read += int64(n)
+	if int64(n) > r.left {
+		n = int(r.left)
+		r.left = 0
+		return n, r.room.Exceeded(r.read)
+	}
+	r.left -= int64(n)
+	return n, err
+}
+
 // bodyError translates a failure to store a request body: a body that ended
-// before its Content-Length said it would is SIZE_INVALID.
+// before its Content-Length said it would is SIZE_INVALID; one over the
+// project's quota keeps its quota error.
 func bodyError(err error) error {
+	if errs.Is(err, errs.Denied) {
+		return err // over the project's quota (quotaBody)
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return failf(codeSizeInvalid, "request body ended before its Content-Length")
 	}
@@ -350,7 +425,7 @@ func (reg *Registry) patchUpload(q *request, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := reg.appendChunk(q, u); err != nil {
+	if _, err := reg.appendChunk(q, u, ""); err != nil {
 		return err
 	}
 	return uploadAccepted(q, id, u.Size, http.StatusAccepted)
@@ -397,7 +472,7 @@ func (reg *Registry) putUpload(q *request, id string) error {
 		}
 		return failf(codeBlobUploadUnknown, "upload "+id+" has no data")
 	}
-	h, err := reg.appendChunk(q, u)
+	h, err := reg.appendChunk(q, u, d)
 	if err != nil {
 		return err
 	}

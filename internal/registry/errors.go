@@ -34,30 +34,35 @@ const (
 	codePaginationInvalid   code = "PAGINATION_NUMBER_INVALID"
 	codeManifestTooLarge    code = "MANIFEST_TOO_LARGE"
 	codeUnknown             code = "UNKNOWN"
+	// codeStorageFull is sent as UNKNOWN with status 507: no space is left
+	// for a write (errs.StorageFull).
+	codeStorageFull code = "UNKNOWN/STORAGE_FULL"
 )
 
 var codeTable = map[code]struct {
 	status  int
 	message string
+	wire    code // the code sent, when not the key itself
 }{
-	codeBlobUnknown:         {http.StatusNotFound, "blob unknown to registry"},
-	codeBlobUploadInvalid:   {http.StatusBadRequest, "blob upload invalid"},
-	codeBlobUploadUnknown:   {http.StatusNotFound, "blob upload unknown to registry"},
-	codeDigestInvalid:       {http.StatusBadRequest, "provided digest did not match uploaded content"},
-	codeManifestBlobUnknown: {http.StatusBadRequest, "manifest references a manifest or blob unknown to registry"},
-	codeManifestInvalid:     {http.StatusBadRequest, "manifest invalid"},
-	codeManifestUnknown:     {http.StatusNotFound, "manifest unknown to registry"},
-	codeNameInvalid:         {http.StatusBadRequest, "invalid repository name"},
-	codeNameUnknown:         {http.StatusNotFound, "repository name not known to registry"},
-	codeSizeInvalid:         {http.StatusBadRequest, "provided length did not match content length"},
-	codeUnauthorized:        {http.StatusUnauthorized, "authentication required"},
-	codeDenied:              {http.StatusForbidden, "requested access to the resource is denied"},
-	codeUnsupported:         {http.StatusMethodNotAllowed, "the operation is unsupported"},
-	codeTooManyRequests:     {http.StatusTooManyRequests, "too many requests"},
-	codeRangeInvalid:        {http.StatusRequestedRangeNotSatisfiable, "invalid content range"},
-	codePaginationInvalid:   {http.StatusBadRequest, "invalid number of results requested"},
-	codeManifestTooLarge:    {http.StatusRequestEntityTooLarge, "manifest is too large"},
-	codeUnknown:             {http.StatusInternalServerError, "unknown error"},
+	codeBlobUnknown:         {http.StatusNotFound, "blob unknown to registry", ""},
+	codeBlobUploadInvalid:   {http.StatusBadRequest, "blob upload invalid", ""},
+	codeBlobUploadUnknown:   {http.StatusNotFound, "blob upload unknown to registry", ""},
+	codeDigestInvalid:       {http.StatusBadRequest, "provided digest did not match uploaded content", ""},
+	codeManifestBlobUnknown: {http.StatusBadRequest, "manifest references a manifest or blob unknown to registry", ""},
+	codeManifestInvalid:     {http.StatusBadRequest, "manifest invalid", ""},
+	codeManifestUnknown:     {http.StatusNotFound, "manifest unknown to registry", ""},
+	codeNameInvalid:         {http.StatusBadRequest, "invalid repository name", ""},
+	codeNameUnknown:         {http.StatusNotFound, "repository name not known to registry", ""},
+	codeSizeInvalid:         {http.StatusBadRequest, "provided length did not match content length", ""},
+	codeUnauthorized:        {http.StatusUnauthorized, "authentication required", ""},
+	codeDenied:              {http.StatusForbidden, "requested access to the resource is denied", ""},
+	codeUnsupported:         {http.StatusMethodNotAllowed, "the operation is unsupported", ""},
+	codeTooManyRequests:     {http.StatusTooManyRequests, "too many requests", ""},
+	codeRangeInvalid:        {http.StatusRequestedRangeNotSatisfiable, "invalid content range", ""},
+	codePaginationInvalid:   {http.StatusBadRequest, "invalid number of results requested", ""},
+	codeManifestTooLarge:    {http.StatusRequestEntityTooLarge, "manifest is too large", ""},
+	codeUnknown:             {http.StatusInternalServerError, "unknown error", ""},
+	codeStorageFull:         {http.StatusInsufficientStorage, errs.StorageFullMessage, codeUnknown},
 }
 
 // ociError is an error destined for the wire as an OCI error body.
@@ -98,12 +103,16 @@ var kindCode = map[errs.Kind]code{
 	errs.TooLarge:        codeSizeInvalid,
 	errs.Conflict:        codeBlobUploadInvalid,
 	errs.RateLimited:     codeTooManyRequests,
+	errs.StorageFull:     codeStorageFull,
 }
 
-// writeError writes err as an OCI error body.
+// writeError writes err as an OCI error body. A write that found no space
+// left is answered as such whatever the handler made of it (a failed
+// append is BLOB_UPLOAD_INVALID otherwise): the client learns the registry
+// is full, not that its upload was wrong.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var oe *ociError
-	if !errors.As(err, &oe) {
+	if !errors.As(err, &oe) || (oe.code != codeStorageFull && errs.Is(err, errs.StorageFull)) {
 		c, ok := kindCode[errs.KindOf(err)]
 		if !ok {
 			c = codeUnknown
@@ -111,6 +120,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		oe = fail(c, err)
 	}
 	entry := codeTable[oe.code]
+	wire := oe.code
+	if entry.wire != "" {
+		wire = entry.wire
+	}
 	msg := entry.message
 	detail := oe.detail
 	if entry.status >= 500 {
@@ -128,7 +141,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	body := struct {
 		Errors []errorBody `json:"errors"`
-	}{Errors: []errorBody{{Code: string(oe.code), Message: msg}}}
+	}{Errors: []errorBody{{Code: string(wire), Message: msg}}}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(entry.status)
 	if r.Method != http.MethodHead {

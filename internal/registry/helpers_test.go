@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/config"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testserver"
 )
@@ -51,11 +52,12 @@ type env struct {
 	vars map[string]string
 }
 
-// forEachBackend runs fn against a fresh server on each metadata backend.
-func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
+// forEachBackend runs fn against a fresh server on each metadata backend,
+// configured by configure (if any).
+func forEachBackend(t *testing.T, fn func(t *testing.T, e *env), configure ...func(*config.Config)) {
 	for _, b := range testserver.Backends(t) {
 		t.Run(b, func(t *testing.T) {
-			srv := testserver.NewInProcess(t, b)
+			srv := testserver.NewInProcess(t, b, configure...)
 			e := &env{
 				t:   t,
 				srv: srv,

@@ -136,7 +136,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		put.ConfigMediaType = m.Config.MediaType
 	}
 	put.Kind = oci.ArtifactKind(m.MediaType, put.ConfigMediaType, m.ArtifactType)
-	put.ExtraAttrs = reg.extraAttrs(ctx, put.Kind, put.ConfigMediaType, m)
+	put.ExtraAttrs = reg.extraAttrs(ctx, q.project.ID, put.Kind, put.ConfigMediaType, m)
 	if len(m.Annotations) > 0 {
 		a, _ := json.Marshal(m.Annotations)
 		put.Annotations = string(a)
@@ -358,13 +358,19 @@ const maxAttrsConfig = 4 << 20
 // extraAttrs computes what the management API shows of m's config
 // (oci.ExtraAttrsJSON), to be stored with the artifact. A config that is
 // missing, too large or not JSON gives "" and the push goes on: the API
-// then derives the attributes when it shows the artifact.
-func (reg *Registry) extraAttrs(ctx context.Context, kind, configMediaType string, m *oci.Manifest) string {
-	if !oci.HasExtraAttrs(kind, configMediaType, m) || m.Config.Size > maxAttrsConfig {
+// then derives the attributes when it shows the artifact. Only a config
+// visible in the project is read: the blob store holds every project's
+// content, and a digest alone must never reveal another project's config
+// (the push then fails anyway: PutManifest requires the config there).
+func (reg *Registry) extraAttrs(ctx context.Context, projectID int64, kind, configMediaType string, m *oci.Manifest) string {
+	if !oci.HasExtraAttrs(kind, configMediaType, m) || m.Config.Size > maxAttrsConfig || len(m.Config.URLs) > 0 {
 		return ""
 	}
 	d, err := oci.ParseDigest(m.Config.Digest)
 	if err != nil {
+		return ""
+	}
+	if _, err := reg.st.ProjectBlob(ctx, projectID, string(d)); err != nil {
 		return ""
 	}
 	rc, err := reg.blobs.Open(ctx, d)

@@ -38,7 +38,8 @@ import (
 type Store interface {
 	ProjectByName(ctx context.Context, name string) (*store.Project, error)
 
-	CreateUpload(ctx context.Context, u store.Upload) error
+	CreateUploadAtMost(ctx context.Context, u store.Upload, max int) error
+	ProjectUploadRoom(ctx context.Context, projectID int64) (*store.UploadRoom, error)
 	GetUpload(ctx context.Context, id string) (*store.Upload, error)
 	AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error
 	DeleteUpload(ctx context.Context, id string) error
@@ -88,8 +89,9 @@ type Registry struct {
 	projects *readCache[*store.Project]     // project name → project
 	refs     *readCache[*store.ManifestRef] // repository + reference → manifest
 
-	uploadLocks sync.Map // upload ID -> *sync.Mutex
-	readOnly    func() bool
+	uploadLocks    sync.Map // upload ID -> *sync.Mutex
+	readOnly       func() bool
+	uploadSessions int // open upload sessions allowed per project (0: no bound)
 }
 
 // Options configure a Registry.
@@ -108,6 +110,11 @@ type Options struct {
 	// the pull path's read cache (default 2s; this process's own writes are
 	// seen at once).
 	CacheTTL time.Duration
+	// UploadSessions bounds the open upload sessions of one project (the
+	// configuration's upload_sessions; 0: no bound). A POST past it is
+	// refused with TOOMANYREQUESTS until sessions finish, are cancelled or
+	// are purged as stale.
+	UploadSessions int
 }
 
 // New returns a registry over st and blobs, guarded by gate.
@@ -125,7 +132,7 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 		opts.CacheTTL = 2 * time.Second
 	}
 	return &Registry{
-		st: st, blobs: blobs, gate: gate, log: opts.Logger, readOnly: opts.ReadOnly,
+		st: st, blobs: blobs, gate: gate, log: opts.Logger, readOnly: opts.ReadOnly, uploadSessions: opts.UploadSessions,
 		pulls:  newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
 		cache:  newManifestCache(64 << 20),
 		base:   strings.TrimSuffix(opts.ExternalURL, "/"),

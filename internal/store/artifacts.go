@@ -282,7 +282,7 @@ func (db *DB) ListTags(ctx context.Context, repository, last string, n int) ([]s
 func (db *DB) Catalog(ctx context.Context, last string, n int, visible func(projectID int64) bool) ([]string, error) {
 	const op = "catalog"
 	const page = 500
-	var out []string
+	out := []string{} // never nil: /v2 answers "repositories":[] past the end
 	for {
 		rows, err := db.query(ctx, nil, `SELECT name, project_id FROM repositories WHERE name > ? ORDER BY name LIMIT ?`, last, page)
 		if err != nil {

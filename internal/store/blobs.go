@@ -26,9 +26,25 @@ type Upload struct {
 // lock on the project would make concurrent pushes into one project
 // queue: see 0003_projects.sql.)
 func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
+	return db.CreateUploadAtMost(ctx, u, 0)
+}
+
+// CreateUploadAtMost is CreateUpload refusing (errs.RateLimited) while the
+// project already has max open sessions (max <= 0: no bound). On
+// PostgreSQL, sessions created at the same instant may pass max by as many.
+func (db *DB) CreateUploadAtMost(ctx context.Context, u Upload, max int) error {
 	const op = "create upload"
 	t := now()
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
+		if max > 0 {
+			var open int
+			if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM uploads WHERE project_id = ?`, u.ProjectID).Scan(&open); err != nil {
+				return err
+			}
+			if open >= max {
+				return errs.E(errs.RateLimited, op, "the project has %d open upload sessions, the most allowed: finish or cancel one first", open)
+			}
+		}
 		res, err := db.exec(ctx, tx, `INSERT INTO uploads (id, project_id, repository, size, hash_state, created_at, updated_at)
 			SELECT ?, id, ?, ?, ?, ?, ? FROM projects WHERE id = ?`, u.ID, u.Repository, u.Size, u.HashState, t, t, u.ProjectID)
 		if err != nil {
@@ -232,4 +248,42 @@ func (db *DB) BlobProjects(ctx context.Context, digest string) ([]int64, error) 
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// UploadRoom is what a project's storage quota can still take of uploads.
+type UploadRoom struct {
+	Project string
+	Limit   int64 // bytes; negative: no limit
+	Used    int64 // usage of the project's blobs
+	Open    int64 // acknowledged bytes of the project's open upload sessions
+}
+
+// Limited reports whether the project has a storage limit.
+func (r *UploadRoom) Limited() bool { return r.Limit >= 0 }
+
+// Left is how many more bytes uploads into the project may write: the limit
+// less the usage and the bytes already held by open sessions (at least 0).
+func (r *UploadRoom) Left() int64 { return max(0, r.Limit-r.Used-r.Open) }
+
+// Exceeded is the refusal of an upload that would add more than Left: the
+// store's quota error (errs.Denied of "check quota", as CheckQuota's).
+func (r *UploadRoom) Exceeded(adding int64) error {
+	return errs.E(errs.Denied, "check quota", "quota exceeded in project %s: adding %s of storage resource, which when updated to current usage of %s and %s held by open uploads will exceed the configured upper limit of %s",
+		r.Project, byteSize(adding), byteSize(r.Used), byteSize(r.Open), byteSize(r.Limit))
+}
+
+// ProjectUploadRoom reads what project's storage quota can still take of
+// uploads, in one statement. Bytes of open upload sessions count: they are
+// on disk until the session is finished, cancelled or purged as stale.
+func (db *DB) ProjectUploadRoom(ctx context.Context, projectID int64) (*UploadRoom, error) {
+	const op = "check quota"
+	r := &UploadRoom{}
+	err := db.queryRow(ctx, nil, `SELECT p.name, p.storage_limit,
+		COALESCE((SELECT SUM(bytes) FROM project_usage WHERE project_id = p.id), 0),
+		COALESCE((SELECT SUM(size) FROM uploads WHERE project_id = p.id), 0)
+		FROM projects p WHERE p.id = ?`, projectID).Scan(&r.Project, &r.Limit, &r.Used, &r.Open)
+	if err != nil {
+		return nil, notFound(op, err, "project %d not found", projectID)
+	}
+	return r, nil
 }

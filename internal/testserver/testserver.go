@@ -105,8 +105,9 @@ type InProcess struct {
 	Host string // host:port, for image references
 }
 
-// NewInProcess starts the full stack in this process on backend.
-func NewInProcess(t testing.TB, backend string) *InProcess {
+// NewInProcess starts the full stack in this process on backend. Each of
+// configure, if any, may change the configuration before the stack is built.
+func NewInProcess(t testing.TB, backend string, configure ...func(*config.Config)) *InProcess {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
@@ -115,6 +116,9 @@ func NewInProcess(t testing.TB, backend string) *InProcess {
 	// Tests flush pull times themselves (App.Reg.Flush); the background
 	// writer must not race them.
 	cfg.PullFlush = time.Hour
+	for _, f := range configure {
+		f(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
