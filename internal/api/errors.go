@@ -88,3 +88,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		json.NewEncoder(w).Encode(harborErrors{Errors: []harborError{{Code: code, Message: msg}}})
 	}
 }
+
+// WriteError answers err as the API does, with Harbor's error body: for
+// the admission gate in front of the API (internal/httplimit), which
+// refuses some requests before any handler sees them.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.log, err)
+}

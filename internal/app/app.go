@@ -117,10 +117,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	// The API and the console queue behind one gate; the console's own
 	// in-process API calls do not pass it again. /v2 has none: blob
 	// transfers are long and bounded by the network, not by the CPU.
+	// A request's body is read before it takes a slot, so a client
+	// trickling one holds no slot (httplimit.Gate).
 	gate := httplimit.New(apiConcurrency(cfg.APIConcurrency))
-	mux.Handle("/api/", gate.Wrap(apiSrv))
-	mux.Handle("/c/", gate.Wrap(apiSrv))
-	mux.Handle("/", gate.Wrap(ui.New(ui.Options{API: apiSrv, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version})))
+	console := ui.New(ui.Options{API: apiSrv, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version})
+	mux.Handle("/api/", gate.Wrap(apiSrv, apiSrv.WriteError))
+	mux.Handle("/c/", gate.Wrap(apiSrv, apiSrv.WriteError))
+	mux.Handle("/", gate.Wrap(console, console.WriteError))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy"}`))
@@ -128,14 +131,57 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	// /v2 bypasses the mux: ServeMux redirects paths with "..", "." or "//"
 	// to a cleaned path, which would send a client to another repository
 	// than the one it named; the registry answers NAME_INVALID instead.
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
+	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isV2(r) {
 			reg.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+	// Every request body has a deadline: a short one for the API, the
+	// console and tokens, one that moves with the bytes for /v2 (uploads).
+	handler = httplimit.BodyDeadlines{Body: orDefault(cfg.BodyTimeout, config.Default().BodyTimeout),
+		Idle: orDefault(cfg.UploadIdleTimeout, config.Default().UploadIdleTimeout), Streamed: isV2}.Wrap(handler)
 	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Jobs: jobSvc, Events: bus, Settings: settings, Handler: handler}, nil
+}
+
+func isV2(r *http.Request) bool { return r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// connLimits turns the configured connection limits into the listener's:
+// by default half the open-file limit less 256 (every connection may have
+// a blob or upload file open too, and the database and logs need some),
+// and an eighth of that for one client address; -1 is no limit.
+func connLimits(cfg config.Config) (max, perClient int) {
+	switch max = cfg.MaxConnections; {
+	case max < 0:
+		max = 0
+	case max == 0:
+		files := httplimit.FileLimit()
+		if files <= 0 {
+			files = 8192 // unknown: a common limit
+		}
+		max = (files - 256) / 2
+		if max < 64 {
+			max = 64
+		}
+	}
+	switch perClient = cfg.MaxConnectionsPerClient; {
+	case perClient < 0:
+		perClient = 0
+	case perClient == 0 && max > 0:
+		perClient = max / 8
+		if perClient < 16 {
+			perClient = 16
+		}
+	}
+	return max, perClient
 }
 
 // apiConcurrency turns the configured API concurrency into a gate size:
@@ -199,9 +245,14 @@ func (a *App) Serve(ctx context.Context) error {
 
 // ServeListener serves on ln until ctx ends.
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	maxConns, perClient := connLimits(a.cfg)
+	ln = httplimit.Listen(ln, httplimit.ConnLimits{Max: maxConns, PerClient: perClient, Logger: a.log})
 	srv := &http.Server{
-		Handler:           a.Handler,
-		ConnContext:       registry.ConnContext, // large blob answers are corked
+		Handler: a.Handler,
+		// Large blob answers are corked: the cork needs the TCP connection.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return registry.ConnContext(ctx, httplimit.Unwrap(c))
+		},
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -216,7 +267,8 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	}
 	// Logged before the first request can be answered: the listener is
 	// bound already, and whoever waits for the server reads it first.
-	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "")
+	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "",
+		"max_connections", maxConns, "max_connections_per_client", perClient)
 	bg, stopBG := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.RunBackground(bg); close(done) }()

@@ -40,6 +40,20 @@ type Config struct {
 	// APIConcurrency bounds the REST API and console requests worked on at
 	// once; the others wait their turn in arrival order (internal/httplimit).
 	APIConcurrency int `yaml:"api_concurrency" flag:"api-concurrency" usage:"REST API and console requests worked on at once, the rest queue in order (0: 8 per CPU; -1: no limit)"`
+	// MaxConnections bounds the connections the server holds open at once,
+	// and MaxConnectionsPerClient those of one client address, so that
+	// neither one client nor all of them together run the process out of
+	// file descriptors (internal/httplimit.Listen). A connection beyond
+	// them is reset at once.
+	MaxConnections          int `yaml:"max_connections" flag:"max-connections" usage:"connections held open at once; more are reset (0: half the open-file limit, less 256; -1: no limit)"`
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client" flag:"max-connections-per-client" usage:"connections held open for one client address, an IPv6 client by its /64 (0: an eighth of max-connections; -1: no limit, e.g. behind a reverse proxy)"`
+	// BodyTimeout is how long an ordinary request body (the API's JSON,
+	// the console's forms, token requests) may take to arrive in full;
+	// UploadIdleTimeout cuts a /v2 body (blob uploads, manifests) that
+	// delivers less than 16 KiB in that long, however long it runs while
+	// it moves (internal/httplimit.BodyDeadlines).
+	BodyTimeout       time.Duration `yaml:"body_timeout" flag:"body-timeout" usage:"time an API, console or token request body has to arrive in full"`
+	UploadIdleTimeout time.Duration `yaml:"upload_idle_timeout" flag:"upload-idle-timeout" usage:"a /v2 request body (blob upload, manifest) is cut when less than 16 KiB of it arrives in this long"`
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) on its
 	// own listener, never on the registry's address. Bind it to loopback.
 	DebugAddr string `yaml:"debug_addr" flag:"debug-addr" usage:"address for Go's profiler endpoints /debug/pprof/ (empty: off; keep it on loopback)"`
@@ -85,6 +99,9 @@ func Default() Config {
 		// A docker push opens a few sessions at once (3 by default); this
 		// leaves room for many concurrent pushes into one project.
 		UploadSessions: 256,
+
+		BodyTimeout:       30 * time.Second,
+		UploadIdleTimeout: time.Minute,
 	}
 }
 
@@ -212,6 +229,18 @@ func (c *Config) Validate() error {
 	}
 	if c.UploadSessions < 0 || c.UploadSessions > 1000000 {
 		problems = append(problems, "upload-sessions must be between 0 (no limit) and 1000000")
+	}
+	if c.MaxConnections < -1 || c.MaxConnections > 10_000_000 {
+		problems = append(problems, "max-connections must be -1 (no limit), 0 (from the open-file limit) or a positive number")
+	}
+	if c.MaxConnectionsPerClient < -1 || c.MaxConnectionsPerClient > 10_000_000 {
+		problems = append(problems, "max-connections-per-client must be -1 (no limit), 0 (an eighth of max-connections) or a positive number")
+	}
+	if c.BodyTimeout < time.Second || c.BodyTimeout > time.Hour {
+		problems = append(problems, "body-timeout must be between 1s and 1h")
+	}
+	if c.UploadIdleTimeout < time.Second || c.UploadIdleTimeout > time.Hour {
+		problems = append(problems, "upload-idle-timeout must be between 1s and 1h")
 	}
 	if len(problems) > 0 {
 		return errors.New("invalid configuration: " + strings.Join(problems, "; "))

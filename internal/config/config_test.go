@@ -26,7 +26,8 @@ func writeFile(t *testing.T, content string) string {
 
 func TestDefaults(t *testing.T) {
 	d := config.Default()
-	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second, JobWorkers: 4, UploadSessions: 256}
+	want := config.Config{Addr: ":5000", DataDir: "./data", LogLevel: "info", LogFormat: "text", TokenTTL: 30 * time.Minute, PullFlush: 5 * time.Second, JobWorkers: 4, UploadSessions: 256,
+		BodyTimeout: 30 * time.Second, UploadIdleTimeout: time.Minute}
 	if d != want {
 		t.Errorf("Default() = %+v, want %+v", d, want)
 	}
@@ -83,6 +84,11 @@ external_url: https://berth.example
 		{"flag --config wins over BERTH_CONFIG", []string{"-config", file}, map[string]string{"BERTH_CONFIG": "/does/not/exist.yaml"},
 			func(c *config.Config) {
 				c.Addr, c.DataDir, c.LogLevel, c.TokenTTL, c.ExternalURL = ":6000", "/var/lib/berth", "debug", 45*time.Minute, "https://berth.example"
+			}},
+		{"connection limits and body deadlines", []string{"--config", writeFile(t, "max_connections: 5000\nbody_timeout: 10s\n"), "--upload-idle-timeout", "2m"},
+			map[string]string{"BERTH_MAX_CONNECTIONS_PER_CLIENT": "-1", "BERTH_BODY_TIMEOUT": "15s"},
+			func(c *config.Config) {
+				c.MaxConnections, c.MaxConnectionsPerClient, c.BodyTimeout, c.UploadIdleTimeout = 5000, -1, 15*time.Second, 2*time.Minute
 			}},
 		{"empty file", []string{"--config", writeFile(t, "")}, nil, func(*config.Config) {}},
 		{"unrelated env ignored", nil, map[string]string{"ADDR": ":1", "BERTH_UNKNOWN": "x"}, func(*config.Config) {}},
@@ -169,6 +175,13 @@ func TestValidate(t *testing.T) {
 		{"api concurrency negative", func(c *config.Config) { c.APIConcurrency = -2 }, "api-concurrency"},
 		{"upload sessions off", func(c *config.Config) { c.UploadSessions = 0 }, ""},
 		{"upload sessions negative", func(c *config.Config) { c.UploadSessions = -1 }, "upload-sessions"},
+		{"connection limits off", func(c *config.Config) { c.MaxConnections, c.MaxConnectionsPerClient = -1, -1 }, ""},
+		{"connection limits set", func(c *config.Config) { c.MaxConnections, c.MaxConnectionsPerClient = 10000, 100 }, ""},
+		{"max connections negative", func(c *config.Config) { c.MaxConnections = -2 }, "max-connections must"},
+		{"per-client connections negative", func(c *config.Config) { c.MaxConnectionsPerClient = -2 }, "max-connections-per-client"},
+		{"body timeout zero", func(c *config.Config) { c.BodyTimeout = 0 }, "body-timeout"},
+		{"body timeout too long", func(c *config.Config) { c.BodyTimeout = 2 * time.Hour }, "body-timeout"},
+		{"upload idle timeout too short", func(c *config.Config) { c.UploadIdleTimeout = 500 * time.Millisecond }, "upload-idle-timeout"},
 		{"several problems at once", func(c *config.Config) { c.Addr, c.LogFormat = "", "xml" }, "addr must not be empty; log-format"},
 	} {
 		cfg := config.Default()
@@ -188,7 +201,8 @@ func TestValidate(t *testing.T) {
 func TestUsage(t *testing.T) {
 	u := config.Usage()
 	for _, f := range []string{"--config", "--addr", "--data-dir", "--database", "--storage", "--external-url", "--tls-cert", "--tls-key",
-		"--log-level", "--log-format", "--token-ttl", "--debug-addr"} {
+		"--log-level", "--log-format", "--token-ttl", "--debug-addr",
+		"--max-connections", "--max-connections-per-client", "--body-timeout", "--upload-idle-timeout"} {
 		if !strings.Contains(u, f) {
 			t.Errorf("usage does not list %s", f)
 		}

@@ -42,7 +42,7 @@ func TestBoundsAndOrder(t *testing.T) {
 		mu.Unlock()
 		<-leave[r.URL.Path]
 		inside.Add(-1)
-	}))
+	}), nil)
 	var wg sync.WaitGroup
 	do := func(path string, ctx context.Context) {
 		defer wg.Done()
@@ -86,7 +86,7 @@ func TestBoundsAndOrder(t *testing.T) {
 func TestNilGateAdmitsAll(t *testing.T) {
 	var g *Gate = New(0)
 	called := false
-	g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })).
+	g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), nil).
 		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	if !called {
 		t.Fatal("handler not called")

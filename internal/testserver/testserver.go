@@ -255,6 +255,15 @@ func (p *Process) Stop() {
 	}
 }
 
+// Pid returns the process ID of the running server (0 when stopped), for
+// tests that read its /proc entries (memory, open files).
+func (p *Process) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Restart starts the process again on the same address, data and database.
 func (p *Process) Restart() { p.t.Helper(); p.start() }
 
