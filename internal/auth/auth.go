@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/httplimit"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -242,7 +243,16 @@ func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principa
 	}
 	k := s.credentialKey(user, pass)
 	if hash == "" || !s.cachedMatch(k, hash) {
-		matched, err := s.check(ctx, k, hash, user, pass, addr)
+		// The check (or the wait for another request's check of the same
+		// credential) runs outside the API gate: the KDF queue bounds the
+		// checks, and requests waiting their turn there must not keep
+		// other API requests out of the gate, nor hold the slots the
+		// request they wait for needs to finish.
+		var matched bool
+		back := httplimit.Outside(ctx, func() { matched, err = s.check(ctx, k, hash, user, pass, addr) })
+		if err == nil && !back {
+			err = errs.Wrap(op, ctx.Err())
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -37,33 +37,39 @@ var (
 	kdfWait  = 5 * time.Second
 )
 
-// kdfParallel is one computation per CPU (each uses one thread), at least 2
-// and at most 16: 38 to 304 MiB of work areas at most.
-func kdfParallel() int { return min(max(runtime.GOMAXPROCS(0), 2), 16) }
+// kdfParallel is one computation per two CPUs (each uses one thread), at
+// least 1 and at most 8: guesses can take at most half the machine, and
+// 19 to 152 MiB of work areas.
+func kdfParallel() int { return min(max(runtime.GOMAXPROCS(0)/2, 1), 8) }
 
 // idKey runs argon2id in a slot. ctx ends the wait (not the computation);
 // a nil ctx waits as long as it takes.
 func idKey(ctx context.Context, password, salt []byte, t, m uint32, p uint8, n uint32) ([]byte, error) {
-	if ctx != nil {
-		tm := time.NewTimer(kdfWait)
-		defer tm.Stop()
-		select {
-		case kdfSlots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, errs.Wrap("check password", ctx.Err())
-		case <-tm.C:
-			e := errs.E(errs.RateLimited, "check password", "too many sign-ins at once; try again shortly")
-			e.RetryAfter = time.Second
-			return nil, e
-		}
-	} else {
+	if ctx == nil {
 		kdfSlots <- struct{}{}
+		return computeKey(password, salt, t, m, p, n), nil
 	}
+	tm := time.NewTimer(kdfWait)
+	defer tm.Stop()
+	select {
+	case kdfSlots <- struct{}{}:
+		return computeKey(password, salt, t, m, p, n), nil
+	case <-ctx.Done():
+		return nil, errs.Wrap("check password", ctx.Err())
+	case <-tm.C:
+		e := errs.E(errs.RateLimited, "check password", "too many sign-ins at once; try again shortly")
+		e.RetryAfter = time.Second
+		return nil, e
+	}
+}
+
+// computeKey runs argon2id in the slot its caller took, and frees it.
+func computeKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
 	kdfRuns.Add(1)
 	key := argon2.IDKey(password, salt, t, m, p, n)
 	<-kdfSlots
 	releaseKDFMemory()
-	return key, nil
+	return key
 }
 
 var kdfRuns atomic.Int64

@@ -2,6 +2,7 @@ package httplimit
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,5 +198,59 @@ func TestListenLimits(t *testing.T) {
 	}
 	if Unwrap(<-held).(*net.TCPConn) == nil {
 		t.Fatal("Unwrap")
+	}
+}
+
+// TestOutsideGivesUpTheSlot: requests that wait inside Outside hold no
+// slot, so more of them can wait at once than the gate has slots (ten
+// requests through a gate of two meet inside Outside; holding their slots,
+// two would wait for ever for the other eight), and each gets a slot back
+// for the rest of its work.
+func TestOutsideGivesUpTheSlot(t *testing.T) {
+	g := New(2)
+	const n = 10
+	var inside, after sync.WaitGroup
+	inside.Add(n)
+	after.Add(n)
+	all := make(chan struct{})
+	var mu sync.Mutex
+	active, peak := 0, 0
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok := Outside(r.Context(), func() {
+			inside.Done()
+			<-all
+		})
+		if !ok {
+			t.Error("no slot back")
+		}
+		mu.Lock()
+		active++
+		peak = max(peak, active)
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		active--
+		mu.Unlock()
+		after.Done()
+	}), func(w http.ResponseWriter, r *http.Request, err error) { t.Error(err) })
+	for range n {
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}
+	met := make(chan struct{})
+	go func() { inside.Wait(); close(met) }()
+	select {
+	case <-met:
+	case <-time.After(10 * time.Second):
+		t.Fatal("requests waiting in Outside kept their slots: the others never got in")
+	}
+	close(all)
+	after.Wait()
+	if peak > 2 {
+		t.Errorf("%d requests worked at once after Outside, more than the gate's 2 slots", peak)
+	}
+	// Outside a gated request it just runs f.
+	ran := false
+	if !Outside(context.Background(), func() { ran = true }) || !ran {
+		t.Error("Outside without a gate did not run f")
 	}
 }

@@ -14,10 +14,12 @@ package httplimit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/berth-dev/berth/internal/errs"
@@ -75,19 +77,72 @@ func (g *Gate) Wrap(h http.Handler, fail func(http.ResponseWriter, *http.Request
 			}
 			return
 		}
-		select {
-		case g.slots <- struct{}{}:
-		default:
-			select {
-			case g.slots <- struct{}{}:
-			case <-r.Context().Done():
-				// The client is gone; nobody reads an answer.
-				return
-			}
+		if !g.enter(r.Context()) {
+			return // the client is gone; nobody reads an answer
 		}
-		defer func() { <-g.slots }()
-		h.ServeHTTP(w, r)
+		sl := &slot{g: g, held: true}
+		defer sl.leave()
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), slotKey{}, sl)))
 	})
+}
+
+// enter waits for a slot; false when ctx ended first.
+func (g *Gate) enter(ctx context.Context) bool {
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	default:
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// slot is the gate slot a request holds, which it may give up while it
+// waits for something that is not the gate's to bound (see Outside).
+type slot struct {
+	g    *Gate
+	mu   sync.Mutex
+	held bool
+}
+
+type slotKey struct{}
+
+func (s *slot) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held {
+		<-s.g.slots
+		s.held = false
+	}
+}
+
+// Outside runs f outside the gate: the request whose context ctx is gives
+// its slot up while f runs, and queues for one again (at the back) after.
+// It is for waits bounded elsewhere that would otherwise keep the gate's
+// slots from the requests behind them: a password check queues for a KDF
+// slot (internal/auth), and a gate full of sign-ins waiting their turn
+// would stall every other API request. Outside a gated request it just
+// runs f. It returns false when the client went away before it got a slot
+// back (the request should then end).
+func Outside(ctx context.Context, f func()) bool {
+	s, _ := ctx.Value(slotKey{}).(*slot)
+	if s == nil {
+		f()
+		return true
+	}
+	s.leave()
+	f()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.g.enter(ctx) {
+		return false
+	}
+	s.held = true
+	return true
 }
 
 // buffer replaces r.Body by its content read into memory, at most MaxBody+1
