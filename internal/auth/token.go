@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -149,13 +150,23 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		p, err = s.Authenticate(r)
 		scopes = r.URL.Query()["scope"]
 	case http.MethodPost:
-		if err = r.ParseForm(); err == nil {
-			scopes = r.PostForm["scope"]
-			if r.PostForm.Get("grant_type") == "password" {
-				p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), ClientAddr(r))
+		// A password grant is a few short fields: a larger form is refused
+		// (413) before it is read, not parsed up to net/http's 10 MB.
+		r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
+		if err = r.ParseForm(); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeTokenError(w, http.StatusRequestEntityTooLarge, "SIZE_INVALID", "the form is larger than 64 KiB")
 			} else {
-				p, err = s.Authenticate(r)
+				writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", "malformed form")
 			}
+			return
+		}
+		scopes = r.PostForm["scope"]
+		if r.PostForm.Get("grant_type") == "password" {
+			p, err = s.Login(r.Context(), r.PostForm.Get("username"), r.PostForm.Get("password"), ClientAddr(r))
+		} else {
+			p, err = s.Authenticate(r)
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST")
@@ -189,6 +200,9 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		"issued_at":    issued.UTC().Format(time.RFC3339),
 	})
 }
+
+// maxTokenForm bounds the body of POST /service/token.
+const maxTokenForm = 64 << 10
 
 func writeTokenError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
