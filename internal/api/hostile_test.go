@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testserver"
@@ -55,6 +57,75 @@ func TestUsernameLookAlikes(t *testing.T) {
 			}
 			uExpect(t, "frank+ci again in lower case", uDo(t, srv, "POST", "/api/v2.0/users", uAdmin(),
 				uCreateBody("frank+CI", uSet("email", "other@example.com"))), http.StatusConflict, "")
+		})
+	}
+}
+
+// hostileGet sends a GET as the administrator and returns the status and body.
+func hostileGet(t *testing.T, srv *testserver.InProcess, path string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", testserver.AdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestHugePageNumbers asks every listing of the API for a page whose
+// offset would overflow: each answers 400 in Harbor's format (never 500),
+// and the last page that still fits (offset 2^31-1 at most) answers as an
+// empty page.
+func TestHugePageNumbers(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv := testserver.NewInProcess(t, backend)
+			f := newFixture(t, srv)
+			listings := 0
+			for _, op := range srv.App.API.Operations() {
+				if op.Method != http.MethodGet || !strings.HasPrefix(op.RespDef, "[]") {
+					continue
+				}
+				path, ok := f.fill(op.Path)
+				if !ok {
+					t.Logf("%s: skipped, no fixture for its path parameters", op.Path)
+					continue
+				}
+				// Parameters some listings require.
+				path = "/api/v2.0" + path + "?" + map[string]string{
+					"/users/search": "username=fix&",
+					"/labels":       "scope=g&",
+					"/projects/{project_name_or_id}/webhook/jobs": "policy_id=" + f.values["webhook_policy_id"] + "&",
+				}[op.Path]
+				st, body := hostileGet(t, srv, path+"page=1&page_size=1")
+				if st != http.StatusOK {
+					t.Logf("GET %s page 1: skipped, %d %.200s", path, st, body)
+					continue
+				}
+				if st, _ := hostileGet(t, srv, path+"page=x"); st != http.StatusBadRequest {
+					continue // not a paged listing
+				}
+				listings++
+				for _, q := range []string{"page=9223372036854775807&page_size=100", "page=9223372036854775807", "page=92233720368547758&page_size=100", "page=21474838&page_size=100"} {
+					st, body := hostileGet(t, srv, path+q)
+					if st != http.StatusBadRequest || !strings.Contains(body, `"code":"BAD_REQUEST"`) {
+						t.Errorf("GET %s%s: %d %.200s, want 400 BAD_REQUEST", path, q, st, body)
+					}
+				}
+				if st, body := hostileGet(t, srv, path+"page=21474837&page_size=100"); st != http.StatusOK || strings.TrimSpace(body) != "[]" {
+					t.Errorf("GET %spage=21474837&page_size=100: %d %.200s, want 200 []", path, st, body)
+				}
+			}
+			if listings < 15 {
+				t.Errorf("only %d listings checked", listings)
+			}
+			t.Logf("%d listings checked", listings)
 		})
 	}
 }
