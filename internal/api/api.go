@@ -184,6 +184,10 @@ type Caller struct {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if err := checkRequestText(r); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -20,10 +20,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
@@ -171,9 +173,36 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, reg.log, failf(codeDenied, errs.ReadOnlyMessage))
 		return
 	}
+	if err := checkText(r); err != nil {
+		writeError(w, r, reg.log, err)
+		return
+	}
 	if err := reg.route(w, r); err != nil {
 		writeError(w, r, reg.log, err)
 	}
+}
+
+// checkText refuses (400 NAME_INVALID) a request whose path or query
+// parameters are not valid UTF-8 or hold NUL: neither database could
+// store or compare them alike (PostgreSQL refuses them with an error).
+func checkText(r *http.Request) error {
+	valid := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	if !valid(r.URL.Path) {
+		return failf(codeNameInvalid, "the path must be valid UTF-8 without NUL characters")
+	}
+	// As r.URL.Query: pairs that do not parse are skipped, not refused.
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	for k, vs := range q {
+		if !valid(k) {
+			return failf(codeNameInvalid, "query parameter names must be valid UTF-8 without NUL characters")
+		}
+		for _, v := range vs {
+			if !valid(v) {
+				return failf(codeNameInvalid, "query parameter "+k+" must be valid UTF-8 without NUL characters")
+			}
+		}
+	}
+	return nil
 }
 
 func isWrite(method string) bool {

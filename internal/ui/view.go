@@ -104,11 +104,18 @@ func withoutCookie(r *http.Request, name string) *http.Request {
 	return r2
 }
 
+// errBadText answers a request whose path, query or form holds text that
+// is not valid UTF-8 or holds NUL characters (as the API refuses it).
+var errBadText = &apiError{Status: http.StatusBadRequest, Message: "The request holds characters that are not allowed (invalid UTF-8 or NUL)."}
+
 // checkCSRF refuses a POST whose csrf field is not the browser's token.
 func (c *Console) checkCSRF(r *http.Request, v *view) error {
 	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
 		return &apiError{Status: http.StatusBadRequest, Message: "The form could not be read."}
+	}
+	if !api.ValidValues(r.Form) {
+		return errBadText
 	}
 	got := r.PostForm.Get("csrf")
 	if v.CSRF == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
