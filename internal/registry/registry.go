@@ -321,16 +321,18 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 	project, err := reg.project(r.Context(), projectName)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			if p.Anonymous() {
-				return nil, reg.unauthorized(r, scope, err)
-			}
-			return nil, failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
+			return nil, reg.hidden(r, p, scope, projectName, name)
 		}
 		return nil, err
 	}
 	if err := reg.gate.Authorize(r.Context(), p, project, name, action); err != nil {
 		if errs.Is(err, errs.Unauthenticated) {
 			return nil, reg.unauthorized(r, scope, err)
+		}
+		if len(reg.gate.Actions(r.Context(), p, project)) == 0 {
+			// The caller holds nothing in this private project: the
+			// answer for a missing one, so its existence is not revealed.
+			return nil, reg.hidden(r, p, scope, projectName, name)
 		}
 		return nil, fail(codeDenied, err)
 	}
@@ -348,6 +350,18 @@ func (reg *Registry) project(ctx context.Context, name string) (*store.Project, 
 		reg.projects.put(name, p, gen)
 	}
 	return p, err
+}
+
+// hidden is the one answer for a project that does not exist and for a
+// private project the caller may not see, built only from what the caller
+// sent: 401 with the challenge for an anonymous caller (the message
+// Authorize gives an anonymous caller in a private project), 404
+// NAME_UNKNOWN for a signed-in one.
+func (reg *Registry) hidden(r *http.Request, p *auth.Principal, scope, projectName, name string) error {
+	if p.Anonymous() {
+		return reg.unauthorized(r, scope, errs.E(errs.Unauthenticated, "authorize", "authentication required"))
+	}
+	return failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
 }
 
 func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) error {
