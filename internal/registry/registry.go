@@ -354,14 +354,18 @@ func (reg *Registry) project(ctx context.Context, name string) (*store.Project, 
 
 // hidden is the one answer for a project that does not exist and for a
 // private project the caller may not see, built only from what the caller
-// sent: 401 with the challenge for an anonymous caller (the message
-// Authorize gives an anonymous caller in a private project), 404
-// NAME_UNKNOWN for a signed-in one.
+// sent, as Harbor answers both: 401 with the challenge for an anonymous
+// caller (the message Authorize gives it in a private project), 403 DENIED
+// for a signed-in one. A system administrator sees every project, so it
+// learns that the project is missing (404 NAME_UNKNOWN).
 func (reg *Registry) hidden(r *http.Request, p *auth.Principal, scope, projectName, name string) error {
-	if p.Anonymous() {
+	switch {
+	case p.Anonymous():
 		return reg.unauthorized(r, scope, errs.E(errs.Unauthenticated, "authorize", "authentication required"))
+	case p.Admin:
+		return failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
 	}
-	return failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
+	return failf(codeDenied, "requested access to the resource is denied: project "+projectName+" does not exist or grants you nothing for "+name)
 }
 
 func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) error {
