@@ -577,9 +577,9 @@ func (s *Server) testWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Ca
 				// Never the connection's details (refused, timed out, TLS,
 				// the address it reached), nor how long it took to fail:
 				// the test would be a port scanner.
-				res.Error = "the delivery failed: no HTTP response from the target"
+				res.Error = "no HTTP response from the target"
 				if res.ResponseCode != 0 {
-					res.Error = fmt.Sprintf("the delivery failed: the target answered %d", res.ResponseCode)
+					res.Error = fmt.Sprintf("abnormal response code: %d", res.ResponseCode)
 				} else {
 					res.DurationMS = 0
 				}

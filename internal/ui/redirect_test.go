@@ -3,6 +3,7 @@ package ui_test
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/testserver"
@@ -42,6 +43,9 @@ func TestRedirectTargets(t *testing.T) {
 	}
 	for _, e := range evil {
 		p := b.get("/login?next=" + url.QueryEscape(e))
+		if strings.ContainsRune(e, 0) && p.status == http.StatusBadRequest {
+			continue // refused before any redirect: NUL is never text (TestBadTextRefused)
+		}
 		if p.status != http.StatusFound {
 			t.Fatalf("GET /login?next=%q: status %d", e, p.status)
 		}
