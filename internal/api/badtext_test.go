@@ -111,6 +111,24 @@ func TestBadTextRefused(t *testing.T) {
 				st, body := send("DELETE", "/api/v2.0/projects/"+v, "", nil)
 				expect("DELETE /projects/"+v, st, body, "BAD_REQUEST")
 
+				// Basic credentials whose user name is not text.
+				for _, prefix := range []string{"/api/v2.0/users/current", "/v2/fixture/app/tags/list"} {
+					user, _ := url.PathUnescape(v)
+					req, _ := http.NewRequest("GET", srv.URL+prefix, nil)
+					req.SetBasicAuth(user, "whatever")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					code := "BAD_REQUEST"
+					if strings.HasPrefix(prefix, "/v2") {
+						code = "NAME_INVALID"
+					}
+					expect("GET "+prefix+" as "+v, resp.StatusCode, b, code)
+				}
+
 				// The sign-in form.
 				req, _ := http.NewRequest("POST", srv.URL+"/c/login", strings.NewReader("principal="+v+"&password=x"))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

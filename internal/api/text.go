@@ -44,6 +44,10 @@ func checkRequestText(r *http.Request) error {
 	if p, err := url.PathUnescape(r.URL.Path); err == nil && !validText(p) {
 		return invalidText(op, "the path")
 	}
+	// The user name of Basic credentials is looked up in the database too.
+	if user, _, ok := r.BasicAuth(); ok && !validText(user) {
+		return invalidText(op, "the user name of the credentials")
+	}
 	// As r.URL.Query: pairs that do not parse are skipped, not refused.
 	q, _ := url.ParseQuery(r.URL.RawQuery)
 	return checkValues(op, "query parameter", q)

@@ -190,6 +190,9 @@ func checkText(r *http.Request) error {
 	if !valid(r.URL.Path) {
 		return failf(codeNameInvalid, "the path must be valid UTF-8 without NUL characters")
 	}
+	if user, _, ok := r.BasicAuth(); ok && !valid(user) {
+		return failf(codeNameInvalid, "the user name of the credentials must be valid UTF-8 without NUL characters")
+	}
 	// As r.URL.Query: pairs that do not parse are skipped, not refused.
 	q, _ := url.ParseQuery(r.URL.RawQuery)
 	for k, vs := range q {
