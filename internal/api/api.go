@@ -16,6 +16,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -184,6 +185,10 @@ type Caller struct {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if err := checkRequestText(r); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -201,6 +206,7 @@ func (s *Server) wrap(rt *route) http.HandlerFunc {
 		if err == nil {
 			err = rt.handle(w, r, c)
 		}
+		err = hideProject(rt, r, err)
 		if isWrite(r.Method) {
 			// What the write changed must not be read from the page cache.
 			clearPageCache(r.Context())
@@ -256,6 +262,63 @@ func (s *Server) caller(r *http.Request) (*Caller, error) {
 	return &Caller{p}, nil
 }
 
+// projectNotFound is the one answer for a project the caller named ref
+// (an ID or a name, as sent) that does not exist or that the caller may
+// not see: the two cannot be told apart, and the stored name is never
+// shown for an ID.
+func projectNotFound(ref string) error {
+	return errs.E(errs.NotFound, "get project", "project %s not found", ref)
+}
+
+// hiddenProject is allowed's answer for a project the caller holds nothing
+// in: a projectNotFound naming its ID, which hideProject rewords to name
+// the project as the request's path did, and byName as a name the request
+// sent elsewhere. Its stored name is never shown.
+type hiddenProject struct {
+	id   int64
+	name string
+	err  error
+}
+
+func (h *hiddenProject) Error() string { return h.err.Error() }
+func (h *hiddenProject) Unwrap() error { return h.err }
+
+// hideProject words a hiddenProject error of route rt like a missing
+// project named by the request's path (by ID or by name, as sent).
+func hideProject(rt *route, r *http.Request, err error) error {
+	var h *hiddenProject
+	if err == nil || !errors.As(err, &h) {
+		return err
+	}
+	for _, param := range []string{"project_name_or_id", "project_name"} {
+		if v := r.PathValue(param); strings.Contains(rt.path, "{"+param+"}") && (v == h.name || v == strconv.FormatInt(h.id, 10)) {
+			return projectNotFound(v)
+		}
+	}
+	return err
+}
+
+// projectByName loads a project named by a request's body or query (not
+// its path) for an operation that then requires a permission there: a
+// missing project and one the caller may not see (require's answer,
+// through hideName) are both projectNotFound(name).
+func (s *Server) projectByName(ctx context.Context, name string) (*store.Project, error) {
+	p, err := s.st.ProjectByName(ctx, name)
+	if errs.Is(err, errs.NotFound) {
+		return nil, projectNotFound(name)
+	}
+	return p, err
+}
+
+// hideName words a hiddenProject error for a project the request named.
+func hideName(err error, name string) error {
+	var h *hiddenProject
+	if errors.As(err, &h) {
+		return projectNotFound(name)
+	}
+	return err
+}
+
 // project loads the project named by the path value name ("project_name",
 // "project_name_or_id"), honouring X-Is-Resource-Name.
 func (s *Server) project(r *http.Request, param string) (*store.Project, error) {
@@ -263,12 +326,17 @@ func (s *Server) project(r *http.Request, param string) (*store.Project, error) 
 	if v == "" {
 		return nil, errs.E(errs.Invalid, "project", "missing project")
 	}
+	byID := false
 	if param == "project_name_or_id" && r.Header.Get("X-Is-Resource-Name") != "true" {
 		if id, ok := parseID(v); ok {
-			return s.cachedProject(r.Context(), true, strconv.FormatInt(id, 10))
+			byID, v = true, strconv.FormatInt(id, 10)
 		}
 	}
-	return s.cachedProject(r.Context(), false, v)
+	p, err := s.cachedProject(r.Context(), byID, v)
+	if errs.Is(err, errs.NotFound) {
+		return nil, projectNotFound(r.PathValue(param))
+	}
+	return p, err
 }
 
 // require checks that c may do act on res in project. Callers who may not
@@ -291,7 +359,7 @@ func (s *Server) allowed(c *Caller, project *store.Project, set rbac.Set, res rb
 	}
 	if len(set) == 0 {
 		// The caller holds nothing here: do not tell them the project exists.
-		return errs.E(errs.NotFound, "authorize", "project %s not found", project.Name)
+		return &hiddenProject{id: project.ID, name: project.Name, err: projectNotFound(strconv.FormatInt(project.ID, 10))}
 	}
 	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", c.Name, act, res, project.Name)
 }

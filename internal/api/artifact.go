@@ -559,6 +559,9 @@ func (s *Server) listArtifacts(w http.ResponseWriter, r *http.Request, c *Caller
 		return err
 	}
 	access, page, err := s.st.ListProjectArtifacts(ctx, name, c.MemberUserID(), f, p.Query, p.Offset(), p.Size, o.wanted())
+	if errs.Is(err, errs.NotFound) {
+		return projectNotFound(name) // only a missing project is NotFound here
+	}
 	if err != nil {
 		return err
 	}
@@ -1044,12 +1047,12 @@ func (s *Server) copyArtifact(w http.ResponseWriter, r *http.Request, c *Caller)
 		return err
 	}
 	srcProject, _ := oci.SplitRepository(srcRepo)
-	src, err := s.st.ProjectByName(ctx, srcProject)
+	src, err := s.projectByName(ctx, srcProject)
 	if err != nil {
 		return err
 	}
 	if err := s.require(ctx, c, src, rbac.ResArtifact, rbac.Read); err != nil {
-		return err
+		return hideName(err, srcProject)
 	}
 	a, err := s.st.ArtifactByRef(ctx, srcRepo, ref, byDigest)
 	if err != nil {

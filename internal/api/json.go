@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
@@ -27,8 +29,19 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errs.E(errs.Invalid, op, "Content-Type must be application/json, not %q", ct)
 	}
-	body := http.MaxBytesReader(nil, r.Body, maxBody)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errs.E(errs.TooLarge, op, "request body is larger than %d bytes", maxBody)
+		}
+		return errs.E(errs.Invalid, op, "reading the request body: %v", err)
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(raw) {
+		return invalidText(op, "the request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -51,7 +64,7 @@ func decode(r *http.Request, v any) error {
 	if dec.More() {
 		return errs.E(errs.Invalid, op, "request body has data after the JSON object")
 	}
-	return nil
+	return checkDecoded(v)
 }
 
 // writeJSON writes v with status.

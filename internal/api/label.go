@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -112,7 +113,13 @@ func (s *Server) requireLabel(ctx context.Context, c *Caller, l *store.Label, ac
 		}
 		return err
 	}
-	return s.require(ctx, c, p, rbac.ResLabel, act)
+	err = s.require(ctx, c, p, rbac.ResLabel, act)
+	var h *hiddenProject
+	if errors.As(err, &h) {
+		// A label of a project the caller may not see is a missing label.
+		return errs.E(errs.NotFound, "get label", "label %d not found", l.ID)
+	}
+	return err
 }
 
 func (s *Server) listLabels(w http.ResponseWriter, r *http.Request, c *Caller) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +14,10 @@ import (
 const (
 	defaultPageSize = 10
 	maxPageSize     = 100
+	// maxOffset bounds the rows before a page, so that offsets and the
+	// arithmetic on them (totals, next links) cannot overflow: a page
+	// beyond it is refused with 400.
+	maxOffset = math.MaxInt32
 )
 
 // Page is a requested page of a listing with its parsed q and sort.
@@ -42,6 +47,9 @@ func page(r *http.Request) (Page, error) {
 			return p, errs.E(errs.Invalid, "paging", "page_size must be between 1 and %d, not %q", maxPageSize, v)
 		}
 		p.Size = n
+	}
+	if p.Number-1 > maxOffset/p.Size {
+		return p, errs.E(errs.Invalid, "paging", "page must be at most %d with page_size %d, not %q", maxOffset/p.Size+1, p.Size, q.Get("page"))
 	}
 	parsed, err := query.Parse(q.Get("q"), q.Get("sort"))
 	if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"regexp"
@@ -265,6 +266,11 @@ func (s *Server) loadRobot(r *http.Request, c *Caller, act rbac.Action) (*store.
 		}
 	}
 	if err := s.requireRobot(r.Context(), c, rb.Level, project, act); err != nil {
+		var h *hiddenProject
+		if errors.As(err, &h) {
+			// A robot of a project the caller may not see is a missing robot.
+			return nil, nil, errs.E(errs.NotFound, "robot", "robot %d not found", id)
+		}
 		return nil, nil, err
 	}
 	return rb, project, nil
@@ -362,12 +368,12 @@ func (s *Server) createRobot(w http.ResponseWriter, r *http.Request, c *Caller) 
 	}
 	var project *store.Project
 	if req.Level == robotProject {
-		if project, err = s.st.ProjectByName(ctx, req.Permissions[0].Namespace); err != nil {
+		if project, err = s.projectByName(ctx, req.Permissions[0].Namespace); err != nil {
 			return err
 		}
 	}
 	if err := s.requireRobot(ctx, c, req.Level, project, rbac.Create); err != nil {
-		return err
+		return hideName(err, req.Permissions[0].Namespace)
 	}
 	if req.Level == robotSystem {
 		if err := s.robotProjectsExist(ctx, req.Permissions); err != nil {

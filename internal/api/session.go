@@ -61,6 +61,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return errs.E(errs.Invalid, "login", "malformed form")
 	}
+	if err := checkValues("login", "form field", r.PostForm); err != nil {
+		return err
+	}
 	user, pass := r.PostForm.Get("principal"), r.PostForm.Get("password")
 	if user == "" || pass == "" {
 		return errs.E(errs.Invalid, "login", "principal and password are required")

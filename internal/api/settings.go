@@ -29,6 +29,10 @@ type Config struct {
 	AuditLogForwardEndpoint    string `json:"audit_log_forward_endpoint"`
 	SkipAuditLogDatabase       bool   `json:"skip_audit_log_database"`
 	DisabledAuditLogEventTypes string `json:"disabled_audit_log_event_types"` // comma-separated, e.g. "pull_artifact"
+	// WebhookBlockInternalTargets (Berth's own, default false as Harbor
+	// delivers anywhere) refuses webhook targets at loopback, link-local,
+	// private and multicast addresses, at create/update and at dial time.
+	WebhookBlockInternalTargets bool `json:"webhook_block_internal_targets"`
 }
 
 // DefaultConfig is Harbor's default configuration.

@@ -175,20 +175,21 @@ type ConfigItem[T any] struct {
 
 // ConfigurationsResponse is the configuration as Harbor shows it.
 type ConfigurationsResponse struct {
-	AuthMode                   ConfigItem[string] `json:"auth_mode"`
-	ProjectCreationRestriction ConfigItem[string] `json:"project_creation_restriction"`
-	SelfRegistration           ConfigItem[bool]   `json:"self_registration"`
-	TokenExpiration            ConfigItem[int]    `json:"token_expiration"`
-	RobotTokenDuration         ConfigItem[int]    `json:"robot_token_duration"`
-	RobotNamePrefix            ConfigItem[string] `json:"robot_name_prefix"`
-	ReadOnly                   ConfigItem[bool]   `json:"read_only"`
-	StoragePerProject          ConfigItem[int64]  `json:"storage_per_project"`
-	SessionTimeout             ConfigItem[int]    `json:"session_timeout"`
-	BannerMessage              ConfigItem[string] `json:"banner_message"`
-	NotificationEnable         ConfigItem[bool]   `json:"notification_enable"`
-	AuditLogForwardEndpoint    ConfigItem[string] `json:"audit_log_forward_endpoint"`
-	SkipAuditLogDatabase       ConfigItem[bool]   `json:"skip_audit_log_database"`
-	DisabledAuditLogEventTypes ConfigItem[string] `json:"disabled_audit_log_event_types"`
+	AuthMode                    ConfigItem[string] `json:"auth_mode"`
+	ProjectCreationRestriction  ConfigItem[string] `json:"project_creation_restriction"`
+	SelfRegistration            ConfigItem[bool]   `json:"self_registration"`
+	TokenExpiration             ConfigItem[int]    `json:"token_expiration"`
+	RobotTokenDuration          ConfigItem[int]    `json:"robot_token_duration"`
+	RobotNamePrefix             ConfigItem[string] `json:"robot_name_prefix"`
+	ReadOnly                    ConfigItem[bool]   `json:"read_only"`
+	StoragePerProject           ConfigItem[int64]  `json:"storage_per_project"`
+	SessionTimeout              ConfigItem[int]    `json:"session_timeout"`
+	BannerMessage               ConfigItem[string] `json:"banner_message"`
+	NotificationEnable          ConfigItem[bool]   `json:"notification_enable"`
+	AuditLogForwardEndpoint     ConfigItem[string] `json:"audit_log_forward_endpoint"`
+	SkipAuditLogDatabase        ConfigItem[bool]   `json:"skip_audit_log_database"`
+	DisabledAuditLogEventTypes  ConfigItem[string] `json:"disabled_audit_log_event_types"`
+	WebhookBlockInternalTargets ConfigItem[bool]   `json:"webhook_block_internal_targets"`
 }
 
 func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -197,39 +198,41 @@ func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Ca
 	}
 	cfg := s.opts.Settings.Get()
 	return writeJSON(w, http.StatusOK, ConfigurationsResponse{
-		AuthMode:                   ConfigItem[string]{cfg.AuthMode, false},
-		ProjectCreationRestriction: ConfigItem[string]{cfg.ProjectCreationRestriction, true},
-		SelfRegistration:           ConfigItem[bool]{cfg.SelfRegistration, true},
-		TokenExpiration:            ConfigItem[int]{cfg.TokenExpiration, true},
-		RobotTokenDuration:         ConfigItem[int]{cfg.RobotTokenDuration, true},
-		RobotNamePrefix:            ConfigItem[string]{cfg.RobotNamePrefix, false},
-		ReadOnly:                   ConfigItem[bool]{cfg.ReadOnly, true},
-		StoragePerProject:          ConfigItem[int64]{cfg.StoragePerProject, true},
-		SessionTimeout:             ConfigItem[int]{cfg.SessionTimeout, true},
-		BannerMessage:              ConfigItem[string]{cfg.BannerMessage, true},
-		NotificationEnable:         ConfigItem[bool]{cfg.NotificationEnable, true},
-		AuditLogForwardEndpoint:    ConfigItem[string]{cfg.AuditLogForwardEndpoint, true},
-		SkipAuditLogDatabase:       ConfigItem[bool]{cfg.SkipAuditLogDatabase, true},
-		DisabledAuditLogEventTypes: ConfigItem[string]{cfg.DisabledAuditLogEventTypes, true},
+		AuthMode:                    ConfigItem[string]{cfg.AuthMode, false},
+		ProjectCreationRestriction:  ConfigItem[string]{cfg.ProjectCreationRestriction, true},
+		SelfRegistration:            ConfigItem[bool]{cfg.SelfRegistration, true},
+		TokenExpiration:             ConfigItem[int]{cfg.TokenExpiration, true},
+		RobotTokenDuration:          ConfigItem[int]{cfg.RobotTokenDuration, true},
+		RobotNamePrefix:             ConfigItem[string]{cfg.RobotNamePrefix, false},
+		ReadOnly:                    ConfigItem[bool]{cfg.ReadOnly, true},
+		StoragePerProject:           ConfigItem[int64]{cfg.StoragePerProject, true},
+		SessionTimeout:              ConfigItem[int]{cfg.SessionTimeout, true},
+		BannerMessage:               ConfigItem[string]{cfg.BannerMessage, true},
+		NotificationEnable:          ConfigItem[bool]{cfg.NotificationEnable, true},
+		AuditLogForwardEndpoint:     ConfigItem[string]{cfg.AuditLogForwardEndpoint, true},
+		SkipAuditLogDatabase:        ConfigItem[bool]{cfg.SkipAuditLogDatabase, true},
+		DisabledAuditLogEventTypes:  ConfigItem[string]{cfg.DisabledAuditLogEventTypes, true},
+		WebhookBlockInternalTargets: ConfigItem[bool]{cfg.WebhookBlockInternalTargets, true},
 	})
 }
 
 // configUpdate is the body of PUT /configurations: any subset of keys.
 type configUpdate struct {
-	AuthMode                   *string `json:"auth_mode"`
-	ProjectCreationRestriction *string `json:"project_creation_restriction"`
-	SelfRegistration           *bool   `json:"self_registration"`
-	TokenExpiration            *int    `json:"token_expiration"`
-	RobotTokenDuration         *int    `json:"robot_token_duration"`
-	RobotNamePrefix            *string `json:"robot_name_prefix"`
-	ReadOnly                   *bool   `json:"read_only"`
-	StoragePerProject          *int64  `json:"storage_per_project"`
-	SessionTimeout             *int    `json:"session_timeout"`
-	BannerMessage              *string `json:"banner_message"`
-	NotificationEnable         *bool   `json:"notification_enable"`
-	AuditLogForwardEndpoint    *string `json:"audit_log_forward_endpoint"`
-	SkipAuditLogDatabase       *bool   `json:"skip_audit_log_database"`
-	DisabledAuditLogEventTypes *string `json:"disabled_audit_log_event_types"`
+	AuthMode                    *string `json:"auth_mode"`
+	ProjectCreationRestriction  *string `json:"project_creation_restriction"`
+	SelfRegistration            *bool   `json:"self_registration"`
+	TokenExpiration             *int    `json:"token_expiration"`
+	RobotTokenDuration          *int    `json:"robot_token_duration"`
+	RobotNamePrefix             *string `json:"robot_name_prefix"`
+	ReadOnly                    *bool   `json:"read_only"`
+	StoragePerProject           *int64  `json:"storage_per_project"`
+	SessionTimeout              *int    `json:"session_timeout"`
+	BannerMessage               *string `json:"banner_message"`
+	NotificationEnable          *bool   `json:"notification_enable"`
+	AuditLogForwardEndpoint     *string `json:"audit_log_forward_endpoint"`
+	SkipAuditLogDatabase        *bool   `json:"skip_audit_log_database"`
+	DisabledAuditLogEventTypes  *string `json:"disabled_audit_log_event_types"`
+	WebhookBlockInternalTargets *bool   `json:"webhook_block_internal_targets"`
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -263,6 +266,7 @@ func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c 
 	setIf(&cfg.AuditLogForwardEndpoint, u.AuditLogForwardEndpoint)
 	setIf(&cfg.SkipAuditLogDatabase, u.SkipAuditLogDatabase)
 	setIf(&cfg.DisabledAuditLogEventTypes, u.DisabledAuditLogEventTypes)
+	setIf(&cfg.WebhookBlockInternalTargets, u.WebhookBlockInternalTargets)
 	err := s.opts.Settings.Save(r.Context(), s.st, cfg)
 	s.audit(c, 0, "update", "configuration", "configurations", err)
 	if err != nil {

@@ -126,9 +126,12 @@ const (
 // emailPattern is the address format Harbor accepts.
 var emailPattern = regexp.MustCompile(`^(([^<>()[\]\\.,;:\s@\"]+(\.[^<>()[\]\\.,;:\s@\"]+)*)|(\".+\"))@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))$`)
 
-// validUsername applies Harbor's rules: 1 to 255 characters, none of
-// , " ~ # $ %, and not a robot name. Berth also refuses ":" (a Basic
-// credential could never carry it) and control characters.
+// validUsername applies Harbor's rules (1 to 255 characters, none of
+// , " ~ # $ %, not a robot name) and Berth's stricter one: a new username
+// is ASCII letters, digits and . _ - @ + only (usernameChars), so no name
+// can look like another through Unicode look-alikes (Cyrillic "а" for
+// Latin "a", full-width letters, invisible characters). The store compares
+// usernames case-folded, so "Admin" is refused while "admin" exists.
 func validUsername(name string) error {
 	const op = "validate user"
 	n := utf8.RuneCountInString(name)
@@ -145,8 +148,15 @@ func validUsername(name string) error {
 		return errs.E(errs.Invalid, op, `username must not contain any of , " ~ # $ %% :`)
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return errs.E(errs.Invalid, op, "username must not contain control characters")
+	case strings.ContainsFunc(name, func(r rune) bool { return !usernameChar(r) }):
+		return errs.E(errs.Invalid, op, "username may contain only ASCII letters, digits and . _ - @ +")
 	}
 	return nil
+}
+
+// usernameChar reports whether r may appear in a new username.
+func usernameChar(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("._-@+", r)
 }
 
 // validPassword applies Harbor's password rule (8 to 128 characters with

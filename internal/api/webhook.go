@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -242,6 +243,21 @@ func (b *webhookPolicyBody) apply(p *store.WebhookPolicy) error {
 	return webhook.Validate(p)
 }
 
+// checkTargets refuses internal target addresses while the system setting
+// webhook_block_internal_targets is on (deliveries check again at dial
+// time).
+func (s *Server) checkTargets(ctx context.Context, p *store.WebhookPolicy) error {
+	if !s.opts.Settings.Get().WebhookBlockInternalTargets {
+		return nil
+	}
+	for _, t := range p.Targets {
+		if err := webhook.CheckTarget(ctx, t.Address); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Server) listWebhookPolicies(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	p, err := s.project(r, "project_name_or_id")
 	if err != nil {
@@ -283,6 +299,9 @@ func (s *Server) createWebhookPolicy(w http.ResponseWriter, r *http.Request, c *
 	}
 	pol := store.WebhookPolicy{ProjectID: p.ID, Enabled: true, Creator: c.Name, Secret: auth.RandomSecret(32)}
 	if err := b.apply(&pol); err != nil {
+		return err
+	}
+	if err := s.checkTargets(r.Context(), &pol); err != nil {
 		return err
 	}
 	pol.ID, err = s.st.CreateWebhookPolicy(r.Context(), pol)
@@ -338,6 +357,13 @@ func (s *Server) updateWebhookPolicy(w http.ResponseWriter, r *http.Request, c *
 	}
 	if err := b.apply(pol); err != nil {
 		return err
+	}
+	if b.Targets != nil {
+		// Targets kept as they were are not checked again (their
+		// deliveries are, at dial time).
+		if err := s.checkTargets(r.Context(), pol); err != nil {
+			return err
+		}
 	}
 	err = s.st.UpdateWebhookPolicy(r.Context(), *pol)
 	s.audit(c, p.ID, "update", "webhook_policy", p.Name+"/"+pol.Name, err)
@@ -548,7 +574,15 @@ func (s *Server) testWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Ca
 				res.ResponseCode = int(code)
 			}
 			if t.Status != store.JobSuccess {
-				res.Error = t.StatusMessage
+				// Never the connection's details (refused, timed out, TLS,
+				// the address it reached), nor how long it took to fail:
+				// the test would be a port scanner.
+				res.Error = "no HTTP response from the target"
+				if res.ResponseCode != 0 {
+					res.Error = fmt.Sprintf("abnormal response code: %d", res.ResponseCode)
+				} else {
+					res.DurationMS = 0
+				}
 			}
 			out.Targets = append(out.Targets, res)
 		}

@@ -588,7 +588,8 @@ func TestWebhookTestDelivery(t *testing.T) {
 				{ce.URL + "/ce", "http", "CloudEvents", "Success", 200, ""},
 				{slack.URL + "/slack", "slack", "", "Success", 200, ""},
 				{failing.URL + "/fail", "http", "Default", "Error", 500, "500"},
-				{"http://127.0.0.1:9/refused", "http", "Default", "Error", 0, "127.0.0.1:9"},
+				// Never the connection's details (TestWebhookInternalTargets).
+				{"http://127.0.0.1:9/refused", "http", "Default", "Error", 0, "no HTTP response from the target"},
 			}
 			for _, w := range want {
 				x, ok := by[w.address]

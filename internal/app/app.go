@@ -101,7 +101,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	keep, _ := cfg.ExecutionKeep() // validated with the configuration
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})
 	retention.Register(jobSvc, db, retention.Options{Events: bus, Changed: reg.Invalidate, Logger: log})
-	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version})
+	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version,
+		BlockInternal: func() bool { return settings.Get().WebhookBlockInternalTargets }})
 	hooks.Register()
 	hooks.Subscribe(bus)
 	audit.RegisterPurge(jobSvc, db)

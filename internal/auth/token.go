@@ -239,9 +239,12 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		p, err = s.Authenticate(r)
 		scopes = r.URL.Query()["scope"]
 	case http.MethodPost:
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		// A password grant is a few short fields: a larger form is refused
+		// (413) before it is read, not parsed up to net/http's 10 MB.
+		r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
 		if err = r.ParseForm(); err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
 				writeTokenError(w, http.StatusRequestEntityTooLarge, "SIZE_INVALID", "the form is larger than 64 KiB")
 			} else {
 				writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", "malformed form")
@@ -293,6 +296,9 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		"issued_at":    issued.UTC().Format(time.RFC3339),
 	})
 }
+
+// maxTokenForm bounds the body of POST /service/token.
+const maxTokenForm = 64 << 10
 
 func writeTokenError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")

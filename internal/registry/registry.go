@@ -20,10 +20,12 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
@@ -178,9 +180,39 @@ func (reg *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, reg.log, failf(codeDenied, errs.ReadOnlyMessage))
 		return
 	}
+	if err := checkText(r); err != nil {
+		writeError(w, r, reg.log, err)
+		return
+	}
 	if err := reg.route(w, r); err != nil {
 		writeError(w, r, reg.log, err)
 	}
+}
+
+// checkText refuses (400 NAME_INVALID) a request whose path or query
+// parameters are not valid UTF-8 or hold NUL: neither database could
+// store or compare them alike (PostgreSQL refuses them with an error).
+func checkText(r *http.Request) error {
+	valid := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	if !valid(r.URL.Path) {
+		return failf(codeNameInvalid, "the path must be valid UTF-8 without NUL characters")
+	}
+	if user, _, ok := r.BasicAuth(); ok && !valid(user) {
+		return failf(codeNameInvalid, "the user name of the credentials must be valid UTF-8 without NUL characters")
+	}
+	// As r.URL.Query: pairs that do not parse are skipped, not refused.
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	for k, vs := range q {
+		if !valid(k) {
+			return failf(codeNameInvalid, "query parameter names must be valid UTF-8 without NUL characters")
+		}
+		for _, v := range vs {
+			if !valid(v) {
+				return failf(codeNameInvalid, "query parameter "+k+" must be valid UTF-8 without NUL characters")
+			}
+		}
+	}
+	return nil
 }
 
 func isWrite(method string) bool {
@@ -299,16 +331,18 @@ func (reg *Registry) open(w http.ResponseWriter, r *http.Request, name, action s
 	project, err := reg.project(r.Context(), projectName)
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
-			if p.Anonymous() {
-				return nil, reg.unauthorized(r, scope, err)
-			}
-			return nil, failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
+			return nil, reg.hidden(r, p, scope, projectName, name)
 		}
 		return nil, err
 	}
 	if err := reg.gate.Authorize(r.Context(), p, project, name, action); err != nil {
 		if errs.Is(err, errs.Unauthenticated) {
 			return nil, reg.unauthorized(r, scope, err)
+		}
+		if len(reg.gate.Actions(r.Context(), p, project)) == 0 {
+			// The caller holds nothing in this private project: the
+			// answer for a missing one, so its existence is not revealed.
+			return nil, reg.hidden(r, p, scope, projectName, name)
 		}
 		return nil, fail(codeDenied, err)
 	}
@@ -326,6 +360,22 @@ func (reg *Registry) project(ctx context.Context, name string) (*store.Project, 
 		reg.projects.put(name, p, gen)
 	}
 	return p, err
+}
+
+// hidden is the one answer for a project that does not exist and for a
+// private project the caller may not see, built only from what the caller
+// sent, as Harbor answers both: 401 with the challenge for an anonymous
+// caller (the message Authorize gives it in a private project), 403 DENIED
+// for a signed-in one. A system administrator sees every project, so it
+// learns that the project is missing (404 NAME_UNKNOWN).
+func (reg *Registry) hidden(r *http.Request, p *auth.Principal, scope, projectName, name string) error {
+	switch {
+	case p.Anonymous():
+		return reg.unauthorized(r, scope, errs.E(errs.Unauthenticated, "authorize", "authentication required"))
+	case p.Admin:
+		return failf(codeNameUnknown, "project "+projectName+" does not exist: create it before pushing to "+name)
+	}
+	return failf(codeDenied, "requested access to the resource is denied: project "+projectName+" does not exist or grants you nothing for "+name)
 }
 
 func (reg *Registry) unauthorized(r *http.Request, scope string, cause error) error {

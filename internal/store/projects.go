@@ -54,6 +54,22 @@ func (db *DB) CreateUser(ctx context.Context, u User) (int64, error) {
 	t := now()
 	var id int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
+		// Usernames are unique case-folded ("Admin" is not a second
+		// "admin"). On PostgreSQL user creations queue on a table lock so
+		// two of them cannot both miss each other; SQLite's writer is
+		// exclusive anyway.
+		if db.pg {
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM users WHERE lower(username) = lower(?)`, u.Username).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errs.E(errs.Exists, op, "user %q already exists", u.Username)
+		}
 		return db.queryRow(ctx, tx, `INSERT INTO users (username, email, realname, comment, password_hash, sysadmin, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, u.Username, u.Email, u.Realname, u.Comment, u.PasswordHash, u.SysAdmin, t, t).Scan(&id)
 	})

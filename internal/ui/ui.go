@@ -278,6 +278,9 @@ func (c *Console) wrap(fn handler) http.Handler {
 		// The calls that build one page read the browser's session once.
 		r = r.WithContext(api.WithSessionCache(r.Context()))
 		v, err := c.newView(w, r)
+		if err == nil && (!api.ValidText(r.URL.Path) || !api.ValidValues(r.URL.Query())) {
+			err = errBadText
+		}
 		if err == nil && r.Method == http.MethodPost {
 			err = c.checkCSRF(r, v)
 		}

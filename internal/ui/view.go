@@ -105,11 +105,18 @@ func withoutCookie(r *http.Request, name string) *http.Request {
 	return r2
 }
 
+// errBadText answers a request whose path, query or form holds text that
+// is not valid UTF-8 or holds NUL characters (as the API refuses it).
+var errBadText = &apiError{Status: http.StatusBadRequest, Message: "The request holds characters that are not allowed (invalid UTF-8 or NUL)."}
+
 // checkCSRF refuses a POST whose csrf field is not the browser's token.
 func (c *Console) checkCSRF(r *http.Request, v *view) error {
 	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
 		return &apiError{Status: http.StatusBadRequest, Message: "The form could not be read."}
+	}
+	if !api.ValidValues(r.Form) {
+		return errBadText
 	}
 	got := r.PostForm.Get("csrf")
 	if v.CSRF == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
@@ -169,20 +176,49 @@ func flash(w http.ResponseWriter, msg string) {
 }
 
 // redirect answers a successful post: 303 to target with a flash message.
+// The target goes through localTarget like every other redirect.
 func redirect(w http.ResponseWriter, r *http.Request, target, msg string) error {
 	if msg != "" {
 		flash(w, msg)
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	http.Redirect(w, r, localTarget(target, "/projects"), http.StatusSeeOther)
 	return nil
 }
 
-// safeNext is a local path to go to after sign-in, else /projects.
-func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/projects"
+// safeNext is a local path to go to after sign-in (or after a theme
+// change), else /projects.
+func safeNext(next string) string { return localTarget(next, "/projects") }
+
+// localTarget is the one check of every redirect target of the console:
+// target as a browser reads it (WHATWG URL parsing: leading and trailing C0
+// controls and spaces stripped, every tab, CR and LF removed, backslash read
+// as slash) if that is a path on this origin (a single leading slash, no
+// scheme, no host), else def. The normalised form is returned, so the
+// Location header says exactly what the browser will follow.
+func localTarget(target, def string) string {
+	t := strings.TrimFunc(target, func(r rune) bool { return r <= 0x20 })
+	t = strings.Map(func(r rune) rune {
+		switch r {
+		case '\t', '\n', '\r':
+			return -1
+		case '\\':
+			return '/'
+		}
+		return r
+	}, t)
+	if len(t) == 0 || t[0] != '/' || (len(t) > 1 && t[1] == '/') {
+		return def
 	}
-	return next
+	for _, r := range t {
+		if r < 0x20 || r == 0x7f {
+			return def
+		}
+	}
+	u, err := url.Parse(t)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") {
+		return def
+	}
+	return t
 }
 
 // confirmed reports whether a destructive post carries confirm=yes; if

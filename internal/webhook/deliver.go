@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,12 +25,22 @@ const (
 )
 
 // clients are the HTTP clients of deliveries: one verifying TLS
-// certificates, one not (for targets with skip_cert_verify).
-type clients struct{ secure, insecure *http.Client }
+// certificates, one not (for targets with skip_cert_verify), each in two
+// kinds: open, and blocked (used while internal targets are refused: its
+// dialer refuses internal addresses and it has no proxy). The two kinds
+// never share a connection pool, so a connection made while the block was
+// off is never reused once it is on.
+type clients struct{ secure, insecure, blockedSecure, blockedInsecure *http.Client }
 
 func newClients(timeout time.Duration) clients {
-	mk := func(skip bool) *http.Client {
+	mk := func(skip, blocked bool) *http.Client {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+		if blocked {
+			d.Control = refuseInternal
+			tr.Proxy = nil // a proxy would reach what the dialer refuses
+		}
+		tr.DialContext = d.DialContext
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: skip}
 		tr.MaxIdleConnsPerHost = 4
 		return &http.Client{
@@ -39,7 +50,21 @@ func newClients(timeout time.Duration) clients {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	return clients{secure: mk(false), insecure: mk(true)}
+	return clients{secure: mk(false, false), insecure: mk(true, false), blockedSecure: mk(false, true), blockedInsecure: mk(true, true)}
+}
+
+// client is the client for a delivery with skip_cert_verify skip.
+func (s *Service) client(skip bool) *http.Client {
+	blocked := s.opts.BlockInternal != nil && s.opts.BlockInternal()
+	switch {
+	case blocked && skip:
+		return s.clients.blockedInsecure
+	case blocked:
+		return s.clients.blockedSecure
+	case skip:
+		return s.clients.insecure
+	}
+	return s.clients.secure
 }
 
 // Register adds the delivery task kinds (WEBHOOK, SLACK) to the job system.
@@ -77,10 +102,7 @@ func (s *Service) deliver(ctx context.Context, t *jobs.Task) error {
 	if d.Target.AuthHeader != "" && d.Target.Type != NotifySlack {
 		req.Header.Set("Authorization", d.Target.AuthHeader)
 	}
-	client := s.clients.secure
-	if d.Target.SkipCertVerify {
-		client = s.clients.insecure
-	}
+	client := s.client(d.Target.SkipCertVerify)
 	start := time.Now()
 	resp, err := client.Do(req)
 	code := 0
@@ -96,10 +118,19 @@ func (s *Service) deliver(ctx context.Context, t *jobs.Task) error {
 	took := time.Since(start).Round(time.Millisecond)
 	switch {
 	case err != nil:
-		reason := err.Error()
-		var ue interface{ Timeout() bool }
-		if errors.As(err, &ue) && ue.Timeout() {
-			reason = fmt.Sprintf("no response within %s", s.opts.Timeout)
+		// What went wrong stays in the server's log: the task's log and
+		// status are readable by the project, and "connection refused",
+		// a timeout or a TLS error would make deliveries a port scanner.
+		s.log.Warn("webhook delivery failed", "task", t.ID, "target", where, "err", err)
+		reason := "no HTTP response from the target"
+		var cv *tls.CertificateVerificationError
+		switch {
+		case errors.Is(err, errInternalTarget):
+			reason = "refused: the target is an internal address"
+		case errors.As(err, &cv):
+			// Kept for the project to fix its target (skip_cert_verify);
+			// the test endpoint does not show it.
+			reason = "the target's TLS certificate is not trusted"
 		}
 		t.Logf("attempt %d of %d: POST %s (%s, %d bytes): %s", t.Attempts, t.MaxAttempts, where, d.EventType, len(d.Body), reason)
 		return fmt.Errorf("POST %s: %s", where, reason)

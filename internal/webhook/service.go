@@ -50,6 +50,10 @@ type Options struct {
 	WarnPercent int64
 	// UserAgent of deliveries.
 	UserAgent string
+	// BlockInternal, if set, reports whether deliveries to internal
+	// addresses are refused at dial time (the system setting
+	// webhook_block_internal_targets; see CheckTarget).
+	BlockInternal func() bool
 }
 
 // Service turns events into deliveries and delivers them.
