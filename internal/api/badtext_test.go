@@ -112,7 +112,7 @@ func TestBadTextRefused(t *testing.T) {
 				expect("DELETE /projects/"+v, st, body, "BAD_REQUEST")
 
 				// Basic credentials whose user name is not text.
-				for _, prefix := range []string{"/api/v2.0/users/current", "/v2/fixture/app/tags/list"} {
+				for _, prefix := range []string{"/api/v2.0/users/current", "/v2/fixture/app/tags/list", "/service/token?scope=repository:fixture/app:pull"} {
 					user, _ := url.PathUnescape(v)
 					req, _ := http.NewRequest("GET", srv.URL+prefix, nil)
 					req.SetBasicAuth(user, "whatever")
@@ -123,8 +123,11 @@ func TestBadTextRefused(t *testing.T) {
 					b, _ := io.ReadAll(resp.Body)
 					resp.Body.Close()
 					code := "BAD_REQUEST"
-					if strings.HasPrefix(prefix, "/v2") {
+					switch {
+					case strings.HasPrefix(prefix, "/v2"):
 						code = "NAME_INVALID"
+					case strings.HasPrefix(prefix, "/service"):
+						code = "UNSUPPORTED"
 					}
 					expect("GET "+prefix+" as "+v, resp.StatusCode, b, code)
 				}

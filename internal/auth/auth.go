@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/httplimit"
@@ -223,6 +224,9 @@ func (s *Service) basic(r *http.Request) (*Principal, error) {
 // attempt is an errs.RateLimited error.
 func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principal, error) {
 	const op = "login"
+	if !utf8.ValidString(user) || strings.IndexByte(user, 0) >= 0 {
+		return nil, errs.E(errs.Invalid, op, "the user name holds a NUL byte or invalid UTF-8")
+	}
 	if err := s.throttle.locked(user, addr); err != nil {
 		return nil, err
 	}

@@ -270,6 +270,10 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 			writeTokenError(w, http.StatusTooManyRequests, "TOOMANYREQUESTS", errs.Message(err))
 			return
 		}
+		if errs.Is(err, errs.Invalid) {
+			writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", errs.Message(err))
+			return
+		}
 		if errs.Is(err, errs.Unauthenticated) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
 			writeTokenError(w, http.StatusUnauthorized, "UNAUTHORIZED", errs.Message(err))
