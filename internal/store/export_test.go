@@ -63,3 +63,16 @@ func (db *DB) CountsDrift(ctx context.Context) (map[string][2]int64, error) {
 func (db *DB) FillTotalSizes(ctx context.Context) error {
 	return db.tx(ctx, "fill total sizes", func(tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) })
 }
+
+// ClearForeignConfigAttrs runs migration 0019's hook again. Test-only.
+func (db *DB) ClearForeignConfigAttrs(ctx context.Context) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := db.clearForeignConfigAttrs(ctx, tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -403,6 +403,7 @@ func (db *DB) migrate(ctx context.Context) error {
 var migrationHooks = map[int]func(context.Context, *DB, *sql.Tx) error{
 	17: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.fillTotalSizes(ctx, tx) },
 	18: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.recountAll(ctx, tx) }, // counts of 0016 and flags of 0018
+	19: func(ctx context.Context, db *DB, tx *sql.Tx) error { return db.clearForeignConfigAttrs(ctx, tx) },
 }
 
 func (db *DB) dialectSQL(s string) string {

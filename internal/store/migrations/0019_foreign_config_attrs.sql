@@ -1,0 +1,5 @@
+-- Older versions accepted a manifest whose config carried "urls" without
+-- checking that the config blob belonged to the repository, and stored the
+-- extra_attrs of another project's config. This migration's hook clears
+-- extra_attrs ('' = derived when read, from blobs the project may read)
+-- of every artifact whose config carries urls. No schema change.
