@@ -265,3 +265,22 @@ func TestDebugAddr(t *testing.T) {
 		t.Errorf("the registry's address serves the profiler")
 	}
 }
+
+// TestExternalURLWarning: a server without --external-url says at start
+// that its token realm follows the Host header; one with it does not.
+func TestExternalURLWarning(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		warn bool
+	}{{nil, true}, {[]string{"--external-url", "https://registry.example"}, false}} {
+		p := testserver.Start(t, "sqlite", c.args...)
+		p.Stop()
+		log, err := os.ReadFile(p.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(log), "external-url is not set"); got != c.warn {
+			t.Errorf("args %v: warning logged %v, want %v:\n%s", c.args, got, c.warn, log)
+		}
+	}
+}

@@ -266,6 +266,9 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		}
 		defer dbg.Close()
 	}
+	if a.cfg.ExternalURL == "" {
+		a.log.Warn("external-url is not set: the token realm and Location headers follow each request's Host header; set it behind a proxy or under several names (docs/security.md)")
+	}
 	// Logged before the first request can be answered: the listener is
 	// bound already, and whoever waits for the server reads it first.
 	a.log.Info("berth serving", "addr", ln.Addr().String(), "version", Version, "database", a.DB.Dialect(), "tls", a.cfg.TLSCert != "",
