@@ -79,6 +79,7 @@ type Store interface {
 	SetPropertyIfAbsent(ctx context.Context, name, value string) (string, error)
 	MemberRoles(ctx context.Context, projectID, userID int64) ([]int, error)
 	RobotByName(ctx context.Context, name string) (*store.Robot, error)
+	WriteGeneration() uint64
 	SessionUser(ctx context.Context, idHash string) (*store.Session, *store.User, error)
 }
 
@@ -105,6 +106,7 @@ type Service struct {
 	inflight map[string]*loginCall // verifications running, by cache key
 	tokens   map[string]tokenEntry // verified registry tokens, by their bytes
 	throttle *throttle
+	live     liveState // account state read for credentials (live.go)
 }
 
 // loginCall is one running verification of a credential; concurrent
@@ -232,14 +234,14 @@ func (s *Service) Login(ctx context.Context, user, pass, addr string) (*Principa
 	}
 	robot := strings.HasPrefix(user, RobotPrefix)
 	var u *store.User
-	var rb *store.Robot
+	var rb liveRobot
 	var hash string
 	var err error
 	if robot {
-		if rb, err = s.st.RobotByName(ctx, user); err == nil {
-			hash = rb.SecretHash
+		if rb, err = s.robotByName(ctx, user); err == nil {
+			hash = rb.r.SecretHash
 		}
-	} else if u, err = s.st.UserByName(ctx, user); err == nil {
+	} else if u, err = s.userByName(ctx, user); err == nil {
 		hash = u.PasswordHash
 	}
 	if err != nil && !errs.Is(err, errs.NotFound) {
@@ -355,19 +357,16 @@ func userPrincipal(u *store.User) *Principal {
 
 // robotPrincipal is the principal of a live robot row, or an
 // errs.Unauthenticated error when the robot may not sign in.
-func robotPrincipal(r *store.Robot) (*Principal, error) {
+func robotPrincipal(lr liveRobot) (*Principal, error) {
 	const op = "login"
+	r := lr.r
 	if r.Disabled {
 		return nil, errs.E(errs.Unauthenticated, op, "robot %s is disabled", r.Name)
 	}
 	if r.ExpiresAt > 0 && time.Now().Unix() >= r.ExpiresAt {
 		return nil, errs.E(errs.Unauthenticated, op, "robot %s has expired", r.Name)
 	}
-	perms, err := rbac.ParseRobotPermissions(r.Permissions)
-	if err != nil {
-		return nil, err
-	}
-	return &Principal{Name: r.Name, Robot: r, robotPerms: perms, cred: credFingerprint(r.SecretHash)}, nil
+	return &Principal{Name: r.Name, Robot: r, robotPerms: lr.perms, cred: credFingerprint(r.SecretHash)}, nil
 }
 
 // credFingerprint names a stored password or secret hash in tokens, so
@@ -400,7 +399,7 @@ func (s *Service) ProjectPermissions(ctx context.Context, p *Principal, project 
 	var ids []int
 	if id := p.MemberUserID(); id != 0 {
 		var err error
-		if ids, err = s.st.MemberRoles(ctx, project.ID, id); err != nil {
+		if ids, err = s.memberRoles(ctx, project.ID, id); err != nil {
 			return nil, err
 		}
 	}

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -343,4 +344,55 @@ func TestConcurrentWrongPasswordsBounded(t *testing.T) {
 		t.Errorf("heap peaked at %d MiB during 64 simultaneous checks, over %d MiB", peak.Load()>>20, limit>>20)
 	}
 	t.Logf("heap peak %d MiB during 64 simultaneous password checks", peak.Load()>>20)
+}
+
+// TestLiveStateFreshness: account state read for credentials is cached
+// under the store's write generation. A change this process makes (here
+// straight through the store handle the service uses) is seen by the very
+// next request; a change another process makes on the same database (a
+// second handle, as another replica) is seen within two seconds.
+func TestLiveStateFreshness(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	s := newService(t, db, auth.Options{})
+	id := newUser(t, db, "fay", true)
+	login := func() (*auth.Principal, error) { return s.Login(ctx, "fay", "fay-pw", "127.0.0.1") }
+	if p, err := login(); err != nil || !p.Admin {
+		t.Fatalf("login: %+v %v", p, err)
+	}
+	// Another replica demotes fay.
+	if err := other.SetUserSysAdmin(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p, err := login()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Admin {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("another replica's demotion was not seen within 5 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// This process promotes her again: seen at once.
+	if err := db.SetUserSysAdmin(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := login(); err != nil || !p.Admin {
+		t.Errorf("this process's promotion is not seen by the next request: %+v %v", p, err)
+	}
 }

@@ -163,8 +163,8 @@ func (s *Service) verifyToken(ctx context.Context, raw string) (*Principal, erro
 	var p *Principal
 	switch {
 	case c.RobotID != 0:
-		r, err := s.st.RobotByName(ctx, c.Subject)
-		if errs.Is(err, errs.NotFound) || (err == nil && r.ID != c.RobotID) {
+		r, err := s.robotByName(ctx, c.Subject)
+		if errs.Is(err, errs.NotFound) || (err == nil && r.r.ID != c.RobotID) {
 			return nil, bad("the token's robot account no longer exists")
 		}
 		if err != nil {
@@ -174,7 +174,7 @@ func (s *Service) verifyToken(ctx context.Context, raw string) (*Principal, erro
 			return nil, err
 		}
 	case c.UserID != 0:
-		u, err := s.st.UserByID(ctx, c.UserID)
+		u, err := s.userByID(ctx, c.UserID)
 		if errs.Is(err, errs.NotFound) || (err == nil && u.Username != c.Subject) {
 			return nil, bad("the token's user no longer exists")
 		}

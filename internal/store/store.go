@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
@@ -47,7 +48,16 @@ type DB struct {
 	pg    bool
 	stmts stmtCache // prepared reads (SQLite)
 	names nameIndex // repository names for search (search.go)
+	// writes counts the writes this handle has made (committed
+	// transactions and statements outside one); see WriteGeneration.
+	writes atomic.Uint64
 }
+
+// WriteGeneration changes after every write made through this handle. A
+// cache of what the store holds may keep an answer read at one generation
+// until the generation moves: this process's own writes are then seen at
+// once (another process's, only as the cache's own expiry allows).
+func (db *DB) WriteGeneration() uint64 { return db.writes.Load() }
 
 // stmtCache keeps prepared read statements by SQL text, for SQLite: the
 // driver parses every statement again otherwise (pgx caches prepared
@@ -236,6 +246,7 @@ func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
 		err = fn(t)
 		if err == nil {
 			err = t.Commit()
+			db.writes.Add(1) // even a failed commit may have written
 			if err == nil {
 				return nil
 			}
@@ -273,6 +284,7 @@ func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.R
 	if t != nil {
 		return t.ExecContext(ctx, db.rebind(q), args...)
 	}
+	defer db.writes.Add(1)
 	return db.w.ExecContext(ctx, db.rebind(q), args...)
 }
 
