@@ -182,7 +182,13 @@ for w in $(pgrep -P "$nginx_pid" || true); do pin_args+=(-pin-pid "$w"); done
 # Content-Length promises (wg/wrk#198), so HEAD goes through regbench's own
 # closed-loop loader with the same connections, duration and headers.
 # LOAD_GET=1 also measures GET with it, to compare the two load generators.
-declare -A port=([berth]=$p_berth [distribution]=$p_dist) pidof=([berth]=$berth_pid [distribution]=$dist_pid)
+# Berth is measured as a client with credentials sees it (a Bearer token from
+# its token service, pull scope) and anonymously (library is public);
+# Distribution runs without auth. The targets compare Berth with a token.
+declare -A port=([berth]=$p_berth [berth-anon]=$p_berth [distribution]=$p_dist)
+declare -A pidof=([berth]=$berth_pid [berth-anon]=$berth_pid [distribution]=$dist_pid)
+token=$("$rb" token "http://127.0.0.1:$p_berth" admin "$password" "repository:$REPO:pull") || die "no token from berth"
+declare -A authz=([berth]="Authorization: Bearer $token" [berth-anon]="" [distribution]="")
 [[ "$WRK_DURATION" =~ ^[0-9]+s$ ]] || die "WRK_DURATION must be whole seconds, like 10s"
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
@@ -190,7 +196,9 @@ load() { # tool method tag sys -> prints "rps p99"
 	local url="http://127.0.0.1:${port[$4]}/v2/$REPO/manifests/$3" out
 	if [ "$1" = wrk ]; then
 		# A long timeout: on a loaded machine a slow answer is a figure, not an error.
-		out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --timeout 30s --latency -H "Accept: $ACCEPT" "$url")
+		local hdrs=(-H "Accept: $ACCEPT")
+		[ -z "${authz[$4]}" ] || hdrs+=(-H "${authz[$4]}")
+		out=$(wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --timeout 30s --latency "${hdrs[@]}" "$url")
 		if grep -qE 'Non-2xx|Socket errors: connect [1-9]|Socket errors: .*(read|write) [1-9]' <<<"$out"; then
 			echo "$out" >&2
 			die "wrk saw errors for $2 $3 on $4"
@@ -200,7 +208,9 @@ load() { # tool method tag sys -> prints "rps p99"
 		fi
 		awk '/^Requests\/sec:/ {r = $2} $1 == "99%" {p = $2} END {print r, p}' <<<"$out"
 	else
-		out=$("$rb" load -m "${2^^}" -c "$WRK_CONNS" -d "$WRK_DURATION" -H "Accept: $ACCEPT" "$url")
+		local hdrs=(-H "Accept: $ACCEPT")
+		[ -z "${authz[$4]}" ] || hdrs+=(-H "${authz[$4]}")
+		out=$("$rb" load -m "${2^^}" -c "$WRK_CONNS" -d "$WRK_DURATION" "${hdrs[@]}" "$url")
 		if grep -qvE '^(Requests/sec|p99):|^(Non-2xx|Errors): 0$' <<<"$out"; then echo "$out" >&2; die "regbench load saw errors for $2 $3 on $4"; fi
 		awk '/^Requests\/sec:/ {r = $2} /^p99:/ {p = $2} END {print r, p}' <<<"$out"
 	fi
@@ -211,8 +221,8 @@ i=0
 for tag in one many; do
 	for run in "${runs[@]}"; do
 		read -r tool method <<<"$run"
-		order=(berth distribution)
-		[ $((i % 2)) = 1 ] && order=(distribution berth)
+		order=(berth berth-anon distribution)
+		[ $((i % 2)) = 1 ] && order=(distribution berth-anon berth)
 		i=$((i + 1))
 		for sys in "${order[@]}"; do
 			c0=$(cpu_ticks "${pidof[$sys]}")

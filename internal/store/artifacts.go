@@ -373,6 +373,7 @@ func (db *DB) Referrers(ctx context.Context, repository, digest, artifactType st
 // RecordPulls stores pull times gathered in memory: artifact ID → time and
 // tag ID → time (milliseconds). Rows deleted meanwhile are skipped.
 func (db *DB) RecordPulls(ctx context.Context, artifacts, tags map[int64]int64) error {
+	ctx = routineWrite(ctx)
 	if len(artifacts) == 0 && len(tags) == 0 {
 		return nil
 	}

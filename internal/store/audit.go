@@ -25,6 +25,7 @@ type AuditEntry struct {
 // InsertAuditEntries writes entries in one transaction, many rows per
 // statement (pull-heavy loads produce thousands a second).
 func (db *DB) InsertAuditEntries(ctx context.Context, entries []AuditEntry) error {
+	ctx = routineWrite(ctx)
 	if len(entries) == 0 {
 		return nil
 	}

@@ -26,6 +26,7 @@ type Upload struct {
 // lock on the project would make concurrent pushes into one project
 // queue: see 0003_projects.sql.)
 func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
+	ctx = routineWrite(ctx)
 	return db.CreateUploadAtMost(ctx, u, 0)
 }
 
@@ -33,6 +34,7 @@ func (db *DB) CreateUpload(ctx context.Context, u Upload) error {
 // project already has max open sessions (max <= 0: no bound). On
 // PostgreSQL, sessions created at the same instant may pass max by as many.
 func (db *DB) CreateUploadAtMost(ctx context.Context, u Upload, max int) error {
+	ctx = routineWrite(ctx)
 	const op = "create upload"
 	t := now()
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
@@ -71,6 +73,7 @@ func (db *DB) GetUpload(ctx context.Context, id string) (*Upload, error) {
 // AdvanceUpload records that upload id now holds size bytes with hash state
 // state, provided it held from bytes before; otherwise errs.Conflict.
 func (db *DB) AdvanceUpload(ctx context.Context, id string, from, size int64, state []byte) error {
+	ctx = routineWrite(ctx)
 	const op = "advance upload"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
 		res, err := db.exec(ctx, tx, `UPDATE uploads SET size = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?`,
@@ -87,6 +90,7 @@ func (db *DB) AdvanceUpload(ctx context.Context, id string, from, size int64, st
 
 // DeleteUpload removes upload id's record.
 func (db *DB) DeleteUpload(ctx context.Context, id string) error {
+	ctx = routineWrite(ctx)
 	return db.tx(ctx, "delete upload", func(tx *sql.Tx) error {
 		_, err := db.exec(ctx, tx, `DELETE FROM uploads WHERE id = ?`, id)
 		return err

@@ -57,3 +57,35 @@ func TestClearForeignConfigAttrs(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteGeneration: a write to an account moves the write generation;
+// the routine writes every pull or job makes (audit entries, pull times,
+// upload sessions) do not, so caches keyed by it survive them.
+func TestWriteGeneration(t *testing.T) {
+	ctx := context.Background()
+	db := open(t, dsn(t, "sqlite"))
+	g := db.WriteGeneration()
+	id, err := db.CreateUser(ctx, store.User{Username: "gen", PasswordHash: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.WriteGeneration() == g {
+		t.Fatal("creating a user left the write generation alone")
+	}
+	g = db.WriteGeneration()
+	if err := db.InsertAuditEntries(ctx, []store.AuditEntry{{Operation: "pull", ResourceType: "artifact", Resource: "a/b:c", Username: "gen"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordPulls(ctx, map[int64]int64{}, map[int64]int64{}); err != nil {
+		t.Fatal(err)
+	}
+	if db.WriteGeneration() != g {
+		t.Error("an audit entry or a pull time moved the write generation")
+	}
+	if err := db.SetUserSysAdmin(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if db.WriteGeneration() == g {
+		t.Error("promoting a user left the write generation alone")
+	}
+}

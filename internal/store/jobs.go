@@ -149,6 +149,7 @@ func (db *DB) CreateExecution(ctx context.Context, e Execution, tasks []TaskSpec
 // paused for owner until leaseUntil (ms). It returns errs.NotFound when
 // there is none. On PostgreSQL concurrent claimers skip each other's rows.
 func (db *DB) ClaimTask(ctx context.Context, owner string, leaseUntil int64, paused []string) (*Task, error) {
+	ctx = routineWrite(ctx)
 	const op = "claim task"
 	t := now()
 	cond := ""
@@ -188,6 +189,7 @@ func (db *DB) ClaimTask(ctx context.Context, owner string, leaseUntil int64, pau
 // RenewLease extends owner's lease on task and reports whether a stop was
 // requested. A lease that is no longer owner's is errs.Conflict.
 func (db *DB) RenewLease(ctx context.Context, taskID int64, owner string, leaseUntil int64) (bool, error) {
+	ctx = routineWrite(ctx)
 	const op = "renew lease"
 	var stop bool
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
@@ -205,6 +207,7 @@ func (db *DB) RenewLease(ctx context.Context, taskID int64, owner string, leaseU
 // Stopped or Error; with retryAt > 0 an error instead puts the task back
 // to pending until retryAt. A task whose lease owner changed is left alone.
 func (db *DB) FinishTask(ctx context.Context, taskID int64, owner, status, message string, retryAt int64) error {
+	ctx = routineWrite(ctx)
 	const op = "finish task"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
 		t := now()

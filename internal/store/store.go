@@ -53,11 +53,30 @@ type DB struct {
 	writes atomic.Uint64
 }
 
-// WriteGeneration changes after every write made through this handle. A
-// cache of what the store holds may keep an answer read at one generation
-// until the generation moves: this process's own writes are then seen at
-// once (another process's, only as the cache's own expiry allows).
+// WriteGeneration changes after every write made through this handle,
+// except the frequent ones that touch no account, project or membership
+// (audit entries, pull times, upload sessions, job leases: see
+// routineWrite). A cache of what the store holds may keep an answer read at
+// one generation until the generation moves: this process's own writes are
+// then seen at once (another process's, only as the cache's own expiry
+// allows).
 func (db *DB) WriteGeneration() uint64 { return db.writes.Load() }
+
+type routineKey struct{}
+
+// routineWrite marks ctx for a write that cannot change what a cache keyed
+// by WriteGeneration holds (accounts, projects, memberships), so that it
+// leaves the generation alone: a pull's audit entry must not empty the
+// caches every pull reads. Leaving a write unmarked is always safe.
+func routineWrite(ctx context.Context) context.Context {
+	return context.WithValue(ctx, routineKey{}, true)
+}
+
+func (db *DB) wrote(ctx context.Context) {
+	if ctx.Value(routineKey{}) == nil {
+		db.writes.Add(1)
+	}
+}
 
 // stmtCache keeps prepared read statements by SQL text, for SQLite: the
 // driver parses every statement again otherwise (pgx caches prepared
@@ -246,7 +265,7 @@ func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
 		err = fn(t)
 		if err == nil {
 			err = t.Commit()
-			db.writes.Add(1) // even a failed commit may have written
+			db.wrote(ctx) // even a failed commit may have written
 			if err == nil {
 				return nil
 			}
@@ -284,7 +303,7 @@ func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.R
 	if t != nil {
 		return t.ExecContext(ctx, db.rebind(q), args...)
 	}
-	defer db.writes.Add(1)
+	defer db.wrote(ctx)
 	return db.w.ExecContext(ctx, db.rebind(q), args...)
 }
 

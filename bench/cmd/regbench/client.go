@@ -27,6 +27,7 @@ type system struct {
 	user, pass string   // Basic credentials, empty for none
 	pid        int      // server process, 0 if unknown
 	client     *http.Client
+	tokens     tokens // Bearer tokens from the registry's token service (token.go)
 }
 
 func newTransport() *http.Transport {
@@ -89,8 +90,8 @@ func (s *system) request(method, u string, body io.Reader, size int64, hdr map[s
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	if s.user != "" {
-		req.SetBasicAuth(s.user, s.pass)
+	if err := s.authorize(req); err != nil {
+		return nil, err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -9,10 +9,13 @@
 //	regbench run [flags]                     push, pull and manifest workloads; results to -out
 //	regbench load [-m HEAD] [-c 32] [-d 10s] [-H h] URL   closed-loop GET/HEAD load, like wrk
 //	regbench report FILE...                  print the comparison table (medians over several result files)
+//	regbench token URL USER PASS SCOPE       print a Bearer token from URL's token service
 //
 // Every request is built with plain net/http, so each registry gets the same
 // bytes (only Berth's Authorization header differs: Distribution runs
-// without auth). Layer content is streamed from a deterministic generator
+// without auth). A system given credentials is driven as docker drives a
+// registry: a Bearer token per repository from the token service its 401
+// challenge names, never Basic on every request. Layer content is streamed from a deterministic generator
 // (see gen.go), never held in memory, and every digest is checked: pushes by
 // the registry against the digest computed beforehand, pulls by hashing one
 // untimed download. Each timed operation is repeated and the median is kept;
@@ -43,6 +46,8 @@ func main() {
 		err = cmdLoad(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
+	case "token":
+		err = cmdToken(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -128,6 +128,15 @@ func TestRunAgainstBerth(t *testing.T) {
 		}
 	}
 
+	// It drove Berth as docker does: a Bearer token from the token service.
+	sys, err := parseSystem("berth=http://admin:" + testserver.AdminPassword + "@" + srv.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := sys.token("library/bench"); err != nil || tok == "" {
+		t.Errorf("no Bearer token from Berth's token service: %q %v", tok, err)
+	}
+
 	for _, head := range []bool{false, true} {
 		req := "GET /v2/library/bench/manifests/many HTTP/1.1\r\nHost: " + srv.Host + "\r\nAccept: " + manifestAccept + "\r\n\r\n"
 		if head {

@@ -15,27 +15,35 @@ import (
 // the reference system's must be at least min (or, for lowerBetter, at most).
 type target struct {
 	metric, label, unit string
-	ref                 string // "distribution" or "nginx"
+	ref                 string // "distribution", "nginx" or "berth-anon"
 	min                 float64
 	lowerBetter         bool
+	who                 string // the measured system: "berth" unless set
 }
 
 func targets(big, small string, count, conc int) []target {
 	smallLabel := fmt.Sprintf("push %d x %s layers", count, small)
 	return []target{
-		{"push_big", "push " + big + " layer", "MiB/s", "distribution", 1.3, false},
-		{"pull_big", "pull " + big + " layer", "MiB/s", "distribution", 1.0, false},
-		{"pull_big", "pull " + big + " layer vs nginx", "MiB/s", "nginx", 0.9, false},
-		{"push_small_seq", smallLabel + ", 1 in flight", "layers/s", "distribution", 1.0, false},
-		{"push_small_conc", fmt.Sprintf("%s, %d in flight", smallLabel, conc), "layers/s", "distribution", 1.0, false},
-		{"manifest_get_one", "manifest GET, 1 layer", "req/s", "distribution", 3, false},
-		{"manifest_head_one", "manifest HEAD, 1 layer", "req/s", "distribution", 3, false},
-		{"manifest_get_many", fmt.Sprintf("manifest GET, %d layers", count), "req/s", "distribution", 3, false},
-		{"manifest_head_many", fmt.Sprintf("manifest HEAD, %d layers", count), "req/s", "distribution", 3, false},
-		{"rss_hwm", "peak RSS (VmHWM)", "MiB", "distribution", 1, true},
-		{"rss_end", "RSS after the run (VmRSS)", "MiB", "distribution", 1, true},
-		{"manifest_get_one_regbench", "manifest GET, 1 layer (regbench load)", "req/s", "distribution", 0, false},
-		{"manifest_get_many_regbench", fmt.Sprintf("manifest GET, %d layers (regbench load)", count), "req/s", "distribution", 0, false},
+		{"push_big", "push " + big + " layer", "MiB/s", "distribution", 1.3, false, ""},
+		{"pull_big", "pull " + big + " layer", "MiB/s", "distribution", 1.0, false, ""},
+		{"pull_big", "pull " + big + " layer vs nginx", "MiB/s", "nginx", 0.9, false, ""},
+		{"push_small_seq", smallLabel + ", 1 in flight", "layers/s", "distribution", 1.0, false, ""},
+		{"push_small_conc", fmt.Sprintf("%s, %d in flight", smallLabel, conc), "layers/s", "distribution", 1.0, false, ""},
+		// Berth with a Bearer token from its token service, as a client
+		// with credentials pulls; Distribution runs without auth.
+		{"manifest_get_one", "manifest GET, 1 layer", "req/s", "distribution", 3, false, ""},
+		{"manifest_head_one", "manifest HEAD, 1 layer", "req/s", "distribution", 3, false, ""},
+		{"manifest_get_many", fmt.Sprintf("manifest GET, %d layers", count), "req/s", "distribution", 3, false, ""},
+		{"manifest_head_many", fmt.Sprintf("manifest HEAD, %d layers", count), "req/s", "distribution", 3, false, ""},
+		// A token costs next to nothing over an anonymous pull.
+		{"manifest_get_one", "manifest GET, 1 layer: token vs anonymous", "req/s", "berth-anon", 0.9, false, ""},
+		{"manifest_head_one", "manifest HEAD, 1 layer: token vs anonymous", "req/s", "berth-anon", 0.9, false, ""},
+		{"manifest_get_one", "manifest GET, 1 layer, Berth anonymous", "req/s", "distribution", 0, false, "berth-anon"},
+		{"manifest_head_one", "manifest HEAD, 1 layer, Berth anonymous", "req/s", "distribution", 0, false, "berth-anon"},
+		{"rss_hwm", "peak RSS (VmHWM)", "MiB", "distribution", 1, true, ""},
+		{"rss_end", "RSS after the run (VmRSS)", "MiB", "distribution", 1, true, ""},
+		{"manifest_get_one_regbench", "manifest GET, 1 layer (regbench load)", "req/s", "distribution", 0, false, ""},
+		{"manifest_get_many_regbench", fmt.Sprintf("manifest GET, %d layers (regbench load)", count), "req/s", "distribution", 0, false, ""},
 	}
 }
 
@@ -44,15 +52,15 @@ func targets(big, small string, count, conc int) []target {
 // wall-clock rates), with no targets.
 func cpuRows(big, small string, count, conc int) []target {
 	return []target{
-		{"push_big_cpu", "push " + big + " layer", "ms", "distribution", 0, true},
-		{"pull_big_cpu", "pull " + big + " layer", "ms", "distribution", 0, true},
-		{"push_small_seq_cpu", "push " + small + " layer, 1 in flight", "ms", "distribution", 0, true},
-		{"push_small_conc_cpu", fmt.Sprintf("push %s layer, %d in flight", small, conc), "ms", "distribution", 0, true},
-		{"manifest_get_one_cpu", "manifest GET, 1 layer", "us", "distribution", 0, true},
-		{"manifest_head_one_cpu", "manifest HEAD, 1 layer", "us", "distribution", 0, true},
-		{"manifest_get_many_cpu", fmt.Sprintf("manifest GET, %d layers", count), "us", "distribution", 0, true},
-		{"manifest_head_many_cpu", fmt.Sprintf("manifest HEAD, %d layers", count), "us", "distribution", 0, true},
-		{"cpu_s", "whole run", "s", "distribution", 0, true},
+		{"push_big_cpu", "push " + big + " layer", "ms", "distribution", 0, true, ""},
+		{"pull_big_cpu", "pull " + big + " layer", "ms", "distribution", 0, true, ""},
+		{"push_small_seq_cpu", "push " + small + " layer, 1 in flight", "ms", "distribution", 0, true, ""},
+		{"push_small_conc_cpu", fmt.Sprintf("push %s layer, %d in flight", small, conc), "ms", "distribution", 0, true, ""},
+		{"manifest_get_one_cpu", "manifest GET, 1 layer", "us", "distribution", 0, true, ""},
+		{"manifest_head_one_cpu", "manifest HEAD, 1 layer", "us", "distribution", 0, true, ""},
+		{"manifest_get_many_cpu", fmt.Sprintf("manifest GET, %d layers", count), "us", "distribution", 0, true, ""},
+		{"manifest_head_many_cpu", fmt.Sprintf("manifest HEAD, %d layers", count), "us", "distribution", 0, true, ""},
+		{"cpu_s", "whole run", "s", "distribution", 0, true, ""},
 	}
 }
 
@@ -128,7 +136,7 @@ func cmdReport(args []string) error {
 func writeTable(w io.Writer, res map[string]map[string]float64, rows []target, full bool) (met, total int) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if full {
-		fmt.Fprintln(tw, "metric\tunit\tBerth\tDistribution\tnginx\tratio\ttarget\tmet?\t")
+		fmt.Fprintln(tw, "metric\tunit\tBerth\treference\tnginx\tratio\ttarget\tmet?\t")
 	} else {
 		fmt.Fprintln(tw, "operation\tunit\tBerth\tDistribution\tratio\t")
 	}
@@ -152,7 +160,11 @@ func writeTable(w io.Writer, res map[string]map[string]float64, rows []target, f
 		default:
 			tgt = fmt.Sprintf(">= %.1fx %s", t.min, short(t.ref))
 		}
-		b, okB := m["berth"]
+		who := t.who
+		if who == "" {
+			who = "berth"
+		}
+		b, okB := m[who]
 		ref, okR := m[t.ref]
 		if okB && okR && ref > 0 {
 			r := b / ref
@@ -178,7 +190,7 @@ func writeTable(w io.Writer, res map[string]map[string]float64, rows []target, f
 			nginx = cell(m, "nginx")
 		}
 		if full {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.label, t.unit, cell(m, "berth"), cell(m, "distribution"), nginx, ratio, tgt, status)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.label, t.unit, cell(m, who), cell(m, t.ref)+refNote(t.ref), nginx, ratio, tgt, status)
 		} else {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.label, t.unit, cell(m, "berth"), cell(m, "distribution"), ratio)
 		}
@@ -187,9 +199,20 @@ func writeTable(w io.Writer, res map[string]map[string]float64, rows []target, f
 	return met, total
 }
 
+// refNote marks a reference figure that is not Distribution's.
+func refNote(ref string) string {
+	if ref == "berth-anon" {
+		return " (anonymous)"
+	}
+	return ""
+}
+
 func short(ref string) string {
-	if ref == "distribution" {
+	switch ref {
+	case "distribution":
 		return "dist"
+	case "berth-anon":
+		return "anonymous"
 	}
 	return ref
 }
