@@ -69,14 +69,21 @@ func TestEndpointsOnSeededBerth(t *testing.T) {
 			if err != nil || a.ExtraAttrs["architecture"] != "amd64" || len(a.Tags) != sh.tags {
 				t.Fatalf("artifact %s: %+v, %v", tg.digest, a, err)
 			}
+			tokens, err := pullTokens(client, srv.URL, testserver.AdminPassword, targets)
+			if err != nil {
+				t.Fatal(err)
+			}
 			eps := endpoints(&sh, targets)
-			if len(eps) != 7 {
+			if len(eps) != 16 {
 				t.Fatalf("%d endpoints", len(eps))
 			}
 			for _, ep := range eps {
 				authz := adminAuth
-				if ep.member {
+				switch {
+				case ep.member:
 					authz = memberAuth
+				case ep.bearer:
+					authz = bearerAuth(tokens)
 				}
 				for _, c := range []int{1, 8} {
 					res := load(client, srv.URL, ep, authz, c, 150*time.Millisecond)
