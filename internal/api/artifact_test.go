@@ -193,7 +193,7 @@ func TestArtifactViews(t *testing.T) {
 				t.Errorf("unknown repository: %v", none)
 			}
 			for _, params := range []string{"?q=nokey=1", "?q=" + url.QueryEscape("base=x"), "?q=" + url.QueryEscape("labels=abc"),
-				"?sort=nokey", "?page_size=0", "?page=x", "?q=" + url.QueryEscape("tags=[a~b]")} {
+				"?sort=nokey", "?page_size=-1", "?page=x", "?q=" + url.QueryEscape("tags=[a~b]")} {
 				r := f.call("GET", f.base+"/artifacts"+params, f.guest, nil)
 				f.expect("list "+params, r, http.StatusBadRequest, "BAD_REQUEST")
 			}

@@ -1,0 +1,135 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/testserver"
+)
+
+// wireGet sends a GET as the administrator and returns the answer with its body.
+func wireGet(t *testing.T, srv *testserver.InProcess, path string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", testserver.AdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestListAllPages asks every paged listing of the API for page=0 and
+// page_size=0, as Harbor's CLI does to list everything: page=0 is the
+// first page (Harbor's database layer applies OFFSET only to a positive
+// page), page_size=0 is every row with X-Total-Count and no Link (LIMIT
+// only for a positive size). A listing longer than the cap answers its
+// first 1000 rows, the true total and a Link to the rest in pages of 100.
+func TestListAllPages(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv := testserver.NewInProcess(t, backend)
+			f := newFixture(t, srv)
+			listings := 0
+			for _, op := range srv.App.API.Operations() {
+				if op.Method != http.MethodGet || !strings.HasPrefix(op.RespDef, "[]") {
+					continue
+				}
+				path, ok := f.fill(op.Path)
+				if !ok {
+					continue
+				}
+				path = "/api/v2.0" + path + "?" + map[string]string{
+					"/users/search": "username=fix&",
+					"/labels":       "scope=g&",
+					"/projects/{project_name_or_id}/webhook/jobs": "policy_id=" + f.values["webhook_policy_id"] + "&",
+				}[op.Path]
+				resp, first := wireGet(t, srv, path+"page=1&page_size=1")
+				if resp.StatusCode != http.StatusOK {
+					continue
+				}
+				if resp, _ := wireGet(t, srv, path+"page=x"); resp.StatusCode != http.StatusBadRequest {
+					continue // not a paged listing
+				}
+				listings++
+				if resp, body := wireGet(t, srv, path+"page=0&page_size=1"); resp.StatusCode != http.StatusOK || body != first {
+					t.Errorf("GET %spage=0&page_size=1: %d %.200s, want the first page %.200s", path, resp.StatusCode, body, first)
+				}
+				for _, q := range []string{"page_size=0", "page=0&page_size=0", "page=3&page_size=0"} {
+					resp, body := wireGet(t, srv, path+q)
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("GET %s%s: %d %.200s, want 200", path, q, resp.StatusCode, body)
+						continue
+					}
+					var rows []json.RawMessage
+					if err := json.Unmarshal([]byte(body), &rows); err != nil {
+						t.Errorf("GET %s%s: %v", path, q, err)
+						continue
+					}
+					total := resp.Header.Get("X-Total-Count")
+					if total != strconv.Itoa(len(rows)) || resp.Header.Get("Link") != "" {
+						t.Errorf("GET %s%s: %d rows, X-Total-Count %q, Link %q; want every row and no Link", path, q, len(rows), total, resp.Header.Get("Link"))
+					}
+				}
+				for _, q := range []string{"page=-1", "page_size=-1", "page_size=101"} {
+					if resp, body := wireGet(t, srv, path+q); resp.StatusCode != http.StatusBadRequest {
+						t.Errorf("GET %s%s: %d %.200s, want 400", path, q, resp.StatusCode, body)
+					}
+				}
+			}
+			if listings < 15 {
+				t.Errorf("only %d listings checked", listings)
+			}
+			t.Logf("%d listings checked", listings)
+
+			// Beyond the cap: 1001 global labels besides the fixture's.
+			ctx := context.Background()
+			for i := range 1001 {
+				if _, err := srv.App.DB.CreateLabel(ctx, store.Label{Name: fmt.Sprintf("many-%04d", i), Color: "#000000", Scope: store.LabelGlobal}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, body := wireGet(t, srv, "/api/v2.0/labels?scope=g&page_size=0")
+			var rows []struct {
+				Name string `json:"name"`
+			}
+			if err := json.Unmarshal([]byte(body), &rows); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("labels page_size=0: %d %v %.200s", resp.StatusCode, err, body)
+			}
+			if len(rows) != 1000 || resp.Header.Get("X-Total-Count") != "1002" {
+				t.Errorf("labels page_size=0: %d rows, X-Total-Count %q; want 1000 of 1002", len(rows), resp.Header.Get("X-Total-Count"))
+			}
+			link := resp.Header.Get("Link")
+			if !strings.Contains(link, "page=11") || !strings.Contains(link, "page_size=100") || !strings.HasSuffix(link, `rel="next"`) || strings.Contains(link, "prev") {
+				t.Fatalf("labels page_size=0: Link %q, want next at page 11 of 100", link)
+			}
+			next := strings.TrimPrefix(strings.SplitN(link, ">", 2)[0], "<")
+			resp, body = wireGet(t, srv, next)
+			var rest []struct {
+				Name string `json:"name"`
+			}
+			if err := json.Unmarshal([]byte(body), &rest); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d %v", next, resp.StatusCode, err)
+			}
+			seen := map[string]bool{}
+			for _, r := range append(rows, rest...) {
+				seen[r.Name] = true
+			}
+			if len(rest) != 2 || len(seen) != 1002 {
+				t.Errorf("following the Link: %d more rows, %d distinct in all; want 2 and 1002", len(rest), len(seen))
+			}
+		})
+	}
+}
