@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,6 +130,65 @@ func TestListAllPages(t *testing.T) {
 			}
 			if len(rest) != 2 || len(seen) != 1002 {
 				t.Errorf("following the Link: %d more rows, %d distinct in all; want 2 and 1002", len(rest), len(seen))
+			}
+		})
+	}
+}
+
+// TestRobotSearchByName: q=name matches a robot's name as Harbor stores it,
+// without "robot$" (and with its project part for a project robot), exactly
+// or fuzzily, also when the CLI sends q URL-encoded twice; the answer
+// carries the full name.
+func TestRobotSearchByName(t *testing.T) {
+	for _, backend := range testserver.Backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			srv := testserver.NewInProcess(t, backend)
+			admin := func(method, path, body string, out any) int {
+				t.Helper()
+				return auditCall(t, srv, method, "/api/v2.0"+path, "admin", testserver.AdminPassword, []byte(body), "application/json", out).StatusCode
+			}
+			if st := admin("POST", "/projects", `{"project_name":"team"}`, nil); st != http.StatusCreated {
+				t.Fatalf("create project: %d", st)
+			}
+			var p struct {
+				ID int64 `json:"project_id"`
+			}
+			admin("GET", "/projects/team", "", &p)
+			pull := `[{"kind":"project","namespace":"team","access":[{"resource":"repository","action":"pull"}]}]`
+			if st := admin("POST", "/robots", `{"name":"sysbot","level":"system","duration":-1,"permissions":`+pull+`}`, nil); st != http.StatusCreated {
+				t.Fatalf("create system robot: %d", st)
+			}
+			if st := admin("POST", "/robots", `{"name":"ci","level":"project","duration":-1,"permissions":`+pull+`}`, nil); st != http.StatusCreated {
+				t.Fatalf("create project robot: %d", st)
+			}
+			proj := fmt.Sprintf("Level=project,ProjectID=%d,", p.ID)
+			for _, c := range []struct {
+				rawQ string // as sent in the URL, after "q="
+				want string // "" for none
+			}{
+				{url.QueryEscape("name=sysbot"), "robot$sysbot"},
+				{"name=sysbot", "robot$sysbot"},
+				{url.QueryEscape("name=~sysb"), "robot$sysbot"},
+				{url.QueryEscape("name=robot$sysbot"), ""},
+				{url.QueryEscape(proj + "name=team+ci"), "robot$team+ci"},
+				{url.QueryEscape(proj + "name=~team+c"), "robot$team+ci"},
+				{url.QueryEscape(url.QueryEscape(proj + "name=team+ci")), "robot$team+ci"},
+				{url.QueryEscape(url.QueryEscape(proj)), "robot$team+ci"},
+				{url.QueryEscape(proj + "name=ci"), ""},
+			} {
+				var got []struct {
+					Name string `json:"name"`
+				}
+				if st := admin("GET", "/robots?q="+c.rawQ, "", &got); st != http.StatusOK {
+					t.Errorf("GET /robots?q=%s: %d", c.rawQ, st)
+					continue
+				}
+				switch {
+				case c.want == "" && len(got) != 0:
+					t.Errorf("GET /robots?q=%s: %v, want none", c.rawQ, got)
+				case c.want != "" && (len(got) != 1 || got[0].Name != c.want):
+					t.Errorf("GET /robots?q=%s: %v, want %s", c.rawQ, got, c.want)
+				}
 			}
 		})
 	}
