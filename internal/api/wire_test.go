@@ -193,3 +193,58 @@ func TestRobotSearchByName(t *testing.T) {
 		})
 	}
 }
+
+// TestJobQueueCaseInsensitive: Harbor upper-cases the job type of
+// PUT /jobservice/queues/{job_type} and compares the action without regard
+// to case, so the CLI's ALL and a lower-case job type both work.
+func TestJobQueueCaseInsensitive(t *testing.T) {
+	srv := testserver.NewInProcess(t, "sqlite")
+	call := func(method, path, body string, out any) int {
+		t.Helper()
+		return auditCall(t, srv, method, "/api/v2.0"+path, "admin", testserver.AdminPassword, []byte(body), "application/json", out).StatusCode
+	}
+	queues := func() map[string]bool {
+		t.Helper()
+		var qs []struct {
+			JobType string `json:"job_type"`
+			Paused  bool   `json:"paused"`
+		}
+		if st := call("GET", "/jobservice/queues", "", &qs); st != http.StatusOK || len(qs) == 0 {
+			t.Fatalf("GET /jobservice/queues: %d %v", st, qs)
+		}
+		out := map[string]bool{}
+		for _, q := range qs {
+			out[q.JobType] = q.Paused
+		}
+		return out
+	}
+	if st := call("PUT", "/jobservice/queues/ALL", `{"action":"PAUSE"}`, nil); st != http.StatusOK {
+		t.Fatalf("PUT /jobservice/queues/ALL pause: %d", st)
+	}
+	for k, paused := range queues() {
+		if !paused {
+			t.Errorf("queue %s not paused after ALL", k)
+		}
+	}
+	var sp struct {
+		Paused bool `json:"paused"`
+	}
+	if st := call("GET", "/schedules/ALL/paused", "", &sp); st != http.StatusOK || !sp.Paused {
+		t.Errorf("GET /schedules/ALL/paused: %d %v", st, sp)
+	}
+	if st := call("PUT", "/jobservice/queues/garbage_collection", `{"action":"Resume"}`, nil); st != http.StatusOK {
+		t.Fatalf("PUT /jobservice/queues/garbage_collection resume: %d", st)
+	}
+	if q := queues(); q["GARBAGE_COLLECTION"] {
+		t.Errorf("GARBAGE_COLLECTION still paused: %v", q)
+	}
+	if st := call("PUT", "/jobservice/queues/all", `{"action":"resume"}`, nil); st != http.StatusOK {
+		t.Fatalf("PUT /jobservice/queues/all resume: %d", st)
+	}
+	if st := call("PUT", "/jobservice/queues/NO_SUCH", `{"action":"stop"}`, nil); st != http.StatusNotFound {
+		t.Errorf("PUT /jobservice/queues/NO_SUCH: %d, want 404", st)
+	}
+	if st := call("PUT", "/jobservice/queues/ALL", `{"action":"explode"}`, nil); st != http.StatusBadRequest {
+		t.Errorf("PUT /jobservice/queues/ALL explode: %d, want 400", st)
+	}
+}
