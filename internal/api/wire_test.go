@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testserver"
 )
@@ -247,4 +248,83 @@ func TestJobQueueCaseInsensitive(t *testing.T) {
 	if st := call("PUT", "/jobservice/queues/ALL", `{"action":"explode"}`, nil); st != http.StatusBadRequest {
 		t.Errorf("PUT /jobservice/queues/ALL explode: %d, want 400", st)
 	}
+}
+
+// wireSend sends method path with a JSON body as the administrator.
+func wireSend(t *testing.T, srv *testserver.InProcess, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", testserver.AdminPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDocumentedFieldsAccepted: a request body may carry every field of
+// its reference model (Harbor's clients send whole models); the fields the
+// handler does not read are ignored, and a field no model has is still
+// refused. harbor-cli and xk6-harbor create a tag with a whole Tag.
+func TestDocumentedFieldsAccepted(t *testing.T) {
+	srv := testserver.NewInProcess(t, "sqlite")
+	f := newFixture(t, srv)
+	tags := "/api/v2.0/projects/fixture/repositories/app/artifacts/v1/tags"
+	st, body := wireSend(t, srv, "POST", tags, `{"id":0,"repository_id":0,"artifact_id":0,"name":"v2","immutable":false,"signed":false,`+
+		`"pull_time":"0001-01-01T00:00:00.000Z","push_time":"2024-05-01T10:00:00.000Z"}`)
+	if st != http.StatusCreated {
+		t.Fatalf("POST tags with a whole Tag: %d %s", st, body)
+	}
+	if resp, _ := wireGet(t, srv, "/api/v2.0/projects/fixture/repositories/app/artifacts/v2"); resp.StatusCode != http.StatusOK {
+		t.Errorf("tag v2 not created: %d", resp.StatusCode)
+	}
+	st, body = wireSend(t, srv, "POST", tags, `{"name":"v3","colour":"red"}`)
+	if st != http.StatusBadRequest || !strings.Contains(body, `unknown field \"colour\"`) {
+		t.Errorf("POST tags with an unknown field: %d %s, want 400 naming it", st, body)
+	}
+	st, body = wireSend(t, srv, "POST", "/api/v2.0/labels", `{"id":0,"name":"whole","color":"#112233","description":"","scope":"g",`+
+		`"project_id":0,"creation_time":"2024-05-01T10:00:00Z","update_time":"2024-05-01T10:00:00Z"}`)
+	if st != http.StatusCreated {
+		t.Errorf("POST /labels with a whole Label: %d %s", st, body)
+	}
+
+	// Every write the reference documents a body for: its model's fields
+	// (null) are never an unknown field.
+	var models map[string]struct {
+		Props map[string]json.RawMessage `json:"p"`
+	}
+	if err := json.Unmarshal(api.RequestModels(), &models); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, op := range srv.App.API.Operations() {
+		m, ok := models[op.ID]
+		if !ok || len(m.Props) == 0 {
+			continue
+		}
+		path, ok := f.fill(op.Path)
+		if !ok {
+			continue
+		}
+		fields := map[string]any{}
+		for k := range m.Props {
+			fields[k] = nil
+		}
+		b, _ := json.Marshal(fields)
+		st, body := wireSend(t, srv, op.Method, "/api/v2.0"+path, string(b))
+		if strings.Contains(body, "unknown field") {
+			t.Errorf("%s %s (%s) with its model's fields: %d %.300s", op.Method, path, op.ID, st, body)
+		}
+		checked++
+	}
+	if checked < 20 {
+		t.Errorf("only %d writes checked", checked)
+	}
+	t.Logf("%d writes checked", checked)
 }
