@@ -328,3 +328,87 @@ func TestDocumentedFieldsAccepted(t *testing.T) {
 	}
 	t.Logf("%d writes checked", checked)
 }
+
+// TestConfigurationsComplete: GET /configurations answers every field of
+// the reference's ConfigurationsResponse, each {"value", "editable"} of the
+// documented type (harbor-cli's table view reads them all); the settings of
+// features Berth lacks answer their off state and refuse a change with
+// 400, while writing back their current value is a no-op.
+func TestConfigurationsComplete(t *testing.T) {
+	spec := loadReference(t)
+	srv := testserver.NewInProcess(t, "sqlite")
+	resp, body := wireGet(t, srv, "/api/v2.0/configurations")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /configurations: %d %s", resp.StatusCode, body)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	props := spec.properties(spec.Definitions["ConfigurationsResponse"])
+	if len(props) < 50 {
+		t.Fatalf("reference has %d properties", len(props))
+	}
+	jsonType := map[string]string{"StringConfigItem": "string", "BoolConfigItem": "bool", "IntegerConfigItem": "number"}
+	for name, p := range props {
+		raw, ok := got[name]
+		if !ok {
+			t.Errorf("%s missing", name)
+			continue
+		}
+		want, isItem := jsonType[strings.TrimPrefix(p.Ref, "#/definitions/")]
+		if !isItem {
+			continue // scan_all_policy: a plain object
+		}
+		var item map[string]any
+		if err := json.Unmarshal(raw, &item); err != nil || len(item) != 2 {
+			t.Errorf("%s: %s, want {value, editable}", name, raw)
+			continue
+		}
+		if _, ok := item["editable"].(bool); !ok {
+			t.Errorf("%s: editable %v", name, item["editable"])
+		}
+		var typ string
+		switch item["value"].(type) {
+		case string:
+			typ = "string"
+		case bool:
+			typ = "bool"
+		case float64:
+			typ = "number"
+		}
+		if typ != want {
+			t.Errorf("%s: value %v, want a %s", name, item["value"], want)
+		}
+	}
+	for _, c := range []struct{ name, want string }{
+		{"auth_mode", `{"value":"db_auth","editable":false}`},
+		{"ldap_url", `{"value":"","editable":false}`},
+		{"oidc_endpoint", `{"value":"","editable":false}`},
+		{"primary_auth_mode", `{"value":false,"editable":false}`},
+		{"quota_per_project_enable", `{"value":true,"editable":false}`},
+		{"scan_all_policy", `{"type":"none"}`},
+		{"webhook_block_internal_targets", `{"value":false,"editable":true}`},
+	} {
+		if string(got[c.name]) != c.want {
+			t.Errorf("%s = %s, want %s", c.name, got[c.name], c.want)
+		}
+	}
+
+	put := func(body string) (int, string) { return wireSend(t, srv, "PUT", "/api/v2.0/configurations", body) }
+	for _, b := range []string{`{"ldap_url":"ldaps://ldap.example.com"}`, `{"oidc_verify_cert":true}`, `{"ldap_scope":2}`,
+		`{"quota_per_project_enable":false}`, `{"uaa_client_secret":"s3cret"}`} {
+		if st, body := put(b); st != http.StatusBadRequest || !strings.Contains(body, "cannot be changed") {
+			t.Errorf("PUT %s: %d %s, want 400", b, st, body)
+		}
+	}
+	if st, body := put(`{"ldap_url":"","oidc_verify_cert":false,"quota_per_project_enable":true,"primary_auth_mode":false,` +
+		`"webhook_block_internal_targets":true,"banner_message":"hello"}`); st != http.StatusOK {
+		t.Fatalf("PUT with unchanged unsupported settings: %d %s", st, body)
+	}
+	_, body = wireGet(t, srv, "/api/v2.0/configurations")
+	json.Unmarshal([]byte(body), &got)
+	if string(got["webhook_block_internal_targets"]) != `{"value":true,"editable":true}` || string(got["banner_message"]) != `{"value":"hello","editable":true}` {
+		t.Errorf("after PUT: %s %s", got["webhook_block_internal_targets"], got["banner_message"])
+	}
+}
