@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
 )
 
@@ -93,9 +94,7 @@ func prune(val any, t reflect.Type, model *reqModel) bool {
 		switch t.Kind() {
 		case reflect.Struct:
 			fields := map[string]reflect.Type{}
-			for _, f := range JSONFields(t) {
-				fields[f.Name] = f.Type
-			}
+			decodedFields(t, fields)
 			for k, sub := range x {
 				if ft, ok := fields[k]; ok {
 					changed = prune(sub, ft, model.Props[k]) || changed
@@ -117,4 +116,34 @@ func prune(val any, t reflect.Type, model *reqModel) bool {
 		}
 	}
 	return changed
+}
+
+// decodedFields adds the JSON names encoding/json decodes into struct t,
+// with their types: the fields of embedded structs are promoted, exported
+// or not (systemjob.go's jobScheduleBody).
+func decodedFields(t reflect.Type, out map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if f.Anonymous && name == "" && ft.Kind() == reflect.Struct {
+			decodedFields(ft, out)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if _, ok := out[name]; !ok {
+			out[name] = f.Type
+		}
+	}
 }
