@@ -279,7 +279,7 @@ func TestArtifactWrites(t *testing.T) {
 				{"empty name", f.dev, `{"name":""}`, 400, "BAD_REQUEST"},
 				{"no name", f.dev, `{}`, 400, "BAD_REQUEST"},
 				{"wrong type", f.dev, `{"name":1}`, 400, "BAD_REQUEST"},
-				{"unknown field", f.dev, `{"name":"u","id":1}`, 400, "BAD_REQUEST"},
+				{"unknown field", f.dev, `{"name":"u","colour":1}`, 400, "BAD_REQUEST"}, // id is Tag's: accepted (TestDocumentedFieldsAccepted)
 				{"malformed", f.dev, `{"name":`, 400, "BAD_REQUEST"},
 				{"oversized", f.dev, `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
 			} {
