@@ -196,6 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writes and read-only mode, runs the handler and writes its error.
 func (s *Server) wrap(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(withOperation(r.Context(), rt.op))
 		c, err := s.caller(r)
 		if err == nil && !rt.public && c.Anonymous() && rt.method != http.MethodGet && rt.method != http.MethodHead {
 			err = errs.E(errs.Unauthenticated, rt.op, "authentication required")

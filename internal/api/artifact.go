@@ -1140,7 +1140,7 @@ func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo
 		put.Children = append(put.Children, ref)
 	}
 	for _, d := range m.BlobDigests() {
-		if len(d.URLs) > 0 {
+		if d.Foreign() {
 			continue // non-distributable, fetched from its URLs
 		}
 		if _, err := s.st.LinkBlob(ctx, dstProject, d.Digest); err != nil {

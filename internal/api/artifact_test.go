@@ -193,7 +193,7 @@ func TestArtifactViews(t *testing.T) {
 				t.Errorf("unknown repository: %v", none)
 			}
 			for _, params := range []string{"?q=nokey=1", "?q=" + url.QueryEscape("base=x"), "?q=" + url.QueryEscape("labels=abc"),
-				"?sort=nokey", "?page_size=0", "?page=x", "?q=" + url.QueryEscape("tags=[a~b]")} {
+				"?sort=nokey", "?page_size=-1", "?page=x", "?q=" + url.QueryEscape("tags=[a~b]")} {
 				r := f.call("GET", f.base+"/artifacts"+params, f.guest, nil)
 				f.expect("list "+params, r, http.StatusBadRequest, "BAD_REQUEST")
 			}
@@ -279,7 +279,7 @@ func TestArtifactWrites(t *testing.T) {
 				{"empty name", f.dev, `{"name":""}`, 400, "BAD_REQUEST"},
 				{"no name", f.dev, `{}`, 400, "BAD_REQUEST"},
 				{"wrong type", f.dev, `{"name":1}`, 400, "BAD_REQUEST"},
-				{"unknown field", f.dev, `{"name":"u","id":1}`, 400, "BAD_REQUEST"},
+				{"unknown field", f.dev, `{"name":"u","colour":1}`, 400, "BAD_REQUEST"}, // id is Tag's: accepted (TestDocumentedFieldsAccepted)
 				{"malformed", f.dev, `{"name":`, 400, "BAD_REQUEST"},
 				{"oversized", f.dev, `{"name":"` + strings.Repeat("x", 2<<20) + `"}`, 413, ""},
 			} {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
@@ -230,19 +231,22 @@ func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, c *Caller) 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	kind := r.PathValue("job_type")
+	// Harbor upper-cases the job type and compares the action without
+	// regard to case (ALL, all, Stop, PAUSE).
+	kind := strings.ToUpper(r.PathValue("job_type"))
 	ctx := r.Context()
-	known := kind == "all"
+	known := kind == "ALL"
 	for _, k := range s.opts.Jobs.Kinds() {
 		known = known || k == kind
 	}
 	if !known {
-		return errs.E(errs.NotFound, "queue action", "no job type %q", kind)
+		return errs.E(errs.NotFound, "queue action", "no job type %q", r.PathValue("job_type"))
 	}
 	kinds := []string{kind}
-	if kind == "all" {
+	if kind == "ALL" {
 		kinds = s.opts.Jobs.Kinds()
 	}
+	req.Action = strings.ToLower(req.Action)
 	var err error
 	for _, k := range kinds {
 		switch req.Action {
@@ -296,10 +300,10 @@ func (s *Server) schedulePaused(w http.ResponseWriter, r *http.Request, c *Calle
 	if err != nil {
 		return err
 	}
-	kind := r.PathValue("job_type")
+	kind := strings.ToUpper(r.PathValue("job_type"))
 	out := SchedulerStatus{}
 	for _, k := range paused {
-		if k == kind || kind == "all" {
+		if k == kind || kind == "ALL" {
 			out.Paused = true
 		}
 	}

@@ -22,7 +22,9 @@ import (
 const maxBody = 1 << 20
 
 // decode reads r's JSON body into v strictly: one object, no unknown
-// fields, no wrong types, at most maxBody bytes. Errors are errs.Invalid
+// fields, no wrong types, at most maxBody bytes. A field of the reference
+// definition of the route's body that v does not have is accepted and
+// ignored (reqmodel.go); a field no definition has is refused. Errors are errs.Invalid
 // (errs.TooLarge for size) with a message naming the problem.
 func decode(r *http.Request, v any) error {
 	const op = "decode request"
@@ -40,6 +42,9 @@ func decode(r *http.Request, v any) error {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(raw) {
 		return invalidText(op, "the request body")
+	}
+	if op, ok := r.Context().Value(opKey{}).(string); ok {
+		raw = pruneDocumented(raw, v, requestModel(op))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

@@ -80,7 +80,7 @@ func TestMembers(t *testing.T) {
 							t.Errorf("Link %q, X-Total-Count %q", link, h.Get("X-Total-Count"))
 						}
 					}},
-				{name: "list bad page size", method: "GET", path: base + "?page_size=0", as: mrUser("alice"), status: 400, code: "BAD_REQUEST"},
+				{name: "list bad page size", method: "GET", path: base + "?page_size=-1", as: mrUser("alice"), status: 400, code: "BAD_REQUEST"},
 				{name: "list as limited guest", method: "GET", path: base, as: mrUser("lena"), status: 403, code: "FORBIDDEN"},
 				{name: "list as outsider", method: "GET", path: base, as: mrUser("olivia"), status: 404, code: "NOT_FOUND"},
 				{name: "list anonymously", method: "GET", path: base, as: mrAnon, status: 401, code: "UNAUTHORIZED"},

@@ -461,7 +461,7 @@ func TestProjectList(t *testing.T) {
 				{"unknown q key", "GET", "/api/v2.0/projects?q=colour%3Dred", "admin", nil, 400, "BAD_REQUEST"},
 				{"unknown sort key", "GET", "/api/v2.0/projects?sort=colour", "admin", nil, 400, "BAD_REQUEST"},
 				{"bad page size", "GET", "/api/v2.0/projects?page_size=1000", "admin", nil, 400, "BAD_REQUEST"},
-				{"bad page", "GET", "/api/v2.0/projects?page=0", "admin", nil, 400, "BAD_REQUEST"},
+				{"bad page", "GET", "/api/v2.0/projects?page=-1", "admin", nil, 400, "BAD_REQUEST"},
 				{"bad public", "GET", "/api/v2.0/projects?public=maybe", "admin", nil, 400, "BAD_REQUEST"},
 				{"bad with_detail", "GET", "/api/v2.0/projects?with_detail=2x", "admin", nil, 400, "BAD_REQUEST"},
 				{"bad time", "GET", "/api/v2.0/projects?q=creation_time%3D[yesterday~]", "admin", nil, 400, "BAD_REQUEST"},

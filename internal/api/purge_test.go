@@ -140,7 +140,7 @@ func TestPurgeAuditLog(t *testing.T) {
 			if len(hist) != 7 || hist[0].ID != id || hist[0].JobStatus != "Success" {
 				t.Errorf("history sorted by id: %+v", hist)
 			}
-			for _, q := range []string{"q=nosuch%3D1", "sort=nosuch", "page=0", "page_size=101"} {
+			for _, q := range []string{"q=nosuch%3D1", "sort=nosuch", "page=-1", "page_size=101"} {
 				if r := e.do("GET", "/api/v2.0/system/purgeaudit?"+q, e.admin, nil); r.status != http.StatusBadRequest {
 					t.Errorf("history ?%s: %d, want 400", q, r.status)
 				}

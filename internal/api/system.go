@@ -190,6 +190,58 @@ type ConfigurationsResponse struct {
 	SkipAuditLogDatabase        ConfigItem[bool]   `json:"skip_audit_log_database"`
 	DisabledAuditLogEventTypes  ConfigItem[string] `json:"disabled_audit_log_event_types"`
 	WebhookBlockInternalTargets ConfigItem[bool]   `json:"webhook_block_internal_targets"`
+
+	// Settings of features Berth does not have (LDAP, OIDC, UAA and HTTP
+	// authentication proxy, scanners): answered with their off state, not
+	// editable (unsupportedSettings).
+	HTTPAuthproxyAdminGroups         ConfigItem[string] `json:"http_authproxy_admin_groups"`
+	HTTPAuthproxyAdminUsernames      ConfigItem[string] `json:"http_authproxy_admin_usernames"`
+	HTTPAuthproxyEndpoint            ConfigItem[string] `json:"http_authproxy_endpoint"`
+	HTTPAuthproxyServerCertificate   ConfigItem[string] `json:"http_authproxy_server_certificate"`
+	HTTPAuthproxySkipSearch          ConfigItem[bool]   `json:"http_authproxy_skip_search"`
+	HTTPAuthproxyTokenreviewEndpoint ConfigItem[string] `json:"http_authproxy_tokenreview_endpoint"`
+	HTTPAuthproxyVerifyCert          ConfigItem[bool]   `json:"http_authproxy_verify_cert"`
+	LDAPBaseDN                       ConfigItem[string] `json:"ldap_base_dn"`
+	LDAPFilter                       ConfigItem[string] `json:"ldap_filter"`
+	LDAPGroupAdminDN                 ConfigItem[string] `json:"ldap_group_admin_dn"`
+	LDAPGroupAttachParallel          ConfigItem[bool]   `json:"ldap_group_attach_parallel"`
+	LDAPGroupAttributeName           ConfigItem[string] `json:"ldap_group_attribute_name"`
+	LDAPGroupBaseDN                  ConfigItem[string] `json:"ldap_group_base_dn"`
+	LDAPGroupMembershipAttribute     ConfigItem[string] `json:"ldap_group_membership_attribute"`
+	LDAPGroupSearchFilter            ConfigItem[string] `json:"ldap_group_search_filter"`
+	LDAPGroupSearchScope             ConfigItem[int]    `json:"ldap_group_search_scope"`
+	LDAPScope                        ConfigItem[int]    `json:"ldap_scope"`
+	LDAPSearchDN                     ConfigItem[string] `json:"ldap_search_dn"`
+	LDAPTimeout                      ConfigItem[int]    `json:"ldap_timeout"`
+	LDAPUID                          ConfigItem[string] `json:"ldap_uid"`
+	LDAPURL                          ConfigItem[string] `json:"ldap_url"`
+	LDAPVerifyCert                   ConfigItem[bool]   `json:"ldap_verify_cert"`
+	OIDCAdminGroup                   ConfigItem[string] `json:"oidc_admin_group"`
+	OIDCAutoOnboard                  ConfigItem[bool]   `json:"oidc_auto_onboard"`
+	OIDCClientID                     ConfigItem[string] `json:"oidc_client_id"`
+	OIDCEndpoint                     ConfigItem[string] `json:"oidc_endpoint"`
+	OIDCExtraRedirectParms           ConfigItem[string] `json:"oidc_extra_redirect_parms"`
+	OIDCGroupFilter                  ConfigItem[string] `json:"oidc_group_filter"`
+	OIDCGroupsClaim                  ConfigItem[string] `json:"oidc_groups_claim"`
+	OIDCLogout                       ConfigItem[bool]   `json:"oidc_logout"`
+	OIDCName                         ConfigItem[string] `json:"oidc_name"`
+	OIDCScope                        ConfigItem[string] `json:"oidc_scope"`
+	OIDCUserClaim                    ConfigItem[string] `json:"oidc_user_claim"`
+	OIDCVerifyCert                   ConfigItem[bool]   `json:"oidc_verify_cert"`
+	PrimaryAuthMode                  ConfigItem[bool]   `json:"primary_auth_mode"`
+	QuotaPerProjectEnable            ConfigItem[bool]   `json:"quota_per_project_enable"`
+	ScannerSkipUpdatePulltime        ConfigItem[bool]   `json:"scanner_skip_update_pulltime"`
+	UAAClientID                      ConfigItem[string] `json:"uaa_client_id"`
+	UAAClientSecret                  ConfigItem[string] `json:"uaa_client_secret"`
+	UAAEndpoint                      ConfigItem[string] `json:"uaa_endpoint"`
+	UAAVerifyCert                    ConfigItem[bool]   `json:"uaa_verify_cert"`
+	ScanAllPolicy                    ScanAllPolicy      `json:"scan_all_policy"`
+}
+
+// ScanAllPolicy is Harbor's schedule of scanning every artifact; Berth has
+// no scanner, so it is always "none".
+type ScanAllPolicy struct {
+	Type string `json:"type"`
 }
 
 func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -198,21 +250,63 @@ func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Ca
 	}
 	cfg := s.opts.Settings.Get()
 	return writeJSON(w, http.StatusOK, ConfigurationsResponse{
-		AuthMode:                    ConfigItem[string]{cfg.AuthMode, false},
-		ProjectCreationRestriction:  ConfigItem[string]{cfg.ProjectCreationRestriction, true},
-		SelfRegistration:            ConfigItem[bool]{cfg.SelfRegistration, true},
-		TokenExpiration:             ConfigItem[int]{cfg.TokenExpiration, true},
-		RobotTokenDuration:          ConfigItem[int]{cfg.RobotTokenDuration, true},
-		RobotNamePrefix:             ConfigItem[string]{cfg.RobotNamePrefix, false},
-		ReadOnly:                    ConfigItem[bool]{cfg.ReadOnly, true},
-		StoragePerProject:           ConfigItem[int64]{cfg.StoragePerProject, true},
-		SessionTimeout:              ConfigItem[int]{cfg.SessionTimeout, true},
-		BannerMessage:               ConfigItem[string]{cfg.BannerMessage, true},
-		NotificationEnable:          ConfigItem[bool]{cfg.NotificationEnable, true},
-		AuditLogForwardEndpoint:     ConfigItem[string]{cfg.AuditLogForwardEndpoint, true},
-		SkipAuditLogDatabase:        ConfigItem[bool]{cfg.SkipAuditLogDatabase, true},
-		DisabledAuditLogEventTypes:  ConfigItem[string]{cfg.DisabledAuditLogEventTypes, true},
-		WebhookBlockInternalTargets: ConfigItem[bool]{cfg.WebhookBlockInternalTargets, true},
+		AuthMode:                         ConfigItem[string]{cfg.AuthMode, false},
+		ProjectCreationRestriction:       ConfigItem[string]{cfg.ProjectCreationRestriction, true},
+		SelfRegistration:                 ConfigItem[bool]{cfg.SelfRegistration, true},
+		TokenExpiration:                  ConfigItem[int]{cfg.TokenExpiration, true},
+		RobotTokenDuration:               ConfigItem[int]{cfg.RobotTokenDuration, true},
+		RobotNamePrefix:                  ConfigItem[string]{cfg.RobotNamePrefix, false},
+		ReadOnly:                         ConfigItem[bool]{cfg.ReadOnly, true},
+		StoragePerProject:                ConfigItem[int64]{cfg.StoragePerProject, true},
+		SessionTimeout:                   ConfigItem[int]{cfg.SessionTimeout, true},
+		BannerMessage:                    ConfigItem[string]{cfg.BannerMessage, true},
+		NotificationEnable:               ConfigItem[bool]{cfg.NotificationEnable, true},
+		AuditLogForwardEndpoint:          ConfigItem[string]{cfg.AuditLogForwardEndpoint, true},
+		SkipAuditLogDatabase:             ConfigItem[bool]{cfg.SkipAuditLogDatabase, true},
+		DisabledAuditLogEventTypes:       ConfigItem[string]{cfg.DisabledAuditLogEventTypes, true},
+		WebhookBlockInternalTargets:      ConfigItem[bool]{cfg.WebhookBlockInternalTargets, true},
+		HTTPAuthproxyAdminGroups:         ConfigItem[string]{"", false},
+		HTTPAuthproxyAdminUsernames:      ConfigItem[string]{"", false},
+		HTTPAuthproxyEndpoint:            ConfigItem[string]{"", false},
+		HTTPAuthproxyServerCertificate:   ConfigItem[string]{"", false},
+		HTTPAuthproxySkipSearch:          ConfigItem[bool]{false, false},
+		HTTPAuthproxyTokenreviewEndpoint: ConfigItem[string]{"", false},
+		HTTPAuthproxyVerifyCert:          ConfigItem[bool]{false, false},
+		LDAPBaseDN:                       ConfigItem[string]{"", false},
+		LDAPFilter:                       ConfigItem[string]{"", false},
+		LDAPGroupAdminDN:                 ConfigItem[string]{"", false},
+		LDAPGroupAttachParallel:          ConfigItem[bool]{false, false},
+		LDAPGroupAttributeName:           ConfigItem[string]{"", false},
+		LDAPGroupBaseDN:                  ConfigItem[string]{"", false},
+		LDAPGroupMembershipAttribute:     ConfigItem[string]{"", false},
+		LDAPGroupSearchFilter:            ConfigItem[string]{"", false},
+		LDAPGroupSearchScope:             ConfigItem[int]{0, false},
+		LDAPScope:                        ConfigItem[int]{0, false},
+		LDAPSearchDN:                     ConfigItem[string]{"", false},
+		LDAPTimeout:                      ConfigItem[int]{0, false},
+		LDAPUID:                          ConfigItem[string]{"", false},
+		LDAPURL:                          ConfigItem[string]{"", false},
+		LDAPVerifyCert:                   ConfigItem[bool]{false, false},
+		OIDCAdminGroup:                   ConfigItem[string]{"", false},
+		OIDCAutoOnboard:                  ConfigItem[bool]{false, false},
+		OIDCClientID:                     ConfigItem[string]{"", false},
+		OIDCEndpoint:                     ConfigItem[string]{"", false},
+		OIDCExtraRedirectParms:           ConfigItem[string]{"", false},
+		OIDCGroupFilter:                  ConfigItem[string]{"", false},
+		OIDCGroupsClaim:                  ConfigItem[string]{"", false},
+		OIDCLogout:                       ConfigItem[bool]{false, false},
+		OIDCName:                         ConfigItem[string]{"", false},
+		OIDCScope:                        ConfigItem[string]{"", false},
+		OIDCUserClaim:                    ConfigItem[string]{"", false},
+		OIDCVerifyCert:                   ConfigItem[bool]{false, false},
+		PrimaryAuthMode:                  ConfigItem[bool]{false, false},
+		QuotaPerProjectEnable:            ConfigItem[bool]{true, false},
+		ScannerSkipUpdatePulltime:        ConfigItem[bool]{false, false},
+		UAAClientID:                      ConfigItem[string]{"", false},
+		UAAClientSecret:                  ConfigItem[string]{"", false},
+		UAAEndpoint:                      ConfigItem[string]{"", false},
+		UAAVerifyCert:                    ConfigItem[bool]{false, false},
+		ScanAllPolicy:                    ScanAllPolicy{Type: "none"},
 	})
 }
 
@@ -233,6 +327,116 @@ type configUpdate struct {
 	SkipAuditLogDatabase        *bool   `json:"skip_audit_log_database"`
 	DisabledAuditLogEventTypes  *string `json:"disabled_audit_log_event_types"`
 	WebhookBlockInternalTargets *bool   `json:"webhook_block_internal_targets"`
+
+	// Settings of features Berth does not have: accepted only with the
+	// value GET /configurations answers (a client writing back what it
+	// read), refused otherwise (unsupportedSettings).
+	HTTPAuthproxyAdminGroups         *string `json:"http_authproxy_admin_groups"`
+	HTTPAuthproxyAdminUsernames      *string `json:"http_authproxy_admin_usernames"`
+	HTTPAuthproxyEndpoint            *string `json:"http_authproxy_endpoint"`
+	HTTPAuthproxyServerCertificate   *string `json:"http_authproxy_server_certificate"`
+	HTTPAuthproxySkipSearch          *bool   `json:"http_authproxy_skip_search"`
+	HTTPAuthproxyTokenreviewEndpoint *string `json:"http_authproxy_tokenreview_endpoint"`
+	HTTPAuthproxyVerifyCert          *bool   `json:"http_authproxy_verify_cert"`
+	LDAPBaseDN                       *string `json:"ldap_base_dn"`
+	LDAPFilter                       *string `json:"ldap_filter"`
+	LDAPGroupAdminDN                 *string `json:"ldap_group_admin_dn"`
+	LDAPGroupAttachParallel          *bool   `json:"ldap_group_attach_parallel"`
+	LDAPGroupAttributeName           *string `json:"ldap_group_attribute_name"`
+	LDAPGroupBaseDN                  *string `json:"ldap_group_base_dn"`
+	LDAPGroupMembershipAttribute     *string `json:"ldap_group_membership_attribute"`
+	LDAPGroupSearchFilter            *string `json:"ldap_group_search_filter"`
+	LDAPGroupSearchScope             *int    `json:"ldap_group_search_scope"`
+	LDAPScope                        *int    `json:"ldap_scope"`
+	LDAPSearchDN                     *string `json:"ldap_search_dn"`
+	LDAPSearchPassword               *string `json:"ldap_search_password"`
+	LDAPTimeout                      *int    `json:"ldap_timeout"`
+	LDAPUID                          *string `json:"ldap_uid"`
+	LDAPURL                          *string `json:"ldap_url"`
+	LDAPVerifyCert                   *bool   `json:"ldap_verify_cert"`
+	OIDCAdminGroup                   *string `json:"oidc_admin_group"`
+	OIDCAutoOnboard                  *bool   `json:"oidc_auto_onboard"`
+	OIDCClientID                     *string `json:"oidc_client_id"`
+	OIDCClientSecret                 *string `json:"oidc_client_secret"`
+	OIDCEndpoint                     *string `json:"oidc_endpoint"`
+	OIDCExtraRedirectParms           *string `json:"oidc_extra_redirect_parms"`
+	OIDCGroupFilter                  *string `json:"oidc_group_filter"`
+	OIDCGroupsClaim                  *string `json:"oidc_groups_claim"`
+	OIDCLogout                       *bool   `json:"oidc_logout"`
+	OIDCName                         *string `json:"oidc_name"`
+	OIDCScope                        *string `json:"oidc_scope"`
+	OIDCUserClaim                    *string `json:"oidc_user_claim"`
+	OIDCVerifyCert                   *bool   `json:"oidc_verify_cert"`
+	PrimaryAuthMode                  *bool   `json:"primary_auth_mode"`
+	QuotaPerProjectEnable            *bool   `json:"quota_per_project_enable"`
+	ScannerSkipUpdatePulltime        *bool   `json:"scanner_skip_update_pulltime"`
+	UAAClientID                      *string `json:"uaa_client_id"`
+	UAAClientSecret                  *string `json:"uaa_client_secret"`
+	UAAEndpoint                      *string `json:"uaa_endpoint"`
+	UAAVerifyCert                    *bool   `json:"uaa_verify_cert"`
+}
+
+// fixedSetting refuses a change of a setting Berth does not implement:
+// storing it would have no effect. Sending its current value is a no-op.
+func fixedSetting[T comparable](name string, v *T, current T) error {
+	if v == nil || *v == current {
+		return nil
+	}
+	return errs.E(errs.Invalid, "update configurations", "%s cannot be changed: Berth does not implement it (its value stays %v)", name, current)
+}
+
+// unsupportedSettings checks u's settings of features Berth does not have.
+func (u *configUpdate) unsupportedSettings() error {
+	for _, err := range []error{
+		fixedSetting("http_authproxy_admin_groups", u.HTTPAuthproxyAdminGroups, ""),
+		fixedSetting("http_authproxy_admin_usernames", u.HTTPAuthproxyAdminUsernames, ""),
+		fixedSetting("http_authproxy_endpoint", u.HTTPAuthproxyEndpoint, ""),
+		fixedSetting("http_authproxy_server_certificate", u.HTTPAuthproxyServerCertificate, ""),
+		fixedSetting("http_authproxy_skip_search", u.HTTPAuthproxySkipSearch, false),
+		fixedSetting("http_authproxy_tokenreview_endpoint", u.HTTPAuthproxyTokenreviewEndpoint, ""),
+		fixedSetting("http_authproxy_verify_cert", u.HTTPAuthproxyVerifyCert, false),
+		fixedSetting("ldap_base_dn", u.LDAPBaseDN, ""),
+		fixedSetting("ldap_filter", u.LDAPFilter, ""),
+		fixedSetting("ldap_group_admin_dn", u.LDAPGroupAdminDN, ""),
+		fixedSetting("ldap_group_attach_parallel", u.LDAPGroupAttachParallel, false),
+		fixedSetting("ldap_group_attribute_name", u.LDAPGroupAttributeName, ""),
+		fixedSetting("ldap_group_base_dn", u.LDAPGroupBaseDN, ""),
+		fixedSetting("ldap_group_membership_attribute", u.LDAPGroupMembershipAttribute, ""),
+		fixedSetting("ldap_group_search_filter", u.LDAPGroupSearchFilter, ""),
+		fixedSetting("ldap_group_search_scope", u.LDAPGroupSearchScope, 0),
+		fixedSetting("ldap_scope", u.LDAPScope, 0),
+		fixedSetting("ldap_search_dn", u.LDAPSearchDN, ""),
+		fixedSetting("ldap_search_password", u.LDAPSearchPassword, ""),
+		fixedSetting("ldap_timeout", u.LDAPTimeout, 0),
+		fixedSetting("ldap_uid", u.LDAPUID, ""),
+		fixedSetting("ldap_url", u.LDAPURL, ""),
+		fixedSetting("ldap_verify_cert", u.LDAPVerifyCert, false),
+		fixedSetting("oidc_admin_group", u.OIDCAdminGroup, ""),
+		fixedSetting("oidc_auto_onboard", u.OIDCAutoOnboard, false),
+		fixedSetting("oidc_client_id", u.OIDCClientID, ""),
+		fixedSetting("oidc_client_secret", u.OIDCClientSecret, ""),
+		fixedSetting("oidc_endpoint", u.OIDCEndpoint, ""),
+		fixedSetting("oidc_extra_redirect_parms", u.OIDCExtraRedirectParms, ""),
+		fixedSetting("oidc_group_filter", u.OIDCGroupFilter, ""),
+		fixedSetting("oidc_groups_claim", u.OIDCGroupsClaim, ""),
+		fixedSetting("oidc_logout", u.OIDCLogout, false),
+		fixedSetting("oidc_name", u.OIDCName, ""),
+		fixedSetting("oidc_scope", u.OIDCScope, ""),
+		fixedSetting("oidc_user_claim", u.OIDCUserClaim, ""),
+		fixedSetting("oidc_verify_cert", u.OIDCVerifyCert, false),
+		fixedSetting("primary_auth_mode", u.PrimaryAuthMode, false),
+		fixedSetting("quota_per_project_enable", u.QuotaPerProjectEnable, true),
+		fixedSetting("scanner_skip_update_pulltime", u.ScannerSkipUpdatePulltime, false),
+		fixedSetting("uaa_client_id", u.UAAClientID, ""),
+		fixedSetting("uaa_client_secret", u.UAAClientSecret, ""),
+		fixedSetting("uaa_endpoint", u.UAAEndpoint, ""),
+		fixedSetting("uaa_verify_cert", u.UAAVerifyCert, false),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func setIf[T any](dst *T, v *T) {
@@ -249,6 +453,9 @@ func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c 
 	}
 	var u configUpdate
 	if err := decode(r, &u); err != nil {
+		return err
+	}
+	if err := u.unsupportedSettings(); err != nil {
 		return err
 	}
 	cfg := s.opts.Settings.Get()

@@ -73,7 +73,8 @@ type Rule struct {
 	ScopeSelectors map[string][]Selector `json:"scope_selectors"`
 }
 
-// Normalize fills the defaults of a rule (action, template, empty params)
+// Normalize fills the defaults of a rule (action, template, empty params,
+// a selector's kind)
 // and checks it, returning an errs.Invalid error naming the first problem.
 // Harbor evaluates only the first tag selector and the first repository
 // selector of a rule; Berth refuses rules with more instead of ignoring
@@ -119,6 +120,12 @@ func (r *Rule) Normalize() error {
 }
 
 func checkSelector(op, where string, s *Selector, decorations ...string) error {
+	// Harbor stores an immutable rule's selectors unchecked, and doublestar
+	// is the one kind its selector index registers: a selector without a
+	// kind is a doublestar one (Harbor's CLI and older clients omit it).
+	if s.Kind == "" {
+		s.Kind = KindDoublestar
+	}
 	if s.Kind != KindDoublestar {
 		return errs.E(errs.Invalid, op, "%s.kind must be %q, not %q", where, KindDoublestar, s.Kind)
 	}

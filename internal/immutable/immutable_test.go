@@ -103,7 +103,7 @@ func TestImmutableNormalize(t *testing.T) {
 		{"no scope", func(r *immutable.Rule) { r.ScopeSelectors = nil }, "scope_selectors.repository"},
 		{"other scope key", func(r *immutable.Rule) { r.ScopeSelectors["namespace"] = r.ScopeSelectors["repository"] }, "only have the key"},
 		{"repo decoration", func(r *immutable.Rule) { r.ScopeSelectors["repository"][0].Decoration = "matches" }, "decoration"},
-		{"repo kind", func(r *immutable.Rule) { r.ScopeSelectors["repository"][0].Kind = "" }, "kind"},
+		{"repo kind", func(r *immutable.Rule) { r.ScopeSelectors["repository"][0].Kind = "label" }, "kind"},
 		{"repo pattern", func(r *immutable.Rule) { r.ScopeSelectors["repository"][0].Pattern = "[" }, "not a valid doublestar"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -114,6 +114,21 @@ func TestImmutableNormalize(t *testing.T) {
 				t.Fatalf("Normalize = %v, want an Invalid error mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestImmutableSelectorKindDefault: a selector without a kind is a
+// doublestar one (Harbor stores rules unchecked, and doublestar is the one
+// kind it registers), filled in by Normalize.
+func TestImmutableSelectorKindDefault(t *testing.T) {
+	r := rule(0, "repoMatches", "app/**", "matches", "v*")
+	r.TagSelectors[0].Kind = ""
+	r.ScopeSelectors["repository"][0].Kind = ""
+	if err := r.Normalize(); err != nil {
+		t.Fatalf("Normalize: %v", err)
+	}
+	if r.TagSelectors[0].Kind != "doublestar" || r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+		t.Fatalf("kinds not filled: %+v %+v", r.TagSelectors[0], r.ScopeSelectors["repository"][0])
 	}
 }
 

@@ -84,6 +84,12 @@ func IsManifestType(mt string) bool {
 	return false
 }
 
+// Foreign reports whether d is a non-distributable layer, fetched from its
+// urls instead of the registry. As in distribution, urls count only on a
+// descriptor that names its mediaType: one without is checked like any
+// other blob (it must be in the repository).
+func (d Descriptor) Foreign() bool { return len(d.URLs) > 0 && d.MediaType != "" }
+
 // BlobDigests lists every blob the manifest references (config first).
 func (m *Manifest) BlobDigests() []Descriptor {
 	var out []Descriptor
@@ -159,7 +165,10 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 	if len(doc.Manifests) > 0 {
 		return nil, invalid("an image manifest has no manifests list")
 	}
-	if err := checkDescriptor(*doc.Config, "config"); err != nil {
+	// The config's and the layers' mediaType may be left out, as
+	// distribution (Harbor's registry) accepts it: such a blob is
+	// checked like any other, it must exist in the repository.
+	if err := checkBlobDescriptor(*doc.Config, "config"); err != nil {
 		return nil, err
 	}
 	// A config is always content of the registry: urls (a foreign,
@@ -171,7 +180,7 @@ func ParseManifest(contentType string, body []byte) (*Manifest, error) {
 		return nil, invalid("config descriptor has urls: a config must be pushed to the registry")
 	}
 	for _, d := range doc.Layers {
-		if err := checkDescriptor(d, "layers"); err != nil {
+		if err := checkBlobDescriptor(d, "layers"); err != nil {
 			return nil, err
 		}
 	}
@@ -186,6 +195,12 @@ func checkDescriptor(d Descriptor, field string) error {
 	if d.MediaType == "" {
 		return invalid("%s descriptor has no mediaType", field)
 	}
+	return checkBlobDescriptor(d, field)
+}
+
+// checkBlobDescriptor checks a config or layer descriptor, whose mediaType
+// may be empty.
+func checkBlobDescriptor(d Descriptor, field string) error {
 	if _, err := ParseDigest(d.Digest); err != nil {
 		return invalid("%s descriptor has invalid digest %q", field, d.Digest)
 	}

@@ -246,7 +246,6 @@ func TestParseManifestInvalid(t *testing.T) {
 		{"index child with bad digest", oci.MediaTypeOCIIndex, `{"schemaVersion":2,"manifests":[` + badDigest + `]}`, errs.Invalid},
 		{"index child without mediaType", oci.MediaTypeOCIIndex, `{"schemaVersion":2,"manifests":[` + noType + `]}`, errs.Invalid},
 		{"config with bad digest", "", `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":` + badDigest + `}`, errs.Invalid},
-		{"config without mediaType", "", `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":` + noType + `}`, errs.Invalid},
 		{"config with negative size", "", `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":` + negative + `}`, errs.Invalid},
 		{"layer with bad digest", "", `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":` + cfgDesc + `,"layers":[` + badDigest + `]}`, errs.Invalid},
 		{"layer with negative size", "", `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":` + cfgDesc + `,"layers":[` + negative + `]}`, errs.Invalid},
@@ -293,5 +292,24 @@ func TestArtifactKind(t *testing.T) {
 		if got := oci.ArtifactKind(c.manifest, c.config, c.artifact); got != c.want {
 			t.Errorf("ArtifactKind(%s, %s, %s) = %s, want %s", c.manifest, c.config, c.artifact, got, c.want)
 		}
+	}
+}
+
+// TestParseManifestBareDescriptors: a config or layer descriptor without
+// mediaType is accepted (distribution accepts it; the registry then checks
+// the blob like any other), and urls on it make no foreign layer.
+func TestParseManifestBareDescriptors(t *testing.T) {
+	d := "sha256:" + strings.Repeat("a", 64)
+	body := `{"schemaVersion":2,"mediaType":"` + oci.MediaTypeOCIManifest + `","config":{"digest":"` + d + `","size":2},` +
+		`"layers":[{"digest":"` + d + `","size":3,"urls":["https://example.invalid/x"]}]}`
+	m, err := oci.ParseManifest(oci.MediaTypeOCIManifest, []byte(body))
+	if err != nil {
+		t.Fatalf("ParseManifest: %v", err)
+	}
+	if m.Config.MediaType != "" || len(m.Layers) != 1 || m.Layers[0].Foreign() {
+		t.Fatalf("parsed %+v %+v", m.Config, m.Layers)
+	}
+	if k := oci.ArtifactKind(m.MediaType, m.Config.MediaType, m.ArtifactType); k != "IMAGE" {
+		t.Errorf("kind %q, want IMAGE", k)
 	}
 }

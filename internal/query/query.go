@@ -11,9 +11,16 @@
 //
 // Values may be wrapped in double quotes. Keys not allowed by the listing
 // are an errs.Invalid error naming the key, never silently ignored.
+//
+// A q that arrived URL-encoded twice (Harbor's CLI sends
+// q=Level%253Dproject%252CProjectID%253D3) is unescaped once more, as
+// Harbor's lib/q does before parsing: when it holds a %-escape and
+// unescapes cleanly. A q without one is left as it is, so a '+' in a value
+// (a project robot's name, team+ci) stays a '+'.
 package query
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -67,6 +74,11 @@ func (q *Query) Get(key string) (Cond, bool) {
 func Parse(q, sort string) (*Query, error) {
 	const op = "parse query"
 	out := &Query{}
+	if strings.Contains(q, "%") {
+		if u, err := url.QueryUnescape(q); err == nil {
+			q = u
+		}
+	}
 	for _, part := range splitTop(q) {
 		part = strings.TrimSpace(part)
 		if part == "" {

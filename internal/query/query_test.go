@@ -67,3 +67,27 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestParseTwiceEncoded: a q that arrived URL-encoded twice is unescaped
+// once more (Harbor's lib/q does); a '+' in a q with no %-escape stays.
+func TestParseTwiceEncoded(t *testing.T) {
+	for _, c := range []struct{ q, same string }{
+		{"Level%3Dproject%2CProjectID%3D3", "Level=project,ProjectID=3"},
+		{"name%3D~lib%2Cpublic%3Dtrue", "name=~lib,public=true"},
+		{"name%3Dteam%2Bci", "name=team+ci"},
+		{"name=team+ci", `name="team+ci"`},
+		{"name=~50%", `name=~"50%"`},
+	} {
+		got, err := query.Parse(c.q, "")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", c.q, err)
+		}
+		want, err := query.Parse(c.same, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse(%q) = %+v, want %+v", c.q, got.Conds, want.Conds)
+		}
+	}
+}

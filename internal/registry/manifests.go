@@ -145,7 +145,7 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 		put.Subject = m.Subject.Digest
 	}
 	for _, d := range m.BlobDigests() {
-		if len(d.URLs) > 0 {
+		if d.Foreign() {
 			continue // non-distributable layer, fetched from its URLs
 		}
 		put.Blobs = append(put.Blobs, d.Digest)

@@ -332,6 +332,16 @@ func (r *Rule) normalize(op string, n int) error {
 		s := &r.TagSelectors[i]
 		where := "rule " + itoa(n) + ": tag_selectors[" + itoa(i) + "]"
 		var err error
+		if s.Kind == "" {
+			// Harbor stores selectors unchecked; a kind left out is the
+			// one its decoration belongs to.
+			switch s.Decoration {
+			case DecoWithLabels, DecoWithoutLabels:
+				s.Kind = KindLabel
+			default:
+				s.Kind = KindDoublestar
+			}
+		}
 		switch s.Kind {
 		case KindDoublestar:
 			err = checkPattern(op, where, s, DecoMatches, DecoExcludes)
@@ -359,6 +369,9 @@ func (r *Rule) normalize(op string, n int) error {
 	for i := range repo {
 		s := &repo[i]
 		where := "rule " + itoa(n) + ": scope_selectors.repository[" + itoa(i) + "]"
+		if s.Kind == "" {
+			s.Kind = KindDoublestar // the one kind of a scope selector
+		}
 		if s.Kind != KindDoublestar {
 			return errs.E(errs.Invalid, op, "%s.kind must be %q, not %q", where, KindDoublestar, s.Kind)
 		}

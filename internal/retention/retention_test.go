@@ -147,6 +147,21 @@ func TestNormalizeDefaults(t *testing.T) {
 	}
 }
 
+// TestNormalizeSelectorKind: a selector without a kind takes the kind its
+// decoration belongs to (Harbor stores selectors unchecked).
+func TestNormalizeSelectorKind(t *testing.T) {
+	p := policyJSON(t, withRules(`{"template": "always", "params": {},
+		"tag_selectors": [{"decoration": "matches", "pattern": "v*"}, {"decoration": "withoutLabels", "pattern": "keep"}],
+		"scope_selectors": {"repository": [{"decoration": "repoMatches", "pattern": "**"}]}}`))
+	if err := p.Normalize(); err != nil {
+		t.Fatalf("Normalize: %v", err)
+	}
+	r := p.Rules[0]
+	if r.TagSelectors[0].Kind != "doublestar" || r.TagSelectors[1].Kind != "label" || r.ScopeSelectors["repository"][0].Kind != "doublestar" {
+		t.Errorf("kinds %q %q %q, want doublestar label doublestar", r.TagSelectors[0].Kind, r.TagSelectors[1].Kind, r.ScopeSelectors["repository"][0].Kind)
+	}
+}
+
 // Times of the evaluation tests: "now" and days before it.
 var now = time.Date(2025, 1, 10, 12, 0, 0, 0, time.UTC)
 

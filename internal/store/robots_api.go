@@ -8,10 +8,13 @@ import (
 	"github.com/berth-dev/berth/internal/query"
 )
 
-// robotListColumns are the q and sort keys of ListRobots.
+// robotListColumns are the q and sort keys of ListRobots. A robot's name
+// is matched as Harbor stores it, without the "robot$" prefix every name
+// here carries (q=name=sysbot, q=name=team+ci, q=name=~ci); Harbor adds
+// the prefix only when it answers.
 var robotListColumns = map[string]query.Column{
 	"id":            {SQL: "id", Type: query.Int},
-	"name":          {SQL: "name", Type: query.Text},
+	"name":          {SQL: "SUBSTR(name, 7)", Type: query.Text}, // after "robot$"
 	"description":   {SQL: "description", Type: query.Text},
 	"disable":       {SQL: "disabled", Type: query.Bool},
 	"duration":      {SQL: "duration", Type: query.Int},
