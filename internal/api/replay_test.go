@@ -52,7 +52,9 @@ func rpFixes() map[string]rpFix {
 		// Payload.RobotNamePrefix.Value: a missing item is a nil pointer.
 		"getConfigurations": {complete: true}, "updateConfigurations": none,
 		"listProjects": {qs: func(*mxEnv) []rpQ { return []rpQ{{"name=matrix", "name", "matrix"}} }},
-		"headProject":  none, "createProject": none, "getProject": none, "updateProject": none, "deleteProject": none,
+		"headProject":  none, "createProject": none,
+		// harbor-cli's GetProject(id, true): the ID, X-Is-Resource-Name false.
+		"getProject": {more: func(e *mxEnv) []string { return []string{fmt.Sprintf("/projects/%d", e.matrixID)} }}, "updateProject": none, "deleteProject": none,
 		"getProjectDeletable": none, "getProjectSummary": none, "listProjectSummaries": none,
 		"listProjectMetadatas": none, "addProjectMetadatas": none, "getProjectMetadata": none,
 		"updateProjectMetadata": none, "deleteProjectMetadata": none,
@@ -327,6 +329,15 @@ func (e *mxEnv) replay(spec *rpSpec, sop *rpOp, method string, row *mxRow, fix r
 				note(label, bad)
 			}
 		}
+	}
+
+	// harbor-cli names projects with X-Is-Resource-Name: true (reads only).
+	if c.header.Get("X-Is-Resource-Name") != "" && method == "GET" {
+		nc := c
+		nc.header = c.header.Clone()
+		nc.header.Set("X-Is-Resource-Name", "true")
+		calls++
+		note("X-Is-Resource-Name: true", spec.answer(sop, nc.send(t, e.srv), want))
 	}
 
 	// Further path values of the operation, with the same request.
