@@ -66,12 +66,14 @@ func rpFixes() map[string]rpFix {
 		"getPermissions":     none,
 		"listProjectMembers": none, "createProjectMember": none, "getProjectMember": none,
 		"updateProjectMember": none, "deleteProjectMember": none,
-		// harbor-cli: robot list --project (constants.ProjectQString) and
-		// the robot's name as listed.
+		// harbor-cli: robot list --project (constants.ProjectQString), and
+		// with a name as Harbor stores it (without the robot$ prefix the
+		// listing shows). Without Level, Harbor lists system robots only.
 		"ListRobot": {variant: "system robots", qs: func(e *mxEnv) []rpQ {
+			inProject := fmt.Sprintf("Level=project,ProjectID=%d", e.matrixID)
 			return []rpQ{
-				{fmt.Sprintf("Level=project,ProjectID=%d", e.matrixID), "name", e.robotName},
-				{"name=" + e.robotName, "name", e.robotName},
+				{inProject, "name", e.robotName},
+				{inProject + ",name=" + strings.TrimPrefix(e.robotName, "robot$"), "name", e.robotName},
 			}
 		}},
 		"CreateRobot": none, "GetRobotByID": none, "UpdateRobot": none, "RefreshSec": none, "DeleteRobot": none,
