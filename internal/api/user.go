@@ -105,8 +105,11 @@ type passwordReq struct {
 	NewPassword string `json:"new_password"`
 }
 
+// sysAdminFlag is Harbor's UserSysAdminFlag. go-client marshals it with
+// omitempty, so revoking is sent as {}: an absent flag means false, as in
+// Harbor.
 type sysAdminFlag struct {
-	SysadminFlag *bool `json:"sysadmin_flag"`
+	SysadminFlag bool `json:"sysadmin_flag"`
 }
 
 type cliSecretReq struct {
@@ -416,14 +419,11 @@ func (s *Server) setUserSysAdmin(w http.ResponseWriter, r *http.Request, c *Call
 	if err := decode(r, &f); err != nil {
 		return err
 	}
-	if f.SysadminFlag == nil {
-		return errs.E(errs.Invalid, op, "sysadmin_flag is required")
-	}
 	u, err := s.st.UserByID(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	err = s.st.SetUserSysAdmin(r.Context(), id, *f.SysadminFlag)
+	err = s.st.SetUserSysAdmin(r.Context(), id, f.SysadminFlag)
 	s.auth.ForgetCredentials() // cached Basic logins carry the old flag
 	s.audit(c, 0, "update", "user", u.Username, err)
 	if err != nil {

@@ -191,7 +191,8 @@ func TestUserAccess(t *testing.T) {
 				{"anonymous sets sysadmin", "PUT", u(bob, "/sysadmin"), uAnon, `{"sysadmin_flag":true}`, 401, "UNAUTHORIZED"},
 				{"user sets sysadmin", "PUT", u(bob, "/sysadmin"), asBob, `{"sysadmin_flag":true}`, 403, "FORBIDDEN"},
 				{"admin sets own sysadmin", "PUT", u(admin.ID, "/sysadmin"), uAdmin(), `{"sysadmin_flag":false}`, 403, "FORBIDDEN"},
-				{"sysadmin flag missing", "PUT", u(bob, "/sysadmin"), uAdmin(), `{}`, 400, "BAD_REQUEST"},
+				// go-client marshals UserSysAdminFlag with omitempty: false is {} (Harbor: not admin).
+				{"sysadmin flag missing", "PUT", u(bob, "/sysadmin"), uAdmin(), `{}`, 200, ""},
 				{"sysadmin flag wrong type", "PUT", u(bob, "/sysadmin"), uAdmin(), `{"sysadmin_flag":"yes"}`, 400, "BAD_REQUEST"},
 				{"sysadmin unknown field", "PUT", u(bob, "/sysadmin"), uAdmin(), `{"sysadmin_flag":true,"x":1}`, 400, "BAD_REQUEST"},
 				{"sysadmin missing user", "PUT", u(999999, "/sysadmin"), uAdmin(), `{"sysadmin_flag":true}`, 404, "NOT_FOUND"},
@@ -251,6 +252,12 @@ func TestUserAccess(t *testing.T) {
 			}
 			uExpect(t, "revoke", uDo(t, srv, "PUT", u(bob, "/sysadmin"), uAdmin(), `{"sysadmin_flag":false}`), 200, "")
 			uExpect(t, "bob lists users after revoke", uDo(t, srv, "GET", "/api/v2.0/users", asBob, ""), 403, "FORBIDDEN")
+
+			// go-client revokes with {} (sysadmin_flag false is omitted).
+			uExpect(t, "grant again", uDo(t, srv, "PUT", u(bob, "/sysadmin"), uAdmin(), `{"sysadmin_flag":true}`), 200, "")
+			uExpect(t, "bob lists users again", uDo(t, srv, "GET", "/api/v2.0/users", asBob, ""), 200, "")
+			uExpect(t, "revoke as go-client sends it", uDo(t, srv, "PUT", u(bob, "/sysadmin"), uAdmin(), `{}`), 200, "")
+			uExpect(t, "bob lists users after {}", uDo(t, srv, "GET", "/api/v2.0/users", asBob, ""), 403, "FORBIDDEN")
 		})
 	}
 }
