@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -663,8 +664,8 @@ func (s *Server) createTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 	}
 	s.opts.Events.Publish(event.Event{Type: event.CreateTag, Operator: c.Name, ProjectID: p.ID, Project: p.Name,
 		Repository: a.Repository, Digest: a.Digest, Tag: *b.Name})
-	w.WriteHeader(http.StatusCreated)
-	return nil
+	// Harbor answers the new tag's path, as go-client reads it.
+	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+url.PathEscape(*b.Name))
 }
 
 func (s *Server) listTags(w http.ResponseWriter, r *http.Request, c *Caller) error {
