@@ -23,7 +23,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -371,11 +373,26 @@ func robotPrincipal(lr liveRobot) (*Principal, error) {
 
 // credFingerprint names a stored password or secret hash in tokens, so
 // that a token issued before the password changed or the secret was
-// refreshed stops working.
+// refreshed stops working. Hashes are few and fingerprinted on every
+// request with a token, so the answers are kept.
 func credFingerprint(hash string) string {
+	if v, ok := fingerprints.Load(hash); ok {
+		return v.(string)
+	}
 	sum := sha256.Sum256([]byte(hash))
-	return hexString(sum[:8])
+	fp := hexString(sum[:8])
+	if fingerprintCount.Add(1) > 100000 {
+		fingerprints.Clear()
+		fingerprintCount.Store(0)
+	}
+	fingerprints.Store(hash, fp)
+	return fp
 }
+
+var (
+	fingerprints     sync.Map // stored hash → fingerprint
+	fingerprintCount atomic.Int64
+)
 
 // ForgetCredentials drops every remembered password check. Logins are
 // checked against the live account on every request, so nothing depends
@@ -471,20 +488,44 @@ var registryPermission = map[string]rbac.Permission{
 }
 
 // Actions returns the registry actions (pull, push, delete) p holds in project.
+// The answer is shared: callers must not change it. It is kept with the
+// account state (live.go), by project, visibility and principal, so a pull
+// works it out once per write generation.
 func (s *Service) Actions(ctx context.Context, p *Principal, project *store.Project) []string {
-	set, err := s.ProjectPermissions(ctx, p, project)
+	if p.Admin {
+		return allActions
+	}
+	var who string
+	switch {
+	case p.Robot != nil:
+		who = "r" + strconv.FormatInt(p.Robot.ID, 10)
+	case p.UserID != 0:
+		who = "u" + strconv.FormatInt(p.UserID, 10)
+	default:
+		who = "-"
+	}
+	key := "a\x00" + strconv.FormatInt(project.ID, 10) + "\x00" + strconv.FormatBool(project.Public) + "\x00" + who
+	out, err := cached(s, key, func() ([]string, error) {
+		set, err := s.ProjectPermissions(ctx, p, project)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, a := range allActions {
+			perm := registryPermission[a]
+			if set.Has(perm.Resource, perm.Action) {
+				out = append(out, a)
+			}
+		}
+		return out, nil
+	})
 	if err != nil {
 		return nil
 	}
-	var out []string
-	for _, a := range []string{Pull, Push, Delete} {
-		perm := registryPermission[a]
-		if set.Has(perm.Resource, perm.Action) {
-			out = append(out, a)
-		}
-	}
 	return out
 }
+
+var allActions = []string{Pull, Push, Delete}
 
 // Authorize decides whether p may do action on repository repo of project.
 // It returns nil, an errs.Unauthenticated error (log in, or fetch a token with
