@@ -22,7 +22,7 @@ import (
 func bodyOps(t *testing.T) map[string]bool {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "reference", "harbor-swagger.json"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ type refSchema struct {
 func loadReference(t *testing.T) *refSpec {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "reference", "harbor-swagger.json")
+	path := filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("reference spec: %v", err)

@@ -91,7 +91,7 @@ type rpSchema struct {
 func loadReplaySpec(t *testing.T) *rpSpec {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "reference", "harbor-swagger.json"))
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json"))
 	if err != nil {
 		t.Fatalf("reference spec: %v", err)
 	}
