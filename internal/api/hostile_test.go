@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,18 +63,8 @@ func TestUsernameLookAlikes(t *testing.T) {
 // hostileGet sends a GET as the administrator and returns the status and body.
 func hostileGet(t *testing.T, srv *testserver.InProcess, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("admin", testserver.AdminPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	r := uDo(t, srv, http.MethodGet, path, uAdmin(), "")
+	return r.status, string(r.body)
 }
 
 // TestHugePageNumbers asks every listing of the API for a page whose
