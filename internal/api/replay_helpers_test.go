@@ -24,11 +24,11 @@ import (
 // to write goharbor/go-client, and builds requests and checks answers the
 // way that client does:
 //
-//   - Query and header parameters: the generated XxxParams.SetDefaults
+//   - Query and header parameters: the generated <Operation>Params.SetDefaults (e.g. ListProjectsParams)
 //     (WithDefaults) fills every parameter that has a spec default (page=1,
 //     page_size=10, with_tag=true, X-Is-Resource-Name=false,
 //     X-Accept-Vulnerabilities=...); WriteToRequest sends every non-nil one.
-//     NewXxxParams leaves them nil (harbor-cli's struct literals send only
+//     New<Operation>Params leaves them nil (harbor-cli's struct literals send only
 //     what they set, e.g. page=0&page_size=0 from zero ListFlags).
 //   - Bodies: a model struct per definition, marshalled with encoding/json
 //     (pkg/sdk/v2.0/models). Required fields and those marked x-omitempty:
