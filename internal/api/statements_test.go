@@ -50,6 +50,10 @@ func TestListingStatementBudgets(t *testing.T) {
 				{"artifacts", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&page_size=15", [2]int64{2, 1}},
 				{"artifacts, all options", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&with_accessory=true&page_size=15", [2]int64{2, 1}},
 				{"artifacts, second page", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?page=2&page_size=3", [2]int64{2, 1}},
+				// project and roles, the artifact with its tags and labels
+				// in its row: one batch on PostgreSQL
+				{"artifact", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts/v1.0?with_tag=true&with_label=true", [2]int64{2, 1}},
+				{"artifact, all options", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts/v1.0?with_tag=true&with_label=true&with_accessory=true&with_scan_overview=true", [2]int64{2, 1}},
 				// projects with their repository counts, the newest
 				// repository ID (the store's name copy), repositories with
 				// their counts: one batch on PostgreSQL; on SQLite the

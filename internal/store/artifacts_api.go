@@ -375,6 +375,70 @@ func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, user
 	return access, page, nil
 }
 
+// ProjectArtifact is ArtifactByRef together with project projectName, the
+// roles of user userID in it (none for 0) and the details w asks for, for
+// a caller that must check its right to read before answering. On
+// PostgreSQL the project, the roles and the artifact with its tags and
+// labels (aggregated into its own row, as a listing reads them) are one
+// round trip; accessories and index references, when w asks for them and
+// the artifact can have any, a second. A missing project is errs.NotFound
+// with access nil; a missing artifact is errs.NotFound with access set.
+func (db *DB) ProjectArtifact(ctx context.Context, projectName string, userID int64, repository, ref string, byDigest bool, w DetailsWanted) (*ProjectAccess, *Artifact, *ArtifactDetails, error) {
+	const op = "get artifact"
+	var p Project
+	var a Artifact
+	foundProject, foundArtifact := false, false
+	access := &ProjectAccess{Project: &p}
+	pd := db.pageDetails(w)
+	d := newArtifactDetails()
+	reads := []*batchRead{{
+		sql:  `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = ?`,
+		args: []any{projectName},
+		row: func(r rowScanner) error {
+			foundProject = true
+			return r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
+		},
+	}, {
+		sql:  strings.Replace(artifactByRefSQL(byDigest), " FROM artifacts a", pd.columns+" FROM artifacts a", 1),
+		args: []any{repository, ref},
+		row: func(r rowScanner) error {
+			foundArtifact = true
+			if err := r.Scan(append(artifactDest(&a), pd.dest...)...); err != nil {
+				return err
+			}
+			return pd.keep(&a, d)
+		},
+	}}
+	if userID != 0 {
+		reads = append(reads, &batchRead{
+			sql: `SELECT m.role FROM project_members m JOIN projects p ON p.id = m.project_id
+				WHERE p.name = ? AND m.entity_type = 'u' AND m.entity_id = ?`,
+			args: []any{projectName, userID},
+			row: func(r rowScanner) error {
+				var role int
+				err := r.Scan(&role)
+				access.Roles = append(access.Roles, role)
+				return err
+			},
+		})
+	}
+	if err := db.readBatch(ctx, op, reads...); err != nil {
+		return nil, nil, nil, err
+	}
+	if !foundProject {
+		return nil, nil, nil, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
+	}
+	if !foundArtifact {
+		return access, nil, nil, errs.E(errs.NotFound, op, "artifact %s not found in %s", ref, repository)
+	}
+	rest := DetailsWanted{Accessories: w.Accessories && !a.InPlainRepository, References: w.References && oci.IsIndexType(a.MediaType)}
+	if err := db.readBatch(ctx, op, d.reads([]int64{a.ID}, rest)...); err != nil {
+		return nil, nil, nil, err
+	}
+	d.sortAccessories()
+	return access, &a, d, nil
+}
+
 func (db *DB) listArtifacts(ctx context.Context, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted, also ...*batchRead) (*ArtifactPage, error) {
 	const op = "list artifacts"
 	pd := db.pageDetails(w)
