@@ -11,7 +11,8 @@
 #
 # Knobs (environment): BIG_SIZE (256MiB), BIG_REPS (5), PULL_REPS (7),
 # SMALL_COUNT (200), SMALL_SIZE (4KiB), SMALL_REPS (3), SMALL_CONC (4),
-# WRK_DURATION (10s), WRK_THREADS (2), WRK_CONNS (32), PIN_PULLS (1: pin the
+# WRK_DURATION (5s a round), LOAD_ROUNDS (3: each manifest figure is the median of
+# that many interleaved rounds), WRK_THREADS (2), WRK_CONNS (32), PIN_PULLS (1: pin the
 # servers and the client to separate CPUs during pulls), LOAD_GET=1 also measures
 # manifest GET with regbench's loader, RESULTS=FILE saves the raw figures
 # (TSV; `regbench report A.tsv B.tsv ...` gives the medians over several runs),
@@ -28,7 +29,8 @@ SMALL_COUNT=${SMALL_COUNT:-200}
 SMALL_SIZE=${SMALL_SIZE:-4KiB}
 SMALL_REPS=${SMALL_REPS:-3}
 SMALL_CONC=${SMALL_CONC:-4}
-WRK_DURATION=${WRK_DURATION:-10s}
+WRK_DURATION=${WRK_DURATION:-5s}
+LOAD_ROUNDS=${LOAD_ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-32}
 REPO=library/bench
@@ -48,12 +50,14 @@ apt_install() {
 command -v go >/dev/null || die "go is required"
 gobin=$(go env GOBIN)
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+export PATH="$gobin:$PATH"
 registry_bin="$gobin/registry"
 if ! { [ -x "$registry_bin" ] && "$registry_bin" --version 2>/dev/null | grep -q "$DIST_VERSION"; }; then
 	log "installing CNCF Distribution $DIST_VERSION into $gobin"
 	go install "github.com/distribution/distribution/v3/cmd/registry@$DIST_VERSION"
 fi
 command -v wrk >/dev/null || apt_install wrk
+command -v oras >/dev/null || { log "installing oras into $gobin"; go install oras.land/oras/cmd/oras@v1.3.6; }
 nginx_bin=$(command -v nginx || true)
 [ -n "$nginx_bin" ] || nginx_bin=/usr/sbin/nginx
 [ -x "$nginx_bin" ] || { apt_install nginx-light; nginx_bin=/usr/sbin/nginx; }
@@ -177,6 +181,42 @@ for w in $(pgrep -P "$nginx_pid" || true); do pin_args+=(-pin-pid "$w"); done
 	-big-size "$BIG_SIZE" -big-reps "$BIG_REPS" -pull-reps "$PULL_REPS" \
 	-small-count "$SMALL_COUNT" -small-size "$SMALL_SIZE" -small-reps "$SMALL_REPS" -small-conc "$SMALL_CONC"
 
+# --- oras pull of the big layer ------------------------------------------------------
+# The whole pull as oras does it, into a directory on the temp dir's disk:
+# from Berth with credentials (401, a token from the token service, then
+# manifest and layer), from Distribution without. Timed with the process;
+# the systems alternate, the order reversed every other repetition.
+head -c "$(numfmt --from=iec-i "${BIG_SIZE%B}")" /dev/urandom >"$tmp/oras-layer.bin"
+(cd "$tmp" && oras push --plain-http -u admin -p "$password" "127.0.0.1:$p_berth/$REPO-oras:1" oras-layer.bin >/dev/null) ||
+	die "oras push to berth failed"
+(cd "$tmp" && oras push --plain-http "127.0.0.1:$p_dist/$REPO-oras:1" oras-layer.bin >/dev/null) ||
+	die "oras push to distribution failed"
+big_bytes=$(stat -c %s "$tmp/oras-layer.bin")
+rm -f "$tmp/oras-layer.bin"
+oras_pull() { # sys -> MiB/s
+	local out="$tmp/oras-out" creds=() t0 t1
+	[ "$1" = berth ] && creds=(-u admin -p "$password")
+	rm -rf "$out"
+	mkdir -p "$out"
+	sync
+	t0=$(date +%s%N)
+	oras pull --plain-http "${creds[@]}" -o "$out" "127.0.0.1:${port_of[$1]}/$REPO-oras:1" >/dev/null || die "oras pull from $1 failed"
+	t1=$(date +%s%N)
+	cmp -s <(stat -c %s "$out/oras-layer.bin") <(echo "$big_bytes") || die "oras pull from $1: wrong size"
+	rm -rf "$out"
+	awk -v b="$big_bytes" -v ns="$((t1 - t0))" 'BEGIN {printf "%.1f", b / 1048576 / (ns / 1e9)}'
+}
+declare -A port_of=([berth]=$p_berth [distribution]=$p_dist)
+for ((rep = 0; rep < PULL_REPS; rep++)); do
+	order=(berth distribution)
+	[ $((rep % 2)) = 1 ] && order=(distribution berth)
+	for sys in "${order[@]}"; do
+		mibs=$(oras_pull "$sys")
+		printf 'oras pull %-12s %8s MiB/s\n' "$sys" "$mibs" >&2
+		printf 'oras_pull_big\t%s\t%s\n' "$sys" "$mibs" >>"$results"
+	done
+done
+
 # --- manifest GET (wrk) and HEAD (regbench load) ------------------------------------
 # wrk cannot measure HEAD: its parser waits for the body that the announced
 # Content-Length promises (wg/wrk#198), so HEAD goes through regbench's own
@@ -217,25 +257,38 @@ load() { # tool method tag sys -> prints "rps p99"
 }
 runs=("wrk get" "regbench head")
 [ "${LOAD_GET:-}" = 1 ] && runs+=("regbench get")
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 i=0
 for tag in one many; do
 	for run in "${runs[@]}"; do
 		read -r tool method <<<"$run"
-		order=(berth berth-anon distribution)
-		[ $((i % 2)) = 1 ] && order=(distribution berth-anon berth)
-		i=$((i + 1))
-		for sys in "${order[@]}"; do
-			c0=$(cpu_ticks "${pidof[$sys]}")
-			read -r rps p99 < <(load "$tool" "$method" "$tag" "$sys")
-			c1=$(cpu_ticks "${pidof[$sys]}")
-			[ -n "$rps" ] || die "no request rate from $tool"
-			# server CPU microseconds per request
-			us=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v r="$rps" -v d="${WRK_DURATION%s}" 'BEGIN {printf "%.1f", c / hz * 1e6 / (r * d)}')
-			printf 'manifest %-4s %-4s %-12s %10s req/s  p99 %-8s  server CPU %6s us/req (%s)\n' "${method^^}" "$tag" "$sys" "$rps" "$p99" "$us" "$tool" >&2
-			metric="manifest_${method}_$tag"
-			[ "$tool" = regbench ] && [ "$method" = get ] && metric="manifest_get_${tag}_regbench"
-			printf '%s\t%s\t%s\n%s_cpu\t%s\t%s\n' "$metric" "$sys" "$rps" "$metric" "$sys" "$us" >>"$results"
+		declare -A rps_of=() us_of=()
+		# LOAD_ROUNDS rounds, the systems in turn and the order reversed
+		# every other round; each figure is the median of its rounds, so
+		# one disturbed run moves no ratio.
+		for ((round = 0; round < LOAD_ROUNDS; round++)); do
+			order=(berth berth-anon distribution)
+			[ $((i % 2)) = 1 ] && order=(distribution berth-anon berth)
+			i=$((i + 1))
+			for sys in "${order[@]}"; do
+				c0=$(cpu_ticks "${pidof[$sys]}")
+				read -r rps p99 < <(load "$tool" "$method" "$tag" "$sys")
+				c1=$(cpu_ticks "${pidof[$sys]}")
+				[ -n "$rps" ] || die "no request rate from $tool"
+				# server CPU microseconds per request
+				us=$(awk -v c="$((c1 - c0))" -v hz="$hz" -v r="$rps" -v d="${WRK_DURATION%s}" 'BEGIN {printf "%.1f", c / hz * 1e6 / (r * d)}')
+				printf 'manifest %-4s %-4s %-12s %10s req/s  p99 %-8s  server CPU %6s us/req (%s, round %d)\n' "${method^^}" "$tag" "$sys" "$rps" "$p99" "$us" "$tool" $((round + 1)) >&2
+				rps_of[$sys]+="$rps "
+				us_of[$sys]+="$us "
+			done
 		done
+		metric="manifest_${method}_$tag"
+		[ "$tool" = regbench ] && [ "$method" = get ] && metric="manifest_get_${tag}_regbench"
+		for sys in berth berth-anon distribution; do
+			printf '%s\t%s\t%s\n%s_cpu\t%s\t%s\n' "$metric" "$sys" "$(tr ' ' '\n' <<<"${rps_of[$sys]}" | grep . | median)" \
+				"$metric" "$sys" "$(tr ' ' '\n' <<<"${us_of[$sys]}" | grep . | median)" >>"$results"
+		done
+		unset rps_of us_of
 	done
 done
 
@@ -256,6 +309,6 @@ done
 echo
 echo "Berth $(git describe --always --dirty 2>/dev/null || echo '?') vs CNCF Distribution $DIST_VERSION vs nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///'), $(nproc) CPUs, loopback"
 echo "load average $load_start before the run, $(cut -d' ' -f1 /proc/loadavg) after"
-echo "(medians of $BIG_REPS big pushes, $PULL_REPS pulls, $SMALL_REPS small-layer pushes; wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION)"
+echo "(medians of $BIG_REPS big pushes, $PULL_REPS pulls, $SMALL_REPS small-layer pushes; of $LOAD_ROUNDS rounds of wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION)"
 echo
 "$rb" report -big "${BIG_SIZE/MiB/ MiB}" -small "${SMALL_SIZE/KiB/ KiB}" -count "$SMALL_COUNT" -conc "$SMALL_CONC" "$results"

@@ -27,6 +27,9 @@ func targets(big, small string, count, conc int) []target {
 		{"push_big", "push " + big + " layer", "MiB/s", "distribution", 1.3, false, ""},
 		{"pull_big", "pull " + big + " layer", "MiB/s", "distribution", 1.0, false, ""},
 		{"pull_big", "pull " + big + " layer vs nginx", "MiB/s", "nginx", 0.9, false, ""},
+		// oras pull: the client's whole pull (token from Berth's token
+		// service, manifest, layer written to disk and verified).
+		{"oras_pull_big", "oras pull of a " + big + " layer", "MiB/s", "distribution", 1.0, false, ""},
 		{"push_small_seq", smallLabel + ", 1 in flight", "layers/s", "distribution", 1.0, false, ""},
 		{"push_small_conc", fmt.Sprintf("%s, %d in flight", smallLabel, conc), "layers/s", "distribution", 1.0, false, ""},
 		// Berth with a Bearer token from its token service, as a client
