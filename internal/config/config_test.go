@@ -82,7 +82,9 @@ external_url: https://berth.example
 				c.Addr, c.DataDir, c.Log.Level, c.TokenTTL, c.ExternalURL = ":8000", "/env/data", "info", 10*time.Minute, "https://berth.example"
 			}},
 		{"env without file", nil, map[string]string{"BERTH_DATA_DIR": "/d", "BERTH_STORAGE_FILESYSTEM_ROOT": "/blobs", "BERTH_TLS_CERT": "c.pem", "BERTH_TLS_KEY": "k.pem"},
-			func(c *config.Config) { c.DataDir, c.Storage.Filesystem.Root, c.TLSCert, c.TLSKey = "/d", "/blobs", "c.pem", "k.pem" }},
+			func(c *config.Config) {
+				c.DataDir, c.Storage.Filesystem.Root, c.TLSCert, c.TLSKey = "/d", "/blobs", "c.pem", "k.pem"
+			}},
 		{"flag --config wins over BERTH_CONFIG", []string{"-config", file}, map[string]string{"BERTH_CONFIG": "/does/not/exist.yaml"},
 			func(c *config.Config) {
 				c.Addr, c.DataDir, c.Log.Level, c.TokenTTL, c.ExternalURL = ":6000", "/var/lib/berth", "debug", 45*time.Minute, "https://berth.example"
