@@ -204,9 +204,10 @@ func TestValidate(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	u := config.Usage()
-	for _, f := range []string{"--config", "--addr", "--data-dir", "--database", "--storage", "--external-url", "--tls-cert", "--tls-key",
-		"--log-level", "--log-format", "--token-ttl", "--debug-addr",
-		"--max-connections", "--max-connections-per-client", "--body-timeout", "--upload-idle-timeout"} {
+	for _, f := range []string{"--config", "--addr", "--data-dir", "--database", "--database-file", "--storage-driver", "--storage-filesystem-root",
+		"--external-url", "--tls-cert", "--tls-key", "--log-level", "--log-format", "--log-source", "--admin-password-file", "--token-ttl", "--debug-addr",
+		"--max-connections", "--max-connections-per-client", "--body-timeout", "--upload-idle-timeout",
+		"BERTH_STORAGE_FILESYSTEM_ROOT", "storage.filesystem.root", "BERTH_ADMIN_PASSWORD_FILE"} {
 		if !strings.Contains(u, f) {
 			t.Errorf("usage does not list %s", f)
 		}
