@@ -286,6 +286,9 @@ func applyBlock(n *yaml.Node, v reflect.Value, prefix []string) error {
 		seen[name] = k.Line
 		fv := v.FieldByIndex(sf.Index)
 		if fv.Kind() == reflect.Struct {
+			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+				continue // "log:" with nothing under it: an empty block
+			}
 			if val.Kind != yaml.MappingNode {
 				if now, was := renamed[key]; was {
 					return fmt.Errorf("line %d: %s is a block of keys (a value here is now %s)", k.Line, key, now)

@@ -260,6 +260,7 @@ log:
 			func(c *config.Config) { c.Storage.Filesystem.Root, c.Log.Source = "/flag/blobs", true }},
 		{"one key of a block", []string{"--config", writeFile(t, "log:\n  level: error\n")}, nil, func(c *config.Config) { c.Log.Level = "error" }},
 		{"empty block", []string{"--config", writeFile(t, "log: {}\n")}, nil, func(*config.Config) {}},
+		{"block with nothing under it", []string{"--config", writeFile(t, "log:\nstorage:\n")}, nil, func(*config.Config) {}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := config.Load(c.args, envOf(c.env))
