@@ -281,7 +281,8 @@ func applyBlock(n *yaml.Node, v reflect.Value, prefix []string) error {
 			return fmt.Errorf("line %d: unknown key %s", k.Line, key)
 		}
 		if line, dup := seen[name]; dup {
-			return fmt.Errorf("line %d: %s is set twice (also on line %d, as a value or a _file)", k.Line, strings.Join(append(path[:len(path)-1:len(path)-1], name), "."), line)
+			setting := strings.Join(append(append([]string(nil), prefix...), name), ".")
+			return fmt.Errorf("line %d: %s is set twice (also on line %d, as a value or a _file)", k.Line, setting, line)
 		}
 		seen[name] = k.Line
 		fv := v.FieldByIndex(sf.Index)
