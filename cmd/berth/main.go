@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -51,11 +52,10 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "berth:", err)
 		return 2
 	}
-	log := newLogger(cfg)
+	log := newLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	password := os.Getenv("BERTH_ADMIN_PASSWORD")
-	a, err := app.New(ctx, cfg, log, password)
+	a, err := app.New(ctx, cfg, log, cfg.AdminPassword)
 	if err != nil {
 		log.Error("starting berth", "err", err)
 		return 1
@@ -68,12 +68,13 @@ func serve(args []string) int {
 	return 0
 }
 
-func newLogger(cfg config.Config) *slog.Logger {
+// newLogger writes the log as the configuration's log block says.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
-	level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level, AddSource: cfg.Log.Source}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -150,14 +150,18 @@ func TestGeneratedAdminPassword(t *testing.T) {
 	}
 }
 
-// TestConfigLayers: YAML file < BERTH_* env < flags, and JSON logs.
+// TestConfigLayers: YAML file < BERTH_* env < flags; the file's log block
+// (JSON records carrying their source) and the admin password read from
+// the file its admin_password_file names.
 func TestConfigLayers(t *testing.T) {
 	dir := t.TempDir()
 	fileAddr, envAddr, flagAddr := testserver.FreeAddr(t), testserver.FreeAddr(t), testserver.FreeAddr(t)
+	secret := filepath.Join(dir, "admin-password")
+	os.WriteFile(secret, []byte("from-a-File-1\n"), 0o600)
 	cfg := filepath.Join(dir, "berth.yaml")
-	os.WriteFile(cfg, []byte("addr: "+fileAddr+"\ndata_dir: fromfile\nlog_format: json\n"), 0o644)
+	os.WriteFile(cfg, []byte("addr: "+fileAddr+"\ndata_dir: fromfile\nlog:\n  format: json\n  source: true\nadmin_password_file: "+secret+"\n"), 0o644)
 
-	p := start(t, dir, cleanEnv("BERTH_ADMIN_PASSWORD=x-Secret-1", "BERTH_ADDR="+envAddr), "serve", "--config", cfg)
+	p := start(t, dir, cleanEnv("BERTH_ADDR="+envAddr), "serve", "--config", cfg)
 	waitFor(t, http.DefaultClient, "http://"+envAddr+"/healthz", p).Body.Close()
 	if _, err := os.Stat(filepath.Join(dir, "fromfile", "berth.db")); err != nil {
 		t.Errorf("data_dir from the YAML file not used: %v", err)
@@ -165,7 +169,19 @@ func TestConfigLayers(t *testing.T) {
 	line, _, _ := strings.Cut(p.output(), "\n")
 	var v map[string]any
 	if err := json.Unmarshal([]byte(line), &v); err != nil {
-		t.Errorf("log_format json from the file not used: %q", line)
+		t.Errorf("log.format json from the file not used: %q", line)
+	} else if src, ok := v["source"].(map[string]any); !ok || src["file"] == nil {
+		t.Errorf("log.source true from the file not used: %q", line)
+	}
+	req, _ := http.NewRequest("GET", "http://"+envAddr+"/v2/", nil)
+	req.SetBasicAuth("admin", "from-a-File-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("admin with the password from admin_password_file: %d", resp.StatusCode)
 	}
 	p.stop()
 
@@ -182,6 +198,9 @@ func TestBadConfig(t *testing.T) {
 		{"serve", "--tls-cert", "only-cert.pem"},
 		{"serve", "--external-url", "not a url"},
 		{"serve", "--debug-addr", "6060"},
+		{"serve", "--storage-driver", "s3"},
+		{"serve", "--admin-password", "on-the-command-line"},
+		{"serve", "stray-argument"},
 	} {
 		cmd := exec.Command(testserver.Binary(t), args...)
 		cmd.Env = cleanEnv()

@@ -1,6 +1,6 @@
 // Package api serves Berth's REST API under /api/v2.0, wire-compatible
 // with Harbor's for the operations it implements (the reference is Harbor's
-// swagger, kept for the tests in testdata/harbor-swagger.json).
+// swagger, whose facts the tests read from testdata/harbor-reference.json).
 //
 // Every operation is a route in one table (method, Harbor path template,
 // operation ID, handler, response type and the reference definition it

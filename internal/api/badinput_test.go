@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -21,11 +19,7 @@ import (
 // JSON body parameter.
 func bodyOps(t *testing.T) map[string]bool {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := referenceJSON(t)
 	var spec struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}

@@ -47,14 +47,22 @@ type refSchema struct {
 	AllOf                []*refSchema          `json:"allOf"`
 }
 
-func loadReference(t *testing.T) *refSpec {
+// referenceJSON returns testdata/harbor-reference.json: the facts of
+// Harbor's swagger the tests read, in the swagger's own shape (made by
+// internal/refgen; testdata/README.md names the source).
+func referenceJSON(t *testing.T) []byte {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json")
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "harbor-reference.json"))
 	if err != nil {
 		t.Fatalf("reference spec: %v", err)
 	}
+	return b
+}
+
+func loadReference(t *testing.T) *refSpec {
+	t.Helper()
+	b := referenceJSON(t)
 	var spec refSpec
 	if err := json.Unmarshal(b, &spec); err != nil {
 		t.Fatal(err)

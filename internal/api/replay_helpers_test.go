@@ -8,9 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,11 +87,7 @@ type rpSchema struct {
 
 func loadReplaySpec(t *testing.T) *rpSpec {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "harbor-swagger.json"))
-	if err != nil {
-		t.Fatalf("reference spec: %v", err)
-	}
+	b := referenceJSON(t)
 	var s rpSpec
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
