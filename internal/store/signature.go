@@ -55,12 +55,14 @@ type Signatures struct {
 	// signature tag of an artifact of its repository.
 	Self       oci.Signature
 	SelfTagged bool
+	// Kind is the artifact's type (IMAGE, CNAB, ...).
+	Kind string
 }
 
 // ArtifactSignatures returns the signatures of artifact id, in one
 // statement: its referrers' types, its cosign signature tag, its own type
-// and subject, and its cosign-signature tags naming an artifact of the
-// repository.
+// and subject, its cosign-signature tags naming an artifact of the
+// repository, and its kind.
 func (db *DB) ArtifactSignatures(ctx context.Context, id int64) (*Signatures, error) {
 	rows, err := db.query(ctx, nil, `SELECT 'r', x.artifact_type, x.config_media_type FROM artifacts a
 			JOIN artifacts x ON x.repository_id = a.repository_id AND x.subject_digest = a.digest WHERE a.id = ?
@@ -73,7 +75,9 @@ func (db *DB) ArtifactSignatures(ctx context.Context, id int64) (*Signatures, er
 		UNION ALL
 		SELECT 'u', '', '' FROM tags t JOIN artifacts v ON v.repository_id = t.repository_id
 			AND v.digest = `+sqlCosignTagSubject("t.name")+`
-			WHERE t.artifact_id = ? AND `+sqlIsCosignTag("t.name"), id, id, id, id)
+			WHERE t.artifact_id = ? AND `+sqlIsCosignTag("t.name")+`
+		UNION ALL
+		SELECT 'k', a.kind, '' FROM artifacts a WHERE a.id = ?`, id, id, id, id, id)
 	if err != nil {
 		return nil, errs.Wrap("artifact signatures", err)
 	}
@@ -93,6 +97,8 @@ func (db *DB) ArtifactSignatures(ctx context.Context, id int64) (*Signatures, er
 			s.Self = oci.ReferrerSignature(artifactType, configType)
 		case "u":
 			s.SelfTagged = true
+		case "k":
+			s.Kind = artifactType
 		}
 	}
 	if err := rows.Err(); err != nil {
