@@ -11,7 +11,7 @@ import (
 
 // checkPull evaluates the project's pull policies (internal/pullgate,
 // docs/pullgate.md) for manifest m, on GET and HEAD. A project without a
-// policy on costs reading three keys of the cached project's metadata; with
+// policy on costs reading four keys of the cached project's metadata; with
 // one, the artifact's signatures are read in one statement. A refusal is
 // 412 PROJECTPOLICYVIOLATION with Harbor's message.
 func (reg *Registry) checkPull(q *request, m *store.ManifestRef) error {
