@@ -147,7 +147,6 @@ type AdditionLink struct {
 // Media types the artifact views recognise beyond package oci's.
 const (
 	mediaTypeHelmChart   = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	mediaTypeSigstore    = "application/vnd.dev.sigstore.bundle.v0.3+json"
 	mediaTypeHarborSBOM  = "application/vnd.goharbor.harbor.sbom.v1"
 	annotationNydusBoot  = "containerd.io/snapshot/nydus-bootstrap"
 	annotationArtifactTy = "org.opencontainers.artifactType"
@@ -464,15 +463,17 @@ func accessoryType(x *store.Accessory) string {
 	if x.Tagged {
 		return "signature.cosign"
 	}
+	switch oci.ReferrerSignature(x.ArtifactType, x.ConfigMediaType) {
+	case oci.Cosign:
+		return "signature.cosign"
+	case oci.Notation:
+		return "signature.notation"
+	}
 	t := x.ArtifactType
 	if t == "" {
 		t = x.ConfigMediaType
 	}
 	switch t {
-	case oci.MediaTypeCosignConfig, mediaTypeSigstore:
-		return "signature.cosign"
-	case oci.MediaTypeNotationSig:
-		return "signature.notation"
 	case mediaTypeHarborSBOM:
 		return "sbom.harbor"
 	case oci.MediaTypeOCIConfig, oci.MediaTypeDockerConfig:
@@ -1130,8 +1131,8 @@ func (s *Server) isAccessory(ctx context.Context, a *store.Artifact, tags []stri
 		subjects = append(subjects, a.Subject)
 	}
 	for _, t := range tags {
-		if hex, found := strings.CutPrefix(t, "sha256-"); found && strings.HasSuffix(hex, ".sig") {
-			subjects = append(subjects, "sha256:"+strings.TrimSuffix(hex, ".sig"))
+		if d, ok := oci.CosignSignatureSubject(t); ok {
+			subjects = append(subjects, d)
 		}
 	}
 	for _, d := range subjects {
@@ -1200,7 +1201,7 @@ func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo
 	for _, x := range accs[a.ID] {
 		var xt []string
 		if x.Tagged {
-			xt = []string{"sha256-" + strings.TrimPrefix(a.Digest, "sha256:") + ".sig"}
+			xt = []string{oci.CosignSignatureTag(a.Digest)}
 		}
 		if err := s.copyOne(ctx, dstProject, srcRepo, dstRepo, &x.Artifact, xt, depth+1); err != nil {
 			return err

@@ -34,6 +34,9 @@ const (
 	codePaginationInvalid   code = "PAGINATION_NUMBER_INVALID"
 	codeManifestTooLarge    code = "MANIFEST_TOO_LARGE"
 	codeUnknown             code = "UNKNOWN"
+	// codePolicyViolation is Harbor's code for a pull a project policy
+	// refuses (content trust, prevent_vul), with its status 412.
+	codePolicyViolation code = "PROJECTPOLICYVIOLATION"
 	// codeStorageFull is sent as UNKNOWN with status 507: no space is left
 	// for a write (errs.StorageFull).
 	codeStorageFull code = "UNKNOWN/STORAGE_FULL"
@@ -62,6 +65,7 @@ var codeTable = map[code]struct {
 	codePaginationInvalid:   {http.StatusBadRequest, "invalid number of results requested", ""},
 	codeManifestTooLarge:    {http.StatusRequestEntityTooLarge, "manifest is too large", ""},
 	codeUnknown:             {http.StatusInternalServerError, "unknown error", ""},
+	codePolicyViolation:     {http.StatusPreconditionFailed, "the project's policy refuses this pull", ""},
 	codeStorageFull:         {http.StatusInsufficientStorage, errs.StorageFullMessage, codeUnknown},
 }
 

@@ -41,6 +41,9 @@ func (reg *Registry) getManifest(q *request, ref string) error {
 		}
 		reg.refs.put(key, m, gen)
 	}
+	if err := reg.checkPull(q, m); err != nil {
+		return err
+	}
 	var body []byte
 	if !head {
 		if body = reg.cache.get(m.Digest); body == nil {

@@ -64,6 +64,8 @@ type Store interface {
 	Referrers(ctx context.Context, repository, digest, artifactType string) ([]store.Referrer, error)
 	RecordPulls(ctx context.Context, artifacts, tags map[int64]int64) error
 
+	ArtifactSignatures(ctx context.Context, id int64) (*store.Signatures, error)
+
 	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
 	ManifestTags(ctx context.Context, repository, digest string) ([]string, error)
 }
@@ -94,6 +96,10 @@ type Registry struct {
 	uploadLocks    sync.Map // upload ID -> *sync.Mutex
 	readOnly       func() bool
 	uploadSessions int // open upload sessions allowed per project (0: no bound)
+
+	// noPullGate skips the pull gate (checkPull); only the benchmark that
+	// measures the gate's cost sets it.
+	noPullGate bool
 }
 
 // Options configure a Registry.

@@ -440,7 +440,7 @@ func keepsPlain(m ManifestPut) bool {
 		return false
 	}
 	for _, t := range m.Tags {
-		if strings.HasPrefix(t, "sha256-") {
+		if strings.HasPrefix(t, oci.CosignTagPrefix) {
 			return false
 		}
 	}

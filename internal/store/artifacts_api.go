@@ -38,9 +38,8 @@ func shown(a, n string) string {
 		WHERE r{n}.child_digest = {a}.digest AND p{n}.id = r{n}.parent_id AND p{n}.repository_id = {a}.repository_id))
 	AND ({a}.subject_digest = '' OR NOT EXISTS (SELECT 1 FROM artifacts s{n} WHERE s{n}.repository_id = {a}.repository_id AND s{n}.digest = {a}.subject_digest))
 	AND NOT EXISTS (SELECT 1 FROM tags u{n} JOIN artifacts v{n} ON v{n}.repository_id = u{n}.repository_id
-		AND v{n}.digest = 'sha256:' || SUBSTR(u{n}.name, 8, 64)
-		WHERE u{n}.artifact_id = {a}.id AND u{n}.name >= 'sha256-' AND u{n}.name < 'sha256.'
-		AND LENGTH(u{n}.name) = 75 AND u{n}.name LIKE 'sha256-%.sig')`)
+		AND v{n}.digest = ` + sqlCosignTagSubject("u{n}.name") + `
+		WHERE u{n}.artifact_id = {a}.id AND ` + sqlIsCosignTag("u{n}.name") + `)`)
 }
 
 // Artifact is one manifest or index in a repository.
@@ -695,7 +694,7 @@ func accessoriesSQL(n int) string {
 		JOIN repositories r ON r.id = x.repository_id WHERE s.id IN (` + in + `) AND NOT r.plain
 		UNION ALL
 		SELECT s.id, 1, ` + artifactFields("x") + ` FROM artifacts s
-		JOIN tags t ON t.repository_id = s.repository_id AND t.name = 'sha256-' || SUBSTR(s.digest, 8) || '.sig'
+		JOIN tags t ON t.repository_id = s.repository_id AND t.name = ` + sqlCosignTagOf("s.digest") + `
 		JOIN artifacts x ON x.id = t.artifact_id
 		JOIN repositories r ON r.id = x.repository_id
 		WHERE s.id IN (` + in + `) AND NOT r.plain AND s.digest LIKE 'sha256:%' AND x.subject_digest <> s.digest`
@@ -896,9 +895,9 @@ func (db *DB) DeleteArtifact(ctx context.Context, id int64) ([]Artifact, error) 
 			if err != nil {
 				return err
 			}
-			if hex, ok := strings.CutPrefix(a.Digest, "sha256:"); ok {
+			if sigTag := oci.CosignSignatureTag(a.Digest); sigTag != "" {
 				sig, err := ids(`SELECT x.id, x.digest FROM tags t JOIN artifacts x ON x.id = t.artifact_id
-					WHERE t.repository_id = ? AND t.name = ?`, a.RepositoryID, "sha256-"+hex+".sig")
+					WHERE t.repository_id = ? AND t.name = ?`, a.RepositoryID, sigTag)
 				if err != nil {
 					return err
 				}

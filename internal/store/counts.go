@@ -59,9 +59,9 @@ func shownCount(repo string) string {
 // index range, empty in a repository of plain images; shownCount probes
 // them with EXISTS first, so such a repository costs three seeks, not the
 // set built for IN.
-const (
+var (
 	subjectCandidates   = `SELECT cx.id FROM artifacts cx WHERE cx.repository_id = {r} AND cx.subject_digest > ''`
-	signatureCandidates = `SELECT ct.artifact_id FROM tags ct WHERE ct.repository_id = {r} AND ct.name >= 'sha256-' AND ct.name < 'sha256.'`
+	signatureCandidates = `SELECT ct.artifact_id FROM tags ct WHERE ct.repository_id = {r} AND ` + sqlCosignTagRange("ct.name")
 	childCandidates     = `SELECT cc.id FROM artifacts cp CROSS JOIN artifact_references cr CROSS JOIN artifacts cc
 			WHERE cp.repository_id = {r} AND cp.manifest_media_type IN (` + indexTypes + `)
 			AND cr.parent_id = cp.id AND cc.repository_id = {r} AND cc.digest = cr.child_digest`

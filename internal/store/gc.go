@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
 )
 
 // Garbage collection's reads and deletions (package gc holds the algorithm
@@ -161,8 +161,8 @@ func (db *DB) DeleteUntaggedArtifact(ctx context.Context, id, before int64) ([]G
 			if err != nil {
 				return err
 			}
-			if hex, ok := strings.CutPrefix(a.Digest, "sha256:"); ok {
-				sig, err := related(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, "sha256-"+hex+".sig")
+			if sigTag := oci.CosignSignatureTag(a.Digest); sigTag != "" {
+				sig, err := related(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, sigTag)
 				if err != nil {
 					return err
 				}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
@@ -15,6 +17,9 @@ type Project struct {
 	Public    bool
 	CreatedAt int64
 	UpdatedAt int64
+	// Metadata is the project's metadata (project_metadata) as stored,
+	// without "public"; set by ProjectByName, nil elsewhere.
+	Metadata map[string]string
 }
 
 // CreateProject creates project p with no storage limit and its owner (if
@@ -23,15 +28,33 @@ func (db *DB) CreateProject(ctx context.Context, p Project) (int64, error) {
 	return db.AddProject(ctx, ProjectSpec{Name: p.Name, OwnerID: p.OwnerID, Public: p.Public, StorageLimit: -1})
 }
 
-// ProjectByName returns the project called name.
+// ProjectByName returns the project called name, with its metadata (in
+// the same statement: the registry's pull gate reads the project's
+// policies from it).
 func (db *DB) ProjectByName(ctx context.Context, name string) (*Project, error) {
 	var p Project
-	err := db.queryRow(ctx, nil, `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = ?`, name).
-		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
+	var meta sql.NullString
+	err := db.queryRow(ctx, nil, `SELECT p.id, p.name, p.owner_id, p.public, p.created_at, p.updated_at,
+		(SELECT `+db.metadataAgg()+` FROM project_metadata m WHERE m.project_id = p.id) FROM projects p WHERE p.name = ?`, name).
+		Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt, &meta)
 	if err != nil {
 		return nil, notFound("get project", err, "project %q not found", name)
 	}
+	p.Metadata = map[string]string{}
+	if meta.Valid && meta.String != "" {
+		if err := json.Unmarshal([]byte(meta.String), &p.Metadata); err != nil {
+			return nil, fmt.Errorf("metadata of project %d: %w", p.ID, err)
+		}
+	}
 	return &p, nil
+}
+
+// metadataAgg aggregates the rows of project_metadata m into one JSON object.
+func (db *DB) metadataAgg() string {
+	if db.pg {
+		return `json_object_agg(m.name, m.value)`
+	}
+	return `json_group_object(m.name, m.value)`
 }
 
 // User is a local account.

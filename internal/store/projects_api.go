@@ -172,10 +172,7 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, q *query.Query,
 		from += " WHERE " + strings.Join(conds, " AND ")
 	}
 	order = withTieBreak(order)
-	metaAgg := `json_group_object(m.name, m.value)`
-	if db.pg {
-		metaAgg = `json_object_agg(m.name, m.value)`
-	}
+	metaAgg := db.metadataAgg()
 	page := `SELECT ` + projectInfoColumns + `, (SELECT COUNT(*) FROM repositories rc WHERE rc.project_id = p.id),
 		(SELECT ` + metaAgg + ` FROM project_metadata m WHERE m.project_id = p.id)` + from + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 	var also []*batchRead

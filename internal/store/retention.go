@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/oci"
 )
 
 // Tag retention (migrations/0011_retention.sql): the policies, linked from
@@ -267,15 +267,10 @@ func (db *DB) RetentionCandidates(ctx context.Context, repositoryID int64) ([]Re
 // sha256-<hex>.sig of an artifact of the repository (digests).
 func isCosignTagged(tags []Tag, digests map[string]int) bool {
 	for _, t := range tags {
-		hex, ok := strings.CutPrefix(t.Name, "sha256-")
-		if !ok || len(t.Name) != 75 {
-			continue
-		}
-		if hex, ok = strings.CutSuffix(hex, ".sig"); !ok {
-			continue
-		}
-		if _, ok := digests["sha256:"+hex]; ok {
-			return true
+		if subject, ok := oci.CosignSignatureSubject(t.Name); ok {
+			if _, ok := digests[subject]; ok {
+				return true
+			}
 		}
 	}
 	return false
