@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/jobs"
+	"github.com/berth-dev/berth/internal/selector"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -111,7 +112,7 @@ func Launch(ctx context.Context, st LaunchStore, js Submitter, pub Publisher, p 
 			Kind: TaskKind,
 			Params: taskParams{PolicyID: p.ID, ProjectID: project.ID, Project: project.Name, RepositoryID: repo.ID,
 				Repository: repo.Name, Rules: rules, DryRun: dryRun, Operator: operator},
-			Extra: TaskExtra{Repository: inProject(repo.Name), DryRun: dryRun},
+			Extra: TaskExtra{Repository: selector.InProject(repo.Name), DryRun: dryRun},
 		})
 	}
 	extra := ExecutionExtra{DryRun: dryRun, Operator: operator, ProjectID: project.ID, Project: project.Name}
