@@ -13,9 +13,9 @@
 // Immutability forbids change, not creation: a new tag may be pushed even
 // when a rule covers it; after that it cannot be moved to another digest,
 // deleted, or removed with its artifact or repository until the rule is
-// disabled or deleted. The checks are made by the writers (/v2 manifest
-// PUT and DELETE, the API's deletes and copies); reads never consult the
-// rules.
+// disabled or deleted. The checks are made by the one writer of artifacts
+// and tags, the artifact service (package artifact), for /v2, the API and
+// retention alike; reads never consult the rules.
 package immutable
 
 import (
