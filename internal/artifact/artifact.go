@@ -15,7 +15,7 @@
 //     or removes with its artifact a tag an enabled rule of the project
 //     covers; creating such a tag is allowed, as in Harbor;
 //   - events: PUSH_ARTIFACT per tag pushed, CREATE_TAG, DELETE_TAG,
-//     DELETE_ARTIFACT per artifact a delete removes, and QUOTA_EXCEED when
+//     DELETE_ARTIFACT for the artifact a delete names, and QUOTA_EXCEED when
 //     the quota refuses a push, so the audit log and webhooks follow every
 //     writer alike;
 //   - after every write, Options.Changed (read caches drop what they hold).
@@ -339,8 +339,10 @@ func (s *Service) DeleteTag(ctx context.Context, t Target, tag string, artifactI
 // with it (store.DeleteArtifact: its accessories and the index children
 // nothing else uses), unless it or one of those accessories carries an
 // immutable tag (errs.Denied). A child of an index of the repository is
-// errs.Precondition. It publishes DELETE_ARTIFACT for each artifact
-// removed and returns them, the artifact first.
+// errs.Precondition. It returns what it removed, the artifact first, and
+// publishes DELETE_ARTIFACT for the artifact alone: Harbor's
+// deleteDeeply (src/controller/artifact/controller.go) fires the event
+// only for the root it was asked to delete, not for what goes with it.
 func (s *Service) DeleteArtifact(ctx context.Context, t Target, id int64) ([]store.Artifact, error) {
 	if err := s.guardArtifact(ctx, t, "delete artifact", id, true); err != nil {
 		return nil, err
@@ -350,9 +352,7 @@ func (s *Service) DeleteArtifact(ctx context.Context, t Target, id int64) ([]sto
 		return nil, err
 	}
 	s.changed()
-	for _, a := range removed {
-		s.publish(t, event.Event{Type: event.DeleteArtifact, Digest: a.Digest})
-	}
+	s.publish(t, event.Event{Type: event.DeleteArtifact, Digest: removed[0].Digest, MediaType: removed[0].MediaType, Size: removed[0].Size})
 	return removed, nil
 }
 
