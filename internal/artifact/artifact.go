@@ -49,6 +49,7 @@ type Store interface {
 	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
 	CreateArtifactTag(ctx context.Context, repoID, id int64, name string) (int64, error)
 	DeleteArtifactTag(ctx context.Context, id int64, name string) error
+	DeleteTag(ctx context.Context, repository, tag string) error
 	DeleteArtifact(ctx context.Context, id int64) ([]store.Artifact, error)
 	DeleteManifest(ctx context.Context, repository, digest string) error
 	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
@@ -327,7 +328,12 @@ func (s *Service) DeleteTag(ctx context.Context, t Target, tag string, artifactI
 	if err := s.guardTags(ctx, t, op, []string{tag}); err != nil {
 		return err
 	}
-	if err := s.st.DeleteArtifactTag(ctx, a.ID, tag); err != nil {
+	if artifactID == 0 {
+		err = s.st.DeleteTag(ctx, t.Repository, tag)
+	} else {
+		err = s.st.DeleteArtifactTag(ctx, a.ID, tag)
+	}
+	if err != nil {
 		return err
 	}
 	s.changed()
