@@ -231,6 +231,9 @@ func (db *DB) DeleteManifest(ctx context.Context, repository, digest string) err
 		if err != nil {
 			return err
 		}
+		if root == nil {
+			return errs.E(errs.NotFound, op, "manifest %s not found in %s", digest, repository)
+		}
 		_, err = db.cascade(ctx, tx, repoID, root, 0, false)
 		return err
 	})

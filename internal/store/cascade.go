@@ -26,7 +26,7 @@ import (
 // maxCascade bounds the artifacts one delete removes.
 const maxCascade = 10000
 
-// cascadeRoot reads artifact id for a delete, locked (FOR UPDATE on
+// cascadeRow reads artifact id for a delete, locked (FOR UPDATE on
 // PostgreSQL) and only if it was pushed before before (ms; 0: any time).
 // A missing artifact is (nil, nil).
 func (db *DB) cascadeRow(ctx context.Context, tx *sql.Tx, id, before int64) (*GCArtifact, int64, string, error) {
