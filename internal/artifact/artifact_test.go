@@ -235,7 +235,7 @@ func TestImmutability(t *testing.T) {
 		if _, err := e.svc.Put(ctx, e.target, artifact.Manifest{MediaType: again.MediaType, Body: again.Manifest, Tags: []string{"v1"}}); err != nil {
 			t.Fatalf("pushing v1's digest again: %v", err)
 		}
-		v2 := e.put(e.manifest(""), "v2")
+		e.put(e.manifest(""), "v2")
 		a1 := e.get("v1", false)
 		if _, err := e.svc.Tag(ctx, e.target, a1, "v3"); err != nil {
 			t.Fatalf("creating a covered tag: %v", err)
@@ -265,14 +265,16 @@ func TestImmutability(t *testing.T) {
 			t.Fatalf("/v2 delete of the subject alone: %v", err)
 		}
 
-		// Rules of another repository, or disabled, guard nothing.
-		other := e.target
-		other.Repository = "p/other"
-		o := e.svc
-		if rules, err := o.Rules(ctx, other); err != nil || len(rules) != 1 {
-			t.Fatalf("rules of p/other = %v, %v", rules, err)
+		// v1 of another project is another tag: its rules guard nothing.
+		otherPID := e.project("q", -1)
+		other := artifact.Target{ProjectID: otherPID, Project: "q", Repository: "q/app", Operator: "alice"}
+		if rules, err := e.svc.Rules(ctx, other); err != nil || len(rules) != 0 {
+			t.Fatalf("rules of q/app = %v, %v", rules, err)
 		}
-		_ = v2
+		e.target = other
+		e.layer = e.blob(otherPID, "q-layer")
+		e.put(e.manifest(""), "v1")
+		e.put(e.manifest(""), "v1")
 	})
 }
 
