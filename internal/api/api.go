@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
@@ -92,6 +93,10 @@ type Options struct {
 	// Changed, if set, is called after every write the API makes, so
 	// caches elsewhere (the registry's pull-path cache) drop what they hold.
 	Changed func()
+	// Artifacts is the artifact service artifact and tag writes go
+	// through (nil: one over the API's store and blobs, publishing to
+	// Events and calling Changed).
+	Artifacts *artifact.Service
 }
 
 // Publisher takes events.
@@ -104,6 +109,7 @@ func (discard) Publish(event.Event) {}
 // Server is the /api/v2.0 handler.
 type Server struct {
 	st     Store
+	arts   *artifact.Service
 	auth   Auth
 	blobs  *blob.Store
 	log    *slog.Logger
@@ -126,7 +132,10 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	if opts.Events == nil {
 		opts.Events = discard{}
 	}
-	s := &Server{st: st, auth: a, blobs: blobs, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
+	s := &Server{st: st, arts: opts.Artifacts, auth: a, blobs: blobs, log: opts.Logger, opts: opts, mux: http.NewServeMux()}
+	if s.arts == nil {
+		s.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: opts.Changed})
+	}
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),

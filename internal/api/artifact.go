@@ -16,16 +16,18 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// artifactStore is what the artifact handlers need from the metadata store.
+// artifactStore is what the artifact handlers need from the metadata store
+// (writes go through the artifact service, over the same store).
 type artifactStore interface {
+	artifact.Store
 	ListArtifacts(ctx context.Context, f store.ArtifactFilter, q *query.Query, offset, limit int, w store.DetailsWanted) (*store.ArtifactPage, error)
 	ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f store.ArtifactFilter, q *query.Query, offset, limit int, w store.DetailsWanted) (*store.ProjectAccess, *store.ArtifactPage, error)
 	ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*store.Artifact, error)
@@ -34,16 +36,11 @@ type artifactStore interface {
 	ArtifactDetailsOf(ctx context.Context, ids []int64, w store.DetailsWanted) (*store.ArtifactDetails, error)
 	ProjectArtifact(ctx context.Context, projectName string, userID int64, repository, ref string, byDigest bool, w store.DetailsWanted) (*store.ProjectAccess, *store.Artifact, *store.ArtifactDetails, error)
 	ListArtifactTags(ctx context.Context, id int64, q *query.Query, offset, limit int) ([]store.Tag, int64, error)
-	CreateArtifactTag(ctx context.Context, repoID, id int64, name string) (int64, error)
-	DeleteArtifactTag(ctx context.Context, id int64, name string) error
-	DeleteArtifact(ctx context.Context, id int64) ([]store.Artifact, error)
 	AttachLabel(ctx context.Context, artifact, label int64) error
 	DetachLabel(ctx context.Context, artifact, label int64) error
 	LabelByID(ctx context.Context, id int64) (*store.Label, error)
 	RepositoryByName(ctx context.Context, name string) (*store.Repository, error)
-	LinkBlob(ctx context.Context, projectID int64, digest string) (int64, error)
 	ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error)
-	PutManifest(ctx context.Context, m store.ManifestPut) (int64, error)
 }
 
 func (s *Server) artifactRoutes() []route {
@@ -157,7 +154,6 @@ const (
 	maxConfigBytes = 4 << 20  // a config blob read for extra_attrs and build_history
 	maxChartFile   = 4 << 20  // one file read from a chart archive
 	maxChartBytes  = 64 << 20 // uncompressed bytes read from a chart archive
-	maxCopyDepth   = 8        // nesting of indexes and accessories a copy follows
 )
 
 // artifactOptions are the with_* parameters of artifact reads.
@@ -664,18 +660,23 @@ func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request, c *Calle
 	if err != nil {
 		return err
 	}
-	err = s.guardArtifact(r.Context(), "delete artifact", a)
-	if err == nil {
-		_, err = s.st.DeleteArtifact(r.Context(), a.ID)
-	}
+	_, err = s.arts.DeleteArtifact(r.Context(), s.target(c, p, a.Repository), a.ID)
 	if errs.Is(err, errs.Precondition) {
 		err = withCode("VIOLATE_FOREIGN_KEY_CONSTRAINT", err)
 	}
-	s.audit(c, p.ID, "delete", "artifact", a.Repository+"@"+a.Digest, err)
 	if err != nil {
+		// A deletion is recorded by the service's DELETE_ARTIFACT events;
+		// a refused one here.
+		s.audit(c, p.ID, "delete", "artifact", a.Repository+"@"+a.Digest, err)
 		return err
 	}
 	return ok(w)
+}
+
+// target is the artifact service's view of a write by c to repository of
+// project p.
+func (s *Server) target(c *Caller, p *store.Project, repository string) artifact.Target {
+	return artifact.Target{ProjectID: p.ID, Project: p.Name, Repository: repository, Operator: c.Name}
 }
 
 // newTag is Harbor's NewTag.
@@ -696,16 +697,14 @@ func (s *Server) createTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 	if b.Name == nil || *b.Name == "" {
 		return errs.E(errs.Invalid, op, "name is required")
 	}
-	if err := oci.ValidateTag(*b.Name); err != nil {
-		return errs.E(errs.Invalid, op, "invalid tag %q: up to 128 letters, digits, _ . and -, not starting with . or -", *b.Name)
+	_, err = s.arts.Tag(r.Context(), s.target(c, p, a.Repository), a, *b.Name)
+	if errs.Is(err, errs.Invalid) {
+		return err // a bad name: nothing was attempted
 	}
-	_, err = s.st.CreateArtifactTag(r.Context(), a.RepositoryID, a.ID, *b.Name)
 	s.audit(c, p.ID, "create", "tag", a.Repository+":"+*b.Name, err)
 	if err != nil {
 		return err
 	}
-	s.opts.Events.Publish(event.Event{Type: event.CreateTag, Operator: c.Name, ProjectID: p.ID, Project: p.Name,
-		Repository: a.Repository, Digest: a.Digest, Tag: *b.Name})
 	// Harbor answers the new tag's path, as go-client reads it.
 	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+url.PathEscape(*b.Name))
 }
@@ -748,12 +747,11 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 		return err
 	}
 	name := r.PathValue("tag_name")
-	err = s.guardTag(r.Context(), "delete tag", a, name)
-	if err == nil {
-		err = s.st.DeleteArtifactTag(r.Context(), a.ID, name)
-	}
-	s.audit(c, p.ID, "delete", "tag", a.Repository+":"+name, err)
+	err = s.arts.DeleteTag(r.Context(), s.target(c, p, a.Repository), name, a.ID)
 	if err != nil {
+		// A deletion is recorded by the service's DELETE_TAG event; a
+		// refused one here.
+		s.audit(c, p.ID, "delete", "tag", a.Repository+":"+name, err)
 		return err
 	}
 	return ok(w)
@@ -1112,7 +1110,7 @@ func (s *Server) copyArtifact(w http.ResponseWriter, r *http.Request, c *Caller)
 	if s.isAccessory(ctx, a, names) {
 		return withCode("DENIED", errs.E(errs.Denied, op, "an accessory cannot be copied on its own; copy its subject"))
 	}
-	err = s.copyOne(ctx, dst.ID, srcRepo, dstRepo, a, names, 0)
+	err = s.arts.Copy(ctx, s.target(c, dst, dstRepo), srcRepo, a, names)
 	s.audit(c, dst.ID, "create", "artifact", dstRepo+"@"+a.Digest, err)
 	if err != nil {
 		if errs.Is(err, errs.Denied) {
@@ -1141,71 +1139,4 @@ func (s *Server) isAccessory(ctx context.Context, a *store.Artifact, tags []stri
 		}
 	}
 	return false
-}
-
-// copyOne copies a (and, first, the index children the source holds;
-// then its accessories) into dstRepo of project dstProject with tags.
-func (s *Server) copyOne(ctx context.Context, dstProject int64, srcRepo, dstRepo string, a *store.Artifact, tags []string, depth int) error {
-	const op = "copy artifact"
-	if depth > maxCopyDepth {
-		return errs.E(errs.Invalid, op, "the artifact nests more than %d levels deep", maxCopyDepth)
-	}
-	if err := s.guardMove(ctx, op, dstProject, dstRepo, a.Digest, tags); err != nil {
-		return err
-	}
-	m, err := oci.ParseManifest(a.MediaType, a.Manifest)
-	if err != nil {
-		return errs.Wrap(op, err)
-	}
-	put := store.ManifestPut{
-		ProjectID: dstProject, Repository: dstRepo, Digest: a.Digest, Kind: a.Kind, MediaType: a.MediaType,
-		ConfigMediaType: a.ConfigMediaType, ArtifactType: a.ArtifactType, Size: a.Size, Annotations: a.Annotations,
-		Subject: a.Subject, Body: a.Manifest, Tags: tags, ExtraAttrs: a.ExtraAttrs, TotalSize: oci.TotalSize(a.Manifest, m),
-	}
-	for _, ch := range m.Children {
-		child, err := s.st.ArtifactByRef(ctx, srcRepo, ch.Digest, true)
-		if errs.Is(err, errs.NotFound) {
-			continue // a sparse index: the source lacks this child too
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.copyOne(ctx, dstProject, srcRepo, dstRepo, child, nil, depth+1); err != nil {
-			return err
-		}
-	}
-	for _, ch := range m.Children {
-		ref := store.Child{Digest: ch.Digest, MediaType: ch.MediaType}
-		if ch.Platform != nil {
-			p, _ := json.Marshal(ch.Platform)
-			ref.Platform = string(p)
-		}
-		put.Children = append(put.Children, ref)
-	}
-	for _, d := range m.BlobDigests() {
-		if d.Foreign() {
-			continue // non-distributable, fetched from its URLs
-		}
-		if _, err := s.st.LinkBlob(ctx, dstProject, d.Digest); err != nil {
-			return err
-		}
-		put.Blobs = append(put.Blobs, d.Digest)
-	}
-	if _, err := s.st.PutManifest(ctx, put); err != nil {
-		return err
-	}
-	accs, err := s.st.ArtifactAccessories(ctx, []int64{a.ID})
-	if err != nil {
-		return err
-	}
-	for _, x := range accs[a.ID] {
-		var xt []string
-		if x.Tagged {
-			xt = []string{oci.CosignSignatureTag(a.Digest)}
-		}
-		if err := s.copyOne(ctx, dstProject, srcRepo, dstRepo, &x.Artifact, xt, depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
 }

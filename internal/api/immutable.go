@@ -13,8 +13,8 @@ import (
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// immutableStore is what the immutable rule handlers and the immutability
-// checks of the other writers need from the metadata store.
+// immutableStore is what the immutable rule handlers need from the
+// metadata store.
 type immutableStore interface {
 	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
 	ListImmutableRules(ctx context.Context, projectID int64, q *query.Query, offset, limit int) ([]store.ImmutableRuleRow, int64, error)
@@ -22,10 +22,6 @@ type immutableStore interface {
 	CreateImmutableRule(ctx context.Context, r immutable.Rule) (int64, error)
 	UpdateImmutableRule(ctx context.Context, r immutable.Rule) error
 	DeleteImmutableRule(ctx context.Context, projectID, id int64) error
-	ListTags(ctx context.Context, repository, last string, n int) ([]string, error)
-	ArtifactTags(ctx context.Context, ids []int64) (map[int64][]store.Tag, error)
-	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
-	ArtifactByRef(ctx context.Context, repository, ref string, byDigest bool) (*store.Artifact, error)
 }
 
 func (s *Server) immutableRoutes() []route {
@@ -239,99 +235,8 @@ func (s *Server) deleteImmutableRule(w http.ResponseWriter, r *http.Request, c *
 	return ok(w)
 }
 
-// Enforcement. Writers that would remove or move a tag ask here first; a
-// refusal is 403 naming the tag and the rule.
-
-// repositoryRules returns the enabled rules of project projectID that
-// select repository (none: nothing there is immutable).
-func (s *Server) repositoryRules(ctx context.Context, projectID int64, repository string) ([]immutable.Rule, error) {
-	rules, err := s.st.ImmutableRules(ctx, projectID)
-	if err != nil || len(rules) == 0 {
-		return nil, err
-	}
-	return immutable.ForRepository(rules, repository), nil
-}
-
-// guardArtifact refuses to delete artifact a when it, or an accessory
-// deleted with it (a cosign signature tag), carries an immutable tag.
-func (s *Server) guardArtifact(ctx context.Context, op string, a *store.Artifact) error {
-	rules, err := s.repositoryRules(ctx, a.ProjectID, a.Repository)
-	if err != nil || len(rules) == 0 {
-		return err
-	}
-	ids := []int64{a.ID}
-	accs, err := s.st.ArtifactAccessories(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for _, x := range accs[a.ID] {
-		ids = append(ids, x.ID)
-	}
-	tags, err := s.st.ArtifactTags(ctx, ids)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		for _, t := range tags[id] {
-			if rule, ok := immutable.Match(rules, a.Repository, t.Name); ok {
-				return immutable.Error(op, a.Repository, t.Name, rule)
-			}
-		}
-	}
-	return nil
-}
-
-// guardRepository refuses to delete repository when one of its tags is
-// immutable. Its tags are read only when a rule selects the repository.
-func (s *Server) guardRepository(ctx context.Context, op string, projectID int64, repository string) error {
-	rules, err := s.repositoryRules(ctx, projectID, repository)
-	if err != nil || len(rules) == 0 {
-		return err
-	}
-	tags, err := s.st.ListTags(ctx, repository, "", 0)
-	if err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return nil
-		}
-		return err
-	}
-	for _, t := range tags {
-		if rule, ok := immutable.Match(rules, repository, t); ok {
-			return immutable.Error(op, repository, t, rule)
-		}
-	}
-	return nil
-}
-
-// guardMove refuses to point tags of repository at digest when one of
-// them is immutable and already points elsewhere. Pointing an immutable
-// tag at the digest it has, or creating it, is allowed.
-func (s *Server) guardMove(ctx context.Context, op string, projectID int64, repository, digest string, tags []string) error {
-	if len(tags) == 0 {
-		return nil
-	}
-	rules, err := s.repositoryRules(ctx, projectID, repository)
-	if err != nil || len(rules) == 0 {
-		return err
-	}
-	for _, t := range tags {
-		rule, ok := immutable.Match(rules, repository, t)
-		if !ok {
-			continue
-		}
-		cur, err := s.st.ArtifactByRef(ctx, repository, t, false)
-		if errs.Is(err, errs.NotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if cur.Digest != digest {
-			return immutable.Error(op, repository, t, rule)
-		}
-	}
-	return nil
-}
+// Enforcement is the artifact service's (package artifact): every writer
+// asks it. The API reads the rules only to show with_immutable_status.
 
 // tagImmutability answers whether the tags of a page of artifacts are
 // immutable, loading each project's rules once for the page.
@@ -355,27 +260,4 @@ func (ti *tagImmutability) immutable(ctx context.Context, projectID int64, repos
 	}
 	_, matched := immutable.Match(rules, repository, tag)
 	return matched, nil
-}
-
-// guardTag refuses to delete tag of artifact a when it is immutable. A tag
-// the artifact does not carry is left to the delete to report as missing.
-func (s *Server) guardTag(ctx context.Context, op string, a *store.Artifact, tag string) error {
-	rules, err := s.repositoryRules(ctx, a.ProjectID, a.Repository)
-	if err != nil || len(rules) == 0 {
-		return err
-	}
-	rule, ok := immutable.Match(rules, a.Repository, tag)
-	if !ok {
-		return nil
-	}
-	tags, err := s.st.ArtifactTags(ctx, []int64{a.ID})
-	if err != nil {
-		return err
-	}
-	for _, t := range tags[a.ID] {
-		if t.Name == tag {
-			return immutable.Error(op, a.Repository, tag, rule)
-		}
-	}
-	return nil
 }

@@ -193,7 +193,7 @@ func (s *Server) deleteRepository(w http.ResponseWriter, r *http.Request, c *Cal
 	if err != nil {
 		return err
 	}
-	err = s.guardRepository(r.Context(), "delete repository", p.ID, repo.Name)
+	err = s.arts.GuardRepository(r.Context(), s.target(c, p, repo.Name), "delete repository")
 	if err == nil {
 		err = s.st.DeleteRepository(r.Context(), repo.Name)
 	}

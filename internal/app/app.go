@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
@@ -94,13 +95,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		Disabled: func(t string) bool { c := settings.Get(); return c.AuditDisabled(t) },
 		Forward:  func() (string, bool) { c := settings.Get(); return c.AuditLogForwardEndpoint, c.SkipAuditLogDatabase },
 	})
-	reg := registry.New(db, blobs, authn, registry.Options{
+	// Every writer of artifacts and tags (/v2, the API, retention) goes
+	// through one artifact service; its writes drop the pull path's caches.
+	var reg *registry.Registry
+	arts := artifact.New(db, blobs, artifact.Options{Events: bus, Changed: func() { reg.Invalidate() }})
+	reg = registry.New(db, blobs, authn, registry.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus, ReadOnly: settings.ReadOnly,
-		UploadSessions: cfg.UploadSessions,
+		UploadSessions: cfg.UploadSessions, Artifacts: arts,
 	})
 	keep, _ := cfg.ExecutionKeep() // validated with the configuration
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})
-	retention.Register(jobSvc, db, retention.Options{Events: bus, Changed: reg.Invalidate, Logger: log})
+	retention.Register(jobSvc, db, retention.Options{Events: bus, Artifacts: arts, Logger: log})
 	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version,
 		BlockInternal: func() bool { return settings.Get().WebhookBlockInternalTargets }})
 	hooks.Register()
@@ -109,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	gc.Register(jobSvc, db, gc.New(db, blobs, gc.Options{Events: bus, Changed: reg.Invalidate}), log)
 	apiSrv := api.New(db, authn, blobs, api.Options{
 		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
-		Changed: func() { reg.Invalidate(); hooks.Invalidate() }, Jobs: jobSvc,
+		Changed: func() { reg.Invalidate(); hooks.Invalidate() }, Jobs: jobSvc, Artifacts: arts,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)

@@ -3,62 +3,51 @@
 // writer asks: is this tag of this repository immutable, and under which
 // rule?
 //
-// A rule has one repository selector and one tag selector, both doublestar
-// patterns (github.com/bmatcuk/doublestar/v4: * stays within a path
-// segment, ** crosses them, {a,b} and [a-z] as usual). The repository
-// pattern is matched against the repository name without its project
-// ("app/web" in project "library" for library/app/web), as Harbor does.
-// A tag is immutable when some enabled rule selects both its repository
-// (repoMatches: the pattern matches; repoExcludes: it does not) and the tag
-// (matches / excludes likewise).
+// A rule has one repository selector and one tag selector, Harbor's
+// doublestar selectors (package selector, shared with retention: the
+// repository pattern sees the name without its project, "app/web" for
+// library/app/web). A tag is immutable when some enabled rule selects both
+// its repository (repoMatches / repoExcludes) and the tag (matches /
+// excludes).
 //
 // Immutability forbids change, not creation: a new tag may be pushed even
 // when a rule covers it; after that it cannot be moved to another digest,
 // deleted, or removed with its artifact or repository until the rule is
-// disabled or deleted. The checks are made by the writers (/v2 manifest
-// PUT and DELETE, the API's deletes and copies); reads never consult the
-// rules.
+// disabled or deleted. The checks are made by the one writer of artifacts
+// and tags, the artifact service (package artifact), for /v2, the API and
+// retention alike; reads never consult the rules.
 package immutable
 
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
-	"unicode"
-
-	"github.com/bmatcuk/doublestar/v4"
 
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/selector"
 )
 
 // Values of a rule's fields (Harbor's).
 const (
 	Action           = "immutable"
 	Template         = "immutable_template"
-	KindDoublestar   = "doublestar"
+	KindDoublestar   = selector.Kind
 	ScopeRepository  = "repository"
-	DecoMatches      = "matches"
-	DecoExcludes     = "excludes"
-	DecoRepoMatches  = "repoMatches"
-	DecoRepoExcludes = "repoExcludes"
+	DecoMatches      = selector.Matches
+	DecoExcludes     = selector.Excludes
+	DecoRepoMatches  = selector.RepoMatches
+	DecoRepoExcludes = selector.RepoExcludes
 )
 
 // Limits.
 const (
 	// MaxRules is how many rules a project may have (Harbor's limit).
-	MaxRules   = 15
-	maxPattern = 256
-	maxExtras  = 1024
-	maxParams  = 4096
+	MaxRules  = 15
+	maxExtras = 1024
+	maxParams = 4096
 )
 
 // Selector is Harbor's ImmutableSelector.
-type Selector struct {
-	Kind       string `json:"kind"`
-	Decoration string `json:"decoration"`
-	Pattern    string `json:"pattern"`
-	Extras     string `json:"extras,omitempty"`
-}
+type Selector = selector.Selector
 
 // Rule is Harbor's ImmutableRule. ProjectID is not part of the wire form.
 type Rule struct {
@@ -123,28 +112,8 @@ func checkSelector(op, where string, s *Selector, decorations ...string) error {
 	// Harbor stores an immutable rule's selectors unchecked, and doublestar
 	// is the one kind its selector index registers: a selector without a
 	// kind is a doublestar one (Harbor's CLI and older clients omit it).
-	if s.Kind == "" {
-		s.Kind = KindDoublestar
-	}
-	if s.Kind != KindDoublestar {
-		return errs.E(errs.Invalid, op, "%s.kind must be %q, not %q", where, KindDoublestar, s.Kind)
-	}
-	found := false
-	for _, d := range decorations {
-		found = found || s.Decoration == d
-	}
-	if !found {
-		return errs.E(errs.Invalid, op, "%s.decoration must be %s, not %q", where, strings.Join(decorations, " or "), s.Decoration)
-	}
-	switch {
-	case s.Pattern == "":
-		return errs.E(errs.Invalid, op, "%s.pattern is required (** selects everything)", where)
-	case len(s.Pattern) > maxPattern:
-		return errs.E(errs.Invalid, op, "%s.pattern is longer than %d bytes", where, maxPattern)
-	case strings.IndexFunc(s.Pattern, func(c rune) bool { return unicode.IsControl(c) || unicode.IsSpace(c) }) >= 0:
-		return errs.E(errs.Invalid, op, "%s.pattern %q has spaces or control characters", where, s.Pattern)
-	case !doublestar.ValidatePattern(s.Pattern):
-		return errs.E(errs.Invalid, op, "%s.pattern %q is not a valid doublestar pattern", where, s.Pattern)
+	if err := selector.Check(op, where, s, decorations...); err != nil {
+		return err
 	}
 	if s.Extras != "" && (len(s.Extras) > maxExtras || !json.Valid([]byte(s.Extras))) {
 		return errs.E(errs.Invalid, op, "%s.extras must be empty or JSON of at most %d bytes", where, maxExtras)
@@ -188,41 +157,14 @@ func (r *Rule) String() string {
 	return fmt.Sprintf("rule %d: repositories %s%s tags %s%s", r.ID, not(s.Decoration), s.Pattern, not(t.Decoration), t.Pattern)
 }
 
-// selects reports whether s selects value.
-func selects(s Selector, value string) bool {
-	matched := true // an empty pattern selects everything, as in Harbor
-	if s.Pattern != "" {
-		var err error
-		if matched, err = doublestar.Match(s.Pattern, value); err != nil {
-			return false
-		}
-	}
-	switch s.Decoration {
-	case DecoMatches, DecoRepoMatches:
-		return matched
-	case DecoExcludes, DecoRepoExcludes:
-		return !matched
-	}
-	return false
-}
-
-// inProject strips the project from a repository name: library/app/web → app/web.
-func inProject(repository string) string {
-	if _, rest, ok := strings.Cut(repository, "/"); ok {
-		return rest
-	}
-	return repository
-}
-
 // ForRepository returns the enabled rules of rules that select repository
 // (its full name, project/repo), in the order given. A caller checking
 // many tags of one repository filters the project's rules once with it and
 // then calls Match on the result.
 func ForRepository(rules []Rule, repository string) []Rule {
-	name := inProject(repository)
 	var out []Rule
 	for _, r := range rules {
-		if !r.Disabled && selects(r.repoSelector(), name) {
+		if !r.Disabled && r.repoSelector().SelectsRepository(repository) {
 			out = append(out, r)
 		}
 	}
@@ -234,10 +176,9 @@ func ForRepository(rules []Rule, repository string) []Rule {
 // under rules, the rules of the repository's project, and returns the
 // first enabled rule, in the order given, that makes it so.
 func Match(rules []Rule, repository, tag string) (*Rule, bool) {
-	name := inProject(repository)
 	for i := range rules {
 		r := &rules[i]
-		if !r.Disabled && selects(r.repoSelector(), name) && selects(r.tagSelector(), tag) {
+		if !r.Disabled && r.repoSelector().SelectsRepository(repository) && r.tagSelector().SelectsTag(tag) {
 			return r, true
 		}
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,10 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/oci"
-	"github.com/berth-dev/berth/internal/store"
 )
 
 var timeZero time.Time
@@ -94,11 +95,6 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 	}
 	// OCI 1.1+: PUT by digest may name tags to set with ?tag=.
 	tags = append(tags, q.r.URL.Query()["tag"]...)
-	for _, t := range tags {
-		if err := oci.ValidateTag(t); err != nil {
-			return fail(codeManifestInvalid, err)
-		}
-	}
 	if q.r.ContentLength > oci.MaxManifestSize {
 		return failf(codeManifestTooLarge, "manifest is larger than 4 MiB")
 	}
@@ -106,83 +102,19 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 	if err != nil {
 		return fail(codeManifestInvalid, errs.Wrap("read manifest", err))
 	}
-	if len(body) > oci.MaxManifestSize {
-		return failf(codeManifestTooLarge, "manifest is larger than 4 MiB")
-	}
-	alg := oci.SHA256
-	if want != "" {
-		alg = want.Algorithm()
-	}
-	got := oci.FromBytesAlg(alg, body)
-	if want != "" && got != want {
-		return failf(codeDigestInvalid, "manifest has digest "+string(got)+", not "+string(want))
-	}
-	m, err := oci.ParseManifest(q.r.Header.Get("Content-Type"), body)
+	stored, err := reg.arts.Put(ctx, reg.target(q), artifact.Manifest{
+		MediaType: q.r.Header.Get("Content-Type"), Body: body, Digest: want, Tags: tags,
+	})
 	if err != nil {
-		if errs.Is(err, errs.Unsupported) {
-			return fail(codeUnsupported, err)
-		}
-		return fail(codeManifestInvalid, err)
+		return putError(err)
 	}
-	put := store.ManifestPut{
-		ProjectID:    q.project.ID,
-		Repository:   q.name,
-		Digest:       string(got),
-		MediaType:    m.MediaType,
-		ArtifactType: m.ArtifactType,
-		Size:         int64(len(body)),
-		TotalSize:    oci.TotalSize(body, m),
-		Body:         body,
-		Tags:         tags,
-	}
-	if m.Config != nil {
-		put.ConfigMediaType = m.Config.MediaType
-	}
-	put.Kind = oci.ArtifactKind(m.MediaType, put.ConfigMediaType, m.ArtifactType)
-	put.ExtraAttrs = reg.extraAttrs(ctx, q.project.ID, put.Kind, put.ConfigMediaType, m)
-	if len(m.Annotations) > 0 {
-		a, _ := json.Marshal(m.Annotations)
-		put.Annotations = string(a)
-	}
-	if m.Subject != nil {
-		put.Subject = m.Subject.Digest
-	}
-	for _, d := range m.BlobDigests() {
-		if d.Foreign() {
-			continue // non-distributable layer, fetched from its URLs
-		}
-		put.Blobs = append(put.Blobs, d.Digest)
-	}
-	for _, c := range m.Children {
-		child := store.Child{Digest: c.Digest, MediaType: c.MediaType}
-		if c.Platform != nil {
-			p, _ := json.Marshal(c.Platform)
-			child.Platform = string(p)
-		}
-		put.Children = append(put.Children, child)
-	}
-	if err := reg.guardPush(ctx, q, string(got), tags); err != nil {
-		return err
-	}
-	defer reg.refs.invalidate() // after the write, so no racing read caches the old answer
-	if _, err := reg.st.PutManifest(ctx, put); err != nil {
-		if errs.Is(err, errs.NotFound) {
-			return fail(codeManifestBlobUnknown, err)
-		}
-		return err
-	}
-	reg.cache.put(string(got), body)
-	if len(tags) == 0 {
-		reg.publish(q, event.PushArtifact, string(got), "", m.MediaType, int64(len(body)))
-	}
-	for _, t := range tags {
-		reg.publish(q, event.PushArtifact, string(got), t, m.MediaType, int64(len(body)))
-	}
+	got := string(stored.Digest)
+	reg.cache.put(got, body)
 	h := q.w.Header()
-	h.Set("Location", q.base+"/v2/"+q.name+"/manifests/"+string(got))
-	h.Set("Docker-Content-Digest", string(got))
-	if m.Subject != nil {
-		h.Set("OCI-Subject", m.Subject.Digest)
+	h.Set("Location", q.base+"/v2/"+q.name+"/manifests/"+got)
+	h.Set("Docker-Content-Digest", got)
+	if stored.Manifest.Subject != nil {
+		h.Set("OCI-Subject", stored.Manifest.Subject.Digest)
 	}
 	if want != "" && len(tags) > 0 {
 		h.Set("OCI-Tag", strings.Join(tags, ","))
@@ -192,36 +124,59 @@ func (reg *Registry) putManifest(q *request, ref string) error {
 	return nil
 }
 
+// putError is the OCI answer to the artifact service's refusal of a
+// manifest PUT.
+func putError(err error) error {
+	var e *errs.Error
+	switch {
+	case errors.As(err, &e) && e.Op == artifact.OpDigest:
+		return fail(codeDigestInvalid, err)
+	case errs.Is(err, errs.Unsupported):
+		return fail(codeUnsupported, err)
+	case errs.Is(err, errs.Invalid):
+		return fail(codeManifestInvalid, err)
+	case errs.Is(err, errs.TooLarge):
+		return fail(codeManifestTooLarge, err)
+	case errs.Is(err, errs.NotFound):
+		return fail(codeManifestBlobUnknown, err)
+	}
+	return err // DENIED for immutability and quota
+}
+
+// target is the artifact service's view of q's repository and caller.
+func (reg *Registry) target(q *request) artifact.Target {
+	return artifact.Target{ProjectID: q.project.ID, Project: q.project.Name, Repository: q.name, Operator: q.p.Name}
+}
+
 func (reg *Registry) deleteManifest(q *request, ref string) error {
 	ctx := q.r.Context()
-	defer reg.refs.invalidate()
 	if oci.IsDigestRef(ref) {
 		d, err := parseDigest(ref)
 		if err != nil {
 			return err
 		}
-		if err := reg.guardDeleteManifest(ctx, q, string(d)); err != nil {
-			return err
+		if err := reg.arts.DeleteManifest(ctx, reg.target(q), string(d)); err != nil {
+			return deleteError(err)
 		}
-		if err := reg.st.DeleteManifest(ctx, q.name, string(d)); err != nil {
-			return fail(codeManifestUnknown, err)
-		}
-		reg.publish(q, event.DeleteArtifact, string(d), "", "", 0)
 	} else {
 		if err := oci.ValidateTag(ref); err != nil {
 			return fail(codeManifestUnknown, err)
 		}
-		if err := reg.guardDeleteTag(ctx, q, ref); err != nil {
-			return err
+		if err := reg.arts.DeleteTag(ctx, reg.target(q), ref, 0); err != nil {
+			return deleteError(err)
 		}
-		if err := reg.st.DeleteTag(ctx, q.name, ref); err != nil {
-			return fail(codeManifestUnknown, err)
-		}
-		reg.publish(q, event.DeleteTag, "", ref, "", 0)
 	}
 	q.w.Header().Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusAccepted)
 	return nil
+}
+
+// deleteError is the OCI answer to a refused manifest or tag DELETE.
+func deleteError(err error) error {
+	if errs.Is(err, errs.NotFound) {
+		return fail(codeManifestUnknown, err)
+	}
+	return err // DENIED for immutability
 }
 
 type referrerDesc struct {
@@ -353,37 +308,4 @@ func (c *manifestCache) put(d string, b []byte) {
 	}
 	c.m[d] = b
 	c.bytes += len(b)
-}
-
-// maxAttrsConfig bounds the config blob read for extra attributes at push.
-const maxAttrsConfig = 4 << 20
-
-// extraAttrs computes what the management API shows of m's config
-// (oci.ExtraAttrsJSON), to be stored with the artifact. A config that is
-// missing, too large or not JSON gives "" and the push goes on: the API
-// then derives the attributes when it shows the artifact. Only a config
-// visible in the project is read: the blob store holds every project's
-// content, and a digest alone must never reveal another project's config
-// (the push then fails anyway: PutManifest requires the config there).
-func (reg *Registry) extraAttrs(ctx context.Context, projectID int64, kind, configMediaType string, m *oci.Manifest) string {
-	if !oci.HasExtraAttrs(kind, configMediaType, m) || m.Config.Size > maxAttrsConfig || len(m.Config.URLs) > 0 {
-		return ""
-	}
-	d, err := oci.ParseDigest(m.Config.Digest)
-	if err != nil {
-		return ""
-	}
-	if _, err := reg.st.ProjectBlob(ctx, projectID, string(d)); err != nil {
-		return ""
-	}
-	rc, err := reg.blobs.Open(ctx, d)
-	if err != nil {
-		return ""
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxAttrsConfig))
-	if err != nil {
-		return ""
-	}
-	return oci.ExtraAttrsJSON(kind, configMediaType, m, b)
 }

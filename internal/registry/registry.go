@@ -27,17 +27,20 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
-	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// Store is the metadata the registry reads and writes.
+// Store is the metadata the registry reads and writes. Artifact and tag
+// writes go through the artifact service (package artifact), built over
+// the same store unless Options.Artifacts is given.
 type Store interface {
+	artifact.Store
 	ProjectByName(ctx context.Context, name string) (*store.Project, error)
 
 	CreateUploadAtMost(ctx context.Context, u store.Upload, max int) error
@@ -49,25 +52,16 @@ type Store interface {
 	ReserveBlob(ctx context.Context, digest string, size int64) error
 	CheckQuota(ctx context.Context, projectID int64, digest string, size int64) error
 
-	ProjectBlob(ctx context.Context, projectID int64, digest string) (int64, error)
-	LinkBlob(ctx context.Context, projectID int64, digest string) (int64, error)
 	UnlinkBlob(ctx context.Context, projectID int64, digest string) error
 	BlobProjects(ctx context.Context, digest string) ([]int64, error)
 	ProjectByID(ctx context.Context, id int64) (*store.Project, error)
 
-	PutManifest(ctx context.Context, m store.ManifestPut) (int64, error)
 	ResolveManifest(ctx context.Context, repository, ref string, byDigest, withBody bool) (*store.ManifestRef, error)
-	DeleteManifest(ctx context.Context, repository, digest string) error
-	DeleteTag(ctx context.Context, repository, tag string) error
-	ListTags(ctx context.Context, repository, last string, n int) ([]string, error)
 	Catalog(ctx context.Context, last string, n int, visible func(projectID int64) bool) ([]string, error)
 	Referrers(ctx context.Context, repository, digest, artifactType string) ([]store.Referrer, error)
 	RecordPulls(ctx context.Context, artifacts, tags map[int64]int64) error
 
 	ArtifactSignatures(ctx context.Context, id int64) (*store.Signatures, error)
-
-	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
-	ManifestTags(ctx context.Context, repository, digest string) ([]string, error)
 }
 
 // Gate authenticates callers and authorises their actions.
@@ -82,6 +76,7 @@ type Gate interface {
 // Registry is the /v2 handler.
 type Registry struct {
 	st     Store
+	arts   *artifact.Service
 	blobs  *blob.Store
 	gate   Gate
 	log    *slog.Logger
@@ -123,6 +118,10 @@ type Options struct {
 	// refused with TOOMANYREQUESTS until sessions finish, are cancelled or
 	// are purged as stale.
 	UploadSessions int
+	// Artifacts is the artifact service manifest and tag writes go
+	// through (nil: one over the registry's store and blobs, publishing
+	// to Events and dropping the registry's read caches).
+	Artifacts *artifact.Service
 }
 
 // New returns a registry over st and blobs, guarded by gate.
@@ -139,8 +138,8 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = 2 * time.Second
 	}
-	return &Registry{
-		st: st, blobs: blobs, gate: gate, log: opts.Logger, readOnly: opts.ReadOnly, uploadSessions: opts.UploadSessions,
+	reg := &Registry{
+		st: st, arts: opts.Artifacts, blobs: blobs, gate: gate, log: opts.Logger, readOnly: opts.ReadOnly, uploadSessions: opts.UploadSessions,
 		pulls:  newPullRecorder(st, opts.PullFlushInterval, opts.Logger),
 		cache:  newManifestCache(64 << 20),
 		base:   strings.TrimSuffix(opts.ExternalURL, "/"),
@@ -149,6 +148,10 @@ func New(st Store, blobs *blob.Store, gate Gate, opts Options) *Registry {
 		projects: newReadCache[*store.Project](opts.CacheTTL, 10000),
 		refs:     newReadCache[*store.ManifestRef](opts.CacheTTL, 100000),
 	}
+	if reg.arts == nil {
+		reg.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: reg.Invalidate})
+	}
+	return reg
 }
 
 // Run flushes pull times until ctx ends, then flushes once more.
@@ -301,7 +304,7 @@ func (reg *Registry) route(w http.ResponseWriter, r *http.Request) error {
 	}
 	err = fn(req, arg)
 	if err != nil {
-		reg.quotaExceeded(req, arg, err)
+		reg.quotaExceeded(req, err)
 	}
 	return err
 }

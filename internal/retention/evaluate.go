@@ -1,12 +1,8 @@
 package retention
 
 import (
-	"encoding/json"
 	"sort"
-	"strings"
 	"time"
-
-	"github.com/bmatcuk/doublestar/v4"
 )
 
 // Candidate is an artifact of a repository as the rules see it.
@@ -39,7 +35,6 @@ func Selects(rules []Rule, repository string) bool {
 // rulesFor returns the enabled rules whose repository selectors all
 // select repository.
 func rulesFor(rules []Rule, repository string) []Rule {
-	name := inProject(repository)
 	var out []Rule
 	for _, r := range rules {
 		if r.Disabled {
@@ -47,55 +42,13 @@ func rulesFor(rules []Rule, repository string) []Rule {
 		}
 		ok := true
 		for _, s := range r.ScopeSelectors[ScopeRepository] {
-			ok = ok && selectsName(s, name)
+			ok = ok && s.SelectsRepository(repository)
 		}
 		if ok {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-// inProject strips the project from a repository name: library/app/web → app/web.
-func inProject(repository string) string {
-	if _, rest, ok := strings.Cut(repository, "/"); ok {
-		return rest
-	}
-	return repository
-}
-
-// match is Harbor's doublestar match: an empty pattern matches everything;
-// a malformed pattern matches nothing.
-func match(pattern, value string) bool {
-	if pattern == "" {
-		return true
-	}
-	ok, err := doublestar.Match(pattern, value)
-	return err == nil && ok
-}
-
-// selectsName applies a repository selector to a name.
-func selectsName(s Selector, name string) bool {
-	m := match(s.Pattern, name)
-	if s.Decoration == DecoRepoExcludes {
-		return !m
-	}
-	return m
-}
-
-// untagged reports whether a doublestar tag selector selects untagged
-// artifacts: its extras say so, else yes for matches and no for excludes.
-func untagged(s Selector) bool {
-	u := s.Decoration != DecoExcludes
-	if s.Extras != "" {
-		var x struct {
-			Untagged *bool `json:"untagged"`
-		}
-		if json.Unmarshal([]byte(s.Extras), &x) == nil && x.Untagged != nil {
-			u = *x.Untagged
-		}
-	}
-	return u
 }
 
 // selectsCandidate applies a tag or label selector to a candidate.
@@ -113,16 +66,7 @@ func selectsCandidate(s Selector, c *Candidate) bool {
 		}
 		return true
 	case KindDoublestar:
-		if len(c.Tags) == 0 {
-			return untagged(s)
-		}
-		for _, t := range c.Tags {
-			m := match(s.Pattern, t)
-			if m == (s.Decoration != DecoExcludes) {
-				return true
-			}
-		}
-		return false
+		return s.SelectsTags(c.Tags)
 	}
 	return false
 }

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/jobs"
+	"github.com/berth-dev/berth/internal/selector"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -29,12 +31,9 @@ type LaunchStore interface {
 // Store is what runs need from the metadata store.
 type Store interface {
 	LaunchStore
+	artifact.Store
 	RetentionPolicy(ctx context.Context, id int64) (*store.RetentionPolicyRow, error)
 	RetentionCandidates(ctx context.Context, repositoryID int64) ([]store.RetentionArtifact, error)
-	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
-	ArtifactTags(ctx context.Context, ids []int64) (map[int64][]store.Tag, error)
-	ArtifactAccessories(ctx context.Context, ids []int64) (map[int64][]store.Accessory, error)
-	DeleteArtifact(ctx context.Context, id int64) ([]store.Artifact, error)
 	SettleRetentionTask(ctx context.Context, res store.RetentionResult) (bool, error)
 	GetTask(ctx context.Context, id int64) (*store.Task, error)
 	DeleteSchedule(ctx context.Context, vendorType string, vendorID int64) error
@@ -50,9 +49,13 @@ type Publisher interface{ Publish(event.Event) }
 
 // Options configure the runs of Register.
 type Options struct {
-	Events  Publisher    // TAG_RETENTION and DELETE_ARTIFACT events (nil: none)
-	Changed func()       // called after each deletion, for caches (nil: none)
-	Logger  *slog.Logger // nil: slog.Default()
+	Events  Publisher // TAG_RETENTION events (nil: none)
+	Changed func()    // with Events, what a service built for Artifacts gets
+	// Artifacts deletes artifacts (its DELETE_ARTIFACT events, its
+	// immutability guard; nil: one over st publishing to Events and
+	// calling Changed after each deletion).
+	Artifacts *artifact.Service
+	Logger    *slog.Logger // nil: slog.Default()
 	// Now is the clock of the day templates (nil: time.Now).
 	Now func() time.Time
 }
@@ -111,7 +114,7 @@ func Launch(ctx context.Context, st LaunchStore, js Submitter, pub Publisher, p 
 			Kind: TaskKind,
 			Params: taskParams{PolicyID: p.ID, ProjectID: project.ID, Project: project.Name, RepositoryID: repo.ID,
 				Repository: repo.Name, Rules: rules, DryRun: dryRun, Operator: operator},
-			Extra: TaskExtra{Repository: inProject(repo.Name), DryRun: dryRun},
+			Extra: TaskExtra{Repository: selector.InProject(repo.Name), DryRun: dryRun},
 		})
 	}
 	extra := ExecutionExtra{DryRun: dryRun, Operator: operator, ProjectID: project.ID, Project: project.Name}
@@ -182,7 +185,11 @@ func Register(js *jobs.Service, st Store, o Options) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &runner{st: st, o: o}
+	arts := o.Artifacts
+	if arts == nil {
+		arts = artifact.New(st, nil, artifact.Options{Events: o.Events, Changed: o.Changed})
+	}
+	r := &runner{st: st, arts: arts, o: o}
 	// Harbor's retention job: three attempts.
 	js.Register(jobs.Kind{Name: TaskKind, Run: r.run, MaxAttempts: 3, Timeout: 6 * time.Hour})
 	js.OnSchedule(VendorType, func(ctx context.Context, policyID int64, _ string) error {
@@ -205,8 +212,9 @@ func Register(js *jobs.Service, st Store, o Options) {
 }
 
 type runner struct {
-	st Store
-	o  Options
+	st   Store
+	arts *artifact.Service
+	o    Options
 }
 
 // outcome is what a task did so far.
@@ -314,11 +322,10 @@ func (r *runner) apply(ctx context.Context, t *jobs.Task, p *taskParams, out *ou
 		cands[i] = candidateOf(&arts[i])
 		kinds[arts[i].ID] = arts[i].Kind
 	}
-	imm, err := r.st.ImmutableRules(ctx, p.ProjectID)
+	imm, err := r.arts.Rules(ctx, r.target(p))
 	if err != nil {
 		return err
 	}
-	imm = immutable.ForRepository(imm, p.Repository)
 	decisions := Evaluate(p.Rules, p.Repository, cands, r.o.Now())
 	out.total = len(decisions)
 	out.retained = 0
@@ -348,7 +355,7 @@ func (r *runner) apply(ctx context.Context, t *jobs.Task, p *taskParams, out *ou
 			out.retained += len(decisions) - i
 			return err
 		}
-		kept, why, err := r.delete(ctx, p, imm, d)
+		kept, why, err := r.delete(ctx, p, d)
 		if err != nil {
 			out.retained += len(decisions) - i
 			return err
@@ -395,22 +402,15 @@ func immutableTag(rules []immutable.Rule, repository string, tags []string) *imm
 	return nil
 }
 
-// delete removes the artifact of decision d unless it changed since it was
-// evaluated (a tag was added or removed meanwhile) or one of its
-// accessories, which go with it, carries an immutable tag. kept reports
-// that it stayed, and why; an artifact already gone counts as deleted.
-func (r *runner) delete(ctx context.Context, p *taskParams, imm []immutable.Rule, d *Decision) (kept bool, why string, err error) {
-	ids := []int64{d.ID}
-	if len(imm) > 0 {
-		accs, err := r.st.ArtifactAccessories(ctx, ids)
-		if err != nil {
-			return false, "", err
-		}
-		for _, x := range accs[d.ID] {
-			ids = append(ids, x.ID)
-		}
-	}
-	tags, err := r.st.ArtifactTags(ctx, ids)
+// delete removes the artifact of decision d, through the artifact
+// service (its immutability guard and DELETE_ARTIFACT events), unless it
+// changed since it was evaluated (a tag was added or removed meanwhile).
+// kept reports that it stayed, and why: also when the service refuses it
+// (an accessory, which would go with it, carries an immutable tag; an
+// index of the repository references it). An artifact already gone
+// counts as deleted.
+func (r *runner) delete(ctx context.Context, p *taskParams, d *Decision) (kept bool, why string, err error) {
+	tags, err := r.st.ArtifactTags(ctx, []int64{d.ID})
 	if err != nil {
 		return false, "", err
 	}
@@ -425,34 +425,26 @@ func (r *runner) delete(ctx context.Context, p *taskParams, imm []immutable.Rule
 	if !same {
 		return true, "its tags changed during the run", nil
 	}
-	for _, id := range ids[1:] {
-		for _, tg := range tags[id] {
-			if rule, ok := immutable.Match(imm, p.Repository, tg.Name); ok {
-				return true, fmt.Sprintf("its accessory tagged %s is immutable (%s)", tg.Name, rule), nil
-			}
-		}
-	}
-	removed, err := r.st.DeleteArtifact(ctx, d.ID)
+	_, err = r.arts.DeleteArtifact(ctx, r.target(p), d.ID)
 	switch {
 	case errs.Is(err, errs.NotFound):
 		return false, " (already gone)", nil
 	case errs.Is(err, errs.Precondition):
 		return true, "an index of the repository references it; delete the index", nil
+	case errs.Is(err, errs.Denied):
+		return true, errs.Message(err), nil
 	case err != nil:
 		return false, "", err
 	}
-	if r.o.Changed != nil {
-		r.o.Changed()
-	}
-	if r.o.Events != nil {
-		op := p.Operator
-		if op == "" {
-			op = "retention"
-		}
-		for _, a := range removed {
-			r.o.Events.Publish(event.Event{Type: event.DeleteArtifact, Operator: op, ProjectID: p.ProjectID, Project: p.Project,
-				Repository: p.Repository, Digest: a.Digest})
-		}
-	}
 	return false, "", nil
+}
+
+// target is the artifact service's view of p's repository; the operator
+// is the one who launched the run, else "retention".
+func (r *runner) target(p *taskParams) artifact.Target {
+	op := p.Operator
+	if op == "" {
+		op = "retention"
+	}
+	return artifact.Target{ProjectID: p.ProjectID, Project: p.Project, Repository: p.Repository, Operator: op}
 }

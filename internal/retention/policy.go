@@ -18,7 +18,8 @@
 //
 // Selectors are Harbor's: repository selectors (scope_selectors.repository,
 // doublestar repoMatches/repoExcludes, matched against the repository name
-// without its project), tag selectors (doublestar matches/excludes; extras
+// without its project) and doublestar tag selectors match as package
+// selector says, the one semantics tag immutability shares; tag selectors (doublestar matches/excludes; extras
 // {"untagged": true|false} says whether untagged artifacts are selected,
 // by default yes for matches and no for excludes) and label selectors
 // (kind "label", withLabels/withoutLabels, a comma-separated list of label
@@ -65,10 +66,9 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/bmatcuk/doublestar/v4"
-
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/jobs"
+	"github.com/berth-dev/berth/internal/selector"
 )
 
 // Job system names.
@@ -86,12 +86,12 @@ const (
 	TriggerSchedule   = "Schedule"
 	ScopeProject      = "project"
 	ScopeRepository   = "repository"
-	KindDoublestar    = "doublestar"
+	KindDoublestar    = selector.Kind
 	KindLabel         = "label"
-	DecoMatches       = "matches"
-	DecoExcludes      = "excludes"
-	DecoRepoMatches   = "repoMatches"
-	DecoRepoExcludes  = "repoExcludes"
+	DecoMatches       = selector.Matches
+	DecoExcludes      = selector.Excludes
+	DecoRepoMatches   = selector.RepoMatches
+	DecoRepoExcludes  = selector.RepoExcludes
 	DecoWithLabels    = "withLabels"
 	DecoWithoutLabels = "withoutLabels"
 )
@@ -113,7 +113,7 @@ const (
 	maxCount = math.MaxInt16 - 1
 	// maxDays bounds the day templates (Harbor's bound).
 	maxDays    = 20190904
-	maxPattern = 256
+	maxPattern = selector.MaxPattern
 	maxExtras  = 1024
 )
 
@@ -142,13 +142,10 @@ func templateInfo(name string) (TemplateInfo, bool) {
 	return TemplateInfo{}, false
 }
 
-// Selector is Harbor's RetentionSelector.
-type Selector struct {
-	Kind       string `json:"kind"`
-	Decoration string `json:"decoration"`
-	Pattern    string `json:"pattern"`
-	Extras     string `json:"extras,omitempty"`
-}
+// Selector is Harbor's RetentionSelector. Doublestar selectors match as
+// package selector says (one semantics with tag immutability); label
+// selectors are retention's own.
+type Selector = selector.Selector
 
 // Rule is Harbor's RetentionRule.
 type Rule struct {
@@ -344,7 +341,7 @@ func (r *Rule) normalize(op string, n int) error {
 		}
 		switch s.Kind {
 		case KindDoublestar:
-			err = checkPattern(op, where, s, DecoMatches, DecoExcludes)
+			err = selector.CheckPattern(op, where, s, DecoMatches, DecoExcludes)
 			if err == nil {
 				err = checkExtras(op, where, s)
 			}
@@ -375,7 +372,7 @@ func (r *Rule) normalize(op string, n int) error {
 		if s.Kind != KindDoublestar {
 			return errs.E(errs.Invalid, op, "%s.kind must be %q, not %q", where, KindDoublestar, s.Kind)
 		}
-		if err := checkPattern(op, where, s, DecoRepoMatches, DecoRepoExcludes); err != nil {
+		if err := selector.CheckPattern(op, where, s, DecoRepoMatches, DecoRepoExcludes); err != nil {
 			return err
 		}
 		if s.Extras != "" {
@@ -397,31 +394,6 @@ func (r *Rule) key() string {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-func badPattern(s string) bool {
-	return strings.IndexFunc(s, func(c rune) bool { return unicode.IsControl(c) || unicode.IsSpace(c) }) >= 0
-}
-
-func checkPattern(op, where string, s *Selector, decorations ...string) error {
-	found := false
-	for _, d := range decorations {
-		found = found || s.Decoration == d
-	}
-	if !found {
-		return errs.E(errs.Invalid, op, "%s.decoration must be %s, not %q", where, strings.Join(decorations, " or "), s.Decoration)
-	}
-	switch {
-	case s.Pattern == "":
-		return errs.E(errs.Invalid, op, "%s.pattern is required (** selects everything)", where)
-	case len(s.Pattern) > maxPattern:
-		return errs.E(errs.Invalid, op, "%s.pattern is longer than %d bytes", where, maxPattern)
-	case badPattern(s.Pattern):
-		return errs.E(errs.Invalid, op, "%s.pattern %q has spaces or control characters", where, s.Pattern)
-	case !doublestar.ValidatePattern(s.Pattern):
-		return errs.E(errs.Invalid, op, "%s.pattern %q is not a valid doublestar pattern", where, s.Pattern)
-	}
-	return nil
 }
 
 // checkExtras accepts "" or {"untagged": true|false} and rewrites the

@@ -209,7 +209,12 @@ func (db *DB) ResolveManifest(ctx context.Context, repository, ref string, byDig
 	return &m, nil
 }
 
-// DeleteManifest removes the artifact digest from repository with its tags.
+// DeleteManifest removes the artifact digest from repository, alone, as
+// Distribution does: its referrers stay (shown on their own) and an index
+// that names it keeps a reference the repository no longer holds. Its
+// tags, labels and blob links go with it (cascade.go). Harbor's /v2 goes
+// through its artifact controller and deletes accessories too; Berth's
+// clients and TestRepositoryCountsKept rely on the manifest going alone.
 func (db *DB) DeleteManifest(ctx context.Context, repository, digest string) error {
 	const op = "delete manifest"
 	return db.tx(ctx, op, func(tx *sql.Tx) error {
@@ -217,14 +222,20 @@ func (db *DB) DeleteManifest(ctx context.Context, repository, digest string) err
 		if err != nil {
 			return err
 		}
-		res, err := db.exec(ctx, tx, `DELETE FROM artifacts WHERE digest = ? AND repository_id = ?`, digest, repoID)
+		var id int64
+		err = db.queryRow(ctx, tx, `SELECT id FROM artifacts WHERE digest = ? AND repository_id = ?`, digest, repoID).Scan(&id)
+		if err != nil {
+			return notFound(op, err, "manifest %s not found in %s", digest, repository)
+		}
+		root, _, _, err := db.cascadeRow(ctx, tx, id, 0)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if root == nil {
 			return errs.E(errs.NotFound, op, "manifest %s not found in %s", digest, repository)
 		}
-		return db.recount(ctx, tx, repoID)
+		_, err = db.cascade(ctx, tx, repoID, root, 0, false)
+		return err
 	})
 }
 

@@ -841,112 +841,34 @@ func (db *DB) ArtifactDetailsOf(ctx context.Context, ids []int64, w DetailsWante
 	return d, nil
 }
 
-// DeleteArtifact removes artifact id with what hangs off it, as Harbor
-// does: its accessories (recursively), and its index children that have no
-// tag and no other parent in the repository. It returns what it removed,
-// the artifact first. An artifact that an index of the repository
+// DeleteArtifact removes artifact id with what goes with it (the cascade,
+// cascade.go): its accessories (recursively), and its index children that
+// have no tag and no other parent in the repository. It returns what it
+// removed, the artifact first. An artifact that an index of the repository
 // references is errs.Precondition: delete the index instead.
 func (db *DB) DeleteArtifact(ctx context.Context, id int64) ([]Artifact, error) {
 	const op = "delete artifact"
-	var removed []Artifact
+	var removed []GCArtifact
+	var repoID int64
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		removed = removed[:0]
-		var root Artifact
-		if err := db.queryRow(ctx, tx, `SELECT id, repository_id, digest FROM artifacts WHERE id = ?`, id).
-			Scan(&root.ID, &root.RepositoryID, &root.Digest); err != nil {
-			return notFound(op, err, "artifact %d not found", id)
-		}
-		if err := db.lockRepository(ctx, tx, root.RepositoryID); err != nil {
+		var err error
+		repoID, err = db.lockRepositoryOf(ctx, tx, id)
+		if err != nil {
 			return err
 		}
-		var parents int
-		if err := db.queryRow(ctx, tx, `SELECT COUNT(*) FROM artifact_references ar CROSS JOIN artifacts p
-			WHERE ar.child_digest = ? AND p.id = ar.parent_id AND p.repository_id = ?`, root.Digest, root.RepositoryID).Scan(&parents); err != nil {
-			return err
+		if repoID == 0 {
+			return errs.E(errs.NotFound, op, "artifact %d not found", id)
 		}
-		if parents > 0 {
-			return errs.E(errs.Precondition, op, "the artifact is referenced by an index in the repository; delete the index instead")
-		}
-		doomed := map[int64]bool{root.ID: true}
-		queue := []Artifact{root}
-		ids := func(q string, args ...any) ([]Artifact, error) {
-			rows, err := db.query(ctx, tx, q, args...)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			var out []Artifact
-			for rows.Next() {
-				var a Artifact
-				if err := rows.Scan(&a.ID, &a.Digest); err != nil {
-					return nil, err
-				}
-				a.RepositoryID = root.RepositoryID
-				out = append(out, a)
-			}
-			return out, rows.Err()
-		}
-		for len(queue) > 0 && len(doomed) < 10000 {
-			a := queue[0]
-			queue = queue[1:]
-			removed = append(removed, a)
-			// Accessories: referrers, and cosign signatures by tag.
-			acc, err := ids(`SELECT id, digest FROM artifacts WHERE repository_id = ? AND subject_digest = ?`, a.RepositoryID, a.Digest)
-			if err != nil {
-				return err
-			}
-			if sigTag := oci.CosignSignatureTag(a.Digest); sigTag != "" {
-				sig, err := ids(`SELECT x.id, x.digest FROM tags t JOIN artifacts x ON x.id = t.artifact_id
-					WHERE t.repository_id = ? AND t.name = ?`, a.RepositoryID, sigTag)
-				if err != nil {
-					return err
-				}
-				acc = append(acc, sig...)
-			}
-			for _, x := range acc {
-				if !doomed[x.ID] {
-					doomed[x.ID] = true
-					queue = append(queue, x)
-				}
-			}
-			// Index children with no tag and no other parent.
-			children, err := ids(`SELECT c.id, c.digest FROM artifact_references ar
-				JOIN artifacts c ON c.repository_id = ? AND c.digest = ar.child_digest WHERE ar.parent_id = ?`, a.RepositoryID, a.ID)
-			if err != nil {
-				return err
-			}
-			for _, c := range children {
-				if doomed[c.ID] {
-					continue
-				}
-				var tagged, others int
-				if err := db.queryRow(ctx, tx, `SELECT
-					(SELECT COUNT(*) FROM tags WHERE artifact_id = ?),
-					(SELECT COUNT(*) FROM artifact_references ar CROSS JOIN artifacts p
-						WHERE ar.child_digest = ? AND p.id = ar.parent_id AND p.repository_id = ? AND p.id <> ?)`,
-					c.ID, c.Digest, a.RepositoryID, a.ID).Scan(&tagged, &others); err != nil {
-					return err
-				}
-				if tagged == 0 && others == 0 {
-					doomed[c.ID] = true
-					queue = append(queue, c)
-				}
-			}
-		}
-		for _, a := range removed {
-			for _, q := range []string{
-				`DELETE FROM tags WHERE artifact_id = ?`,
-				`DELETE FROM artifact_labels WHERE artifact_id = ?`,
-				`DELETE FROM artifact_references WHERE parent_id = ?`,
-				`DELETE FROM artifact_blobs WHERE artifact_id = ?`,
-				`DELETE FROM artifacts WHERE id = ?`,
-			} {
-				if _, err := db.exec(ctx, tx, q, a.ID); err != nil {
-					return err
-				}
-			}
-		}
-		return db.recount(ctx, tx, root.RepositoryID)
+		removed, err = db.deleteRoot(ctx, tx, op, repoID, id)
+		return err
 	})
-	return removed, err
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Artifact, 0, len(removed))
+	for _, a := range removed {
+		out = append(out, Artifact{ID: a.ID, ProjectID: a.ProjectID, RepositoryID: repoID, Repository: a.Repository,
+			Digest: a.Digest, MediaType: a.MediaType, Size: a.Size})
+	}
+	return out, nil
 }

@@ -76,3 +76,22 @@ func (db *DB) ClearForeignConfigAttrs(ctx context.Context) error {
 	}
 	return tx.Commit()
 }
+
+// ArtifactRowsLeft counts, by table, the rows that name one of the
+// artifact IDs ids: the artifacts themselves and what hangs off them
+// (tags, labels, index references, blob links). Test-only.
+func (db *DB) ArtifactRowsLeft(ctx context.Context, ids []int64) (map[string]int, error) {
+	out := map[string]int{}
+	in := placeholders(len(ids))
+	for table, col := range map[string]string{"artifacts": "id", "tags": "artifact_id", "artifact_labels": "artifact_id",
+		"artifact_references": "parent_id", "artifact_blobs": "artifact_id"} {
+		var n int
+		if err := db.queryRow(ctx, nil, `SELECT COUNT(*) FROM `+table+` WHERE `+col+` IN (`+in+`)`, idArgs(ids)...).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out[table] = n
+		}
+	}
+	return out, nil
+}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/oci"
 )
 
 // Garbage collection's reads and deletions (package gc holds the algorithm
@@ -87,136 +86,39 @@ func (db *DB) UntaggedArtifacts(ctx context.Context, before, after int64, limit 
 }
 
 // DeleteUntaggedArtifact deletes artifact id if it is still what
-// UntaggedArtifacts lists, with its accessories (referrers and cosign
-// signature tags) and its index children that have no tag and no other
-// parent, each only if pushed before before (ms): something pushed within
-// the window stays. It returns what it deleted (none if id is no longer
-// garbage).
+// UntaggedArtifacts lists, with what goes with it (the cascade,
+// cascade.go), each only if pushed before before (ms): something pushed
+// within the window stays. It returns what it deleted (none if id is no
+// longer garbage).
 func (db *DB) DeleteUntaggedArtifact(ctx context.Context, id, before int64) ([]GCArtifact, error) {
 	const op = "delete untagged artifact"
 	var removed []GCArtifact
 	err := db.tx(ctx, op, func(tx *sql.Tx) error {
-		removed = removed[:0]
+		removed = nil
 		// The repository first, as every change to it does (recount).
 		if _, err := db.lockRepositoryOf(ctx, tx, id); err != nil {
 			return err
 		}
-		// lock takes artifact aid if it was pushed before the window.
-		lock := func(aid int64) (*GCArtifact, int64, string, error) {
-			var a GCArtifact
-			var repoID int64
-			var subject string
-			err := db.queryRow(ctx, tx, `SELECT id, project_id, repository_id, digest, manifest_media_type, size, subject_digest
-				FROM artifacts WHERE id = ? AND push_time < ?`+db.lockRows(" FOR UPDATE"), aid, before).
-				Scan(&a.ID, &a.ProjectID, &repoID, &a.Digest, &a.MediaType, &a.Size, &subject)
-			if err == sql.ErrNoRows {
-				return nil, 0, "", nil
-			}
-			return &a, repoID, subject, err
-		}
-		root, repoID, subject, err := lock(id)
+		root, repoID, subject, err := db.cascadeRow(ctx, tx, id, before)
 		if err != nil || root == nil {
 			return err
 		}
-		var tagged, parents, subjects int
+		var tagged, subjects int
 		if err := db.queryRow(ctx, tx, `SELECT
 			(SELECT COUNT(*) FROM tags WHERE artifact_id = ?),
-			(SELECT COUNT(*) FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id
-				WHERE ar.child_digest = ? AND p.repository_id = ?),
 			(SELECT COUNT(*) FROM artifacts WHERE repository_id = ? AND digest = ? AND ? <> '')`,
-			root.ID, root.Digest, repoID, repoID, subject, subject).Scan(&tagged, &parents, &subjects); err != nil {
+			root.ID, repoID, subject, subject).Scan(&tagged, &subjects); err != nil {
+			return err
+		}
+		parents, err := db.indexParents(ctx, tx, repoID, root.Digest, 0)
+		if err != nil {
 			return err
 		}
 		if tagged+parents+subjects > 0 {
 			return nil // tagged, referenced or attached meanwhile
 		}
-		var repo string
-		if err := db.queryRow(ctx, tx, `SELECT name FROM repositories WHERE id = ?`, repoID).Scan(&repo); err != nil {
-			return err
-		}
-		related := func(q string, args ...any) ([]int64, error) {
-			rows, err := db.query(ctx, tx, q, args...)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			var ids []int64
-			for rows.Next() {
-				var x int64
-				if err := rows.Scan(&x); err != nil {
-					return nil, err
-				}
-				ids = append(ids, x)
-			}
-			return ids, rows.Err()
-		}
-		doomed := map[int64]bool{root.ID: true}
-		queue := []GCArtifact{*root}
-		for len(queue) > 0 && len(doomed) < 10000 {
-			a := queue[0]
-			queue = queue[1:]
-			a.Repository = repo
-			removed = append(removed, a)
-			acc, err := related(`SELECT id FROM artifacts WHERE repository_id = ? AND subject_digest = ?`, repoID, a.Digest)
-			if err != nil {
-				return err
-			}
-			if sigTag := oci.CosignSignatureTag(a.Digest); sigTag != "" {
-				sig, err := related(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, sigTag)
-				if err != nil {
-					return err
-				}
-				acc = append(acc, sig...)
-			}
-			children, err := related(`SELECT c.id FROM artifact_references ar
-				JOIN artifacts c ON c.repository_id = ? AND c.digest = ar.child_digest WHERE ar.parent_id = ?`, repoID, a.ID)
-			if err != nil {
-				return err
-			}
-			for i, x := range append(acc, children...) {
-				if doomed[x] {
-					continue
-				}
-				if i >= len(acc) { // a child: only without a tag and another parent
-					var tags, others int
-					if err := db.queryRow(ctx, tx, `SELECT
-						(SELECT COUNT(*) FROM tags WHERE artifact_id = ?),
-						(SELECT COUNT(*) FROM artifact_references ar JOIN artifacts p ON p.id = ar.parent_id
-							JOIN artifacts c ON c.id = ? WHERE ar.child_digest = c.digest AND p.repository_id = ? AND p.id <> ?)`,
-						x, x, repoID, a.ID).Scan(&tags, &others); err != nil {
-						return err
-					}
-					if tags+others > 0 {
-						continue
-					}
-				}
-				next, _, _, err := lock(x)
-				if err != nil {
-					return err
-				}
-				if next != nil {
-					doomed[x] = true
-					queue = append(queue, *next)
-				}
-			}
-		}
-		for _, a := range removed {
-			for _, q := range []string{
-				`DELETE FROM tags WHERE artifact_id = ?`,
-				`DELETE FROM artifact_labels WHERE artifact_id = ?`,
-				`DELETE FROM artifact_references WHERE parent_id = ?`,
-				`DELETE FROM artifact_blobs WHERE artifact_id = ?`,
-				`DELETE FROM artifacts WHERE id = ?`,
-			} {
-				if _, err := db.exec(ctx, tx, q, a.ID); err != nil {
-					return err
-				}
-			}
-		}
-		if len(removed) == 0 {
-			return nil
-		}
-		return db.recount(ctx, tx, repoID)
+		removed, err = db.cascade(ctx, tx, repoID, root, before, true)
+		return err
 	})
 	if err != nil {
 		return nil, err

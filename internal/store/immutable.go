@@ -181,10 +181,3 @@ func (db *DB) DeleteImmutableRule(ctx context.Context, projectID, id int64) erro
 		return nil
 	})
 }
-
-// ManifestTags returns the tags of the artifact digest in repository (none
-// when it is not there), for the registry's immutability check on delete.
-func (db *DB) ManifestTags(ctx context.Context, repository, digest string) ([]string, error) {
-	return db.strings(ctx, "list tags", `SELECT t.name FROM repositories r JOIN artifacts a ON a.repository_id = r.id
-		JOIN tags t ON t.artifact_id = a.id WHERE r.name = ? AND a.digest = ? ORDER BY t.name`, repository, digest)
-}

@@ -176,31 +176,10 @@ func listens(p *store.WebhookPolicy, t event.Type) bool {
 	return slices.Contains(p.EventTypes, string(t))
 }
 
-// fromOperation turns the API's record of an artifact deletion (an
-// Operation event: the API publishes no DeleteArtifact of its own, unlike
-// /v2) into the DELETE_ARTIFACT that Harbor notifies for deletions from the
-// UI and API too.
-func fromOperation(e event.Event) (event.Event, bool) {
-	if e.Type != event.Operation || !e.Success || e.ResourceType != "artifact" || e.Operation != "delete" {
-		return e, false
-	}
-	i := strings.LastIndex(e.Resource, "@")
-	if i <= 0 {
-		return e, false
-	}
-	repo := e.Resource[:i]
-	project, _, _ := strings.Cut(repo, "/")
-	return event.Event{Type: event.DeleteArtifact, Time: e.Time, Operator: e.Operator, ProjectID: e.ProjectID,
-		Project: project, Repository: repo, Digest: e.Resource[i+1:]}, true
-}
-
 // Handle submits the deliveries that a batch of events calls for.
 func (s *Service) Handle(ctx context.Context, batch []event.Event) {
 	var ids []int64
-	for i, e := range batch {
-		if d, ok := fromOperation(e); ok {
-			batch[i], e = d, d
-		}
+	for _, e := range batch {
 		if e.ProjectID > 0 && slices.Contains(EventTypes, string(e.Type)) && !slices.Contains(ids, e.ProjectID) {
 			ids = append(ids, e.ProjectID)
 		}
