@@ -70,6 +70,8 @@ type Auth interface {
 	Login(ctx context.Context, user, pass, addr string) (*auth.Principal, error)
 	ProjectPermissions(ctx context.Context, p *auth.Principal, project *store.Project) (rbac.Set, error)
 	ProjectPermissionsWithRoles(p *auth.Principal, project *store.Project, roleIDs []int) rbac.Set
+	ProjectView(p *auth.Principal, project *store.Project, roleIDs []int) auth.ProjectView
+	MayGrant(p *auth.Principal, perms []rbac.RobotPermission) error
 	Can(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error)
 	CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool
 	SystemPermissions(p *auth.Principal) rbac.Set

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -324,56 +324,23 @@ func projectMetadataFromReq(req *ProjectReq) (map[string]string, error) {
 	return out, nil
 }
 
-// projectView assembles the API form of p for the caller with roles.
-func projectView(p *store.ProjectInfo, roles []int, togglable, detail bool) Project {
+// projectView assembles the API form of p for a caller whose view of it
+// (roles and permissions) auth gave: current_user_role_id(s) are its
+// membership roles and togglable is whether it may update the project,
+// both from the answer enforcement checks. (Harbor v2 leaves togglable
+// unset; Berth fills it with project:update, its v1 meaning.)
+func projectView(p *store.ProjectInfo, v auth.ProjectView, detail bool) Project {
 	out := Project{
 		ProjectID: p.ID, OwnerID: p.OwnerID, Name: p.Name, OwnerName: p.OwnerName,
 		CreationTime: Timestamp(p.CreatedAt), UpdateTime: Timestamp(p.UpdatedAt),
-		RepoCount: p.RepoCount, Togglable: togglable,
-	}
-	if len(roles) > 0 {
-		out.CurrentUserRoleIDs = roles
-		rs := make([]rbac.Role, len(roles))
-		for i, r := range roles {
-			rs[i] = rbac.Role(r)
-		}
-		out.CurrentUserRoleID = int(rbac.BestRole(rs...))
+		RepoCount: p.RepoCount, Togglable: v.Set.Has(rbac.ResProject, rbac.Update),
+		CurrentUserRoleIDs: v.RoleIDs, CurrentUserRoleID: int(v.Role),
 	}
 	if detail {
 		out.Metadata = metadataStruct(p.Metadata)
 		out.CVEAllowlist = &ProjectCVEAllowlist{ProjectID: p.ID, Items: []CVEAllowlistItem{}}
 	}
 	return out
-}
-
-// callerRoles returns c's roles in project p given its direct roles: the
-// owner is a project administrator, as auth decides.
-func callerRoles(c *Caller, p *store.ProjectInfo, direct []int) []int {
-	if c.UserID == 0 || c.IsRobot() {
-		return nil
-	}
-	roles := slices.Clone(direct)
-	if p.OwnerID == c.UserID && !slices.Contains(roles, int(rbac.ProjectAdmin)) {
-		roles = append(roles, int(rbac.ProjectAdmin))
-	}
-	slices.Sort(roles)
-	return roles
-}
-
-// canToggle reports whether c may change project p (Harbor's "togglable").
-func (s *Server) canToggle(c *Caller, p *store.ProjectInfo, roles []int) bool {
-	switch {
-	case c.Admin:
-		return true
-	case c.IsRobot():
-		perms, err := rbac.ParseRobotPermissions(c.Robot.Permissions)
-		return err == nil && rbac.RobotProjectSet(perms, p.Name).Has(rbac.ResProject, rbac.Update)
-	}
-	rs := make([]rbac.Role, len(roles))
-	for i, r := range roles {
-		rs[i] = rbac.Role(r)
-	}
-	return rbac.ProjectPermissions(p.Public, rs...).Has(rbac.ResProject, rbac.Update)
 }
 
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -399,20 +366,8 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 	case c.Admin || s.auth.CanSystem(c.Principal, rbac.ResProject, rbac.List):
 		f.All = true
 	case c.IsRobot():
-		perms, err := rbac.ParseRobotPermissions(c.Robot.Permissions)
-		if err != nil {
-			return err
-		}
 		f.WithPublic = withPublic
-		for _, pm := range perms {
-			if pm.Kind != "project" {
-				continue
-			}
-			if pm.Namespace == "*" {
-				f.All = true
-			}
-			f.Names = append(f.Names, pm.Namespace)
-		}
+		f.Names, f.All = c.RobotProjects()
 	case c.Anonymous():
 		f.WithPublic = withPublic
 	default:
@@ -426,18 +381,16 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 	list, total, direct := pg.Projects, pg.Total, pg.Roles
 	out := make([]Project, 0, len(list))
 	for i := range list {
-		roles := callerRoles(c, &list[i], direct[list[i].ID])
-		out = append(out, projectView(&list[i], roles, s.canToggle(c, &list[i], roles), detail))
-	}
-	if pageCacheActive(r.Context()) {
-		// The console's project list asks next for each member project's
-		// summary: it then finds the project and the caller's rights in
-		// it here instead of reading them again, one project at a time.
-		for i := range list {
+		v := s.auth.ProjectView(c.Principal, &list[i].Project, direct[list[i].ID])
+		out = append(out, projectView(&list[i], v, detail))
+		if pageCacheActive(r.Context()) {
+			// The console's project list asks next for each member project's
+			// summary: it then finds the project and the caller's rights in
+			// it here instead of reading them again, one project at a time.
 			proj := list[i].Project
 			pageCachePut(r.Context(), projectNameKey(proj.Name), &proj)
 			pageCachePut(r.Context(), projectIDKey(proj.ID), &proj)
-			pageCachePut(r.Context(), permsKey(c, proj.ID), s.auth.ProjectPermissionsWithRoles(c.Principal, &proj, direct[proj.ID]))
+			pageCachePut(r.Context(), permsKey(c, proj.ID), v.Set)
 		}
 	}
 	setPageHeaders(w, r, p, total)
@@ -545,8 +498,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, c *Caller) e
 	if err != nil {
 		return err
 	}
-	roles := callerRoles(c, info, direct)
-	return writeJSON(w, http.StatusOK, projectView(info, roles, s.canToggle(c, info, roles), true))
+	return writeJSON(w, http.StatusOK, projectView(info, s.auth.ProjectView(c.Principal, &info.Project, direct), true))
 }
 
 func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *Caller) error {

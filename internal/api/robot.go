@@ -220,31 +220,6 @@ func (s *Server) requireRobot(ctx context.Context, c *Caller, level string, proj
 	return s.requireSystem(c, rbac.ResRobot, act)
 }
 
-// robotCanGrant checks that a robot creating or changing another robot
-// holds every permission it hands out, so that robot:create is not a way
-// to more power.
-func robotCanGrant(c *Caller, perms []rbac.RobotPermission) error {
-	if !c.IsRobot() {
-		return nil
-	}
-	own, err := rbac.ParseRobotPermissions(c.Robot.Permissions)
-	if err != nil {
-		return err
-	}
-	for _, p := range perms {
-		have := rbac.RobotSystemSet(own)
-		if p.Kind == "project" {
-			have = rbac.RobotProjectSet(own, p.Namespace)
-		}
-		for _, a := range p.Access {
-			if !have.Has(a.Resource, a.Action) {
-				return errs.E(errs.Denied, "robot", "%s cannot grant %s:%s in %q, which it does not hold", c.Name, a.Resource, a.Action, p.Namespace)
-			}
-		}
-	}
-	return nil
-}
-
 // loadRobot reads the robot of the path and checks that c may do act on it.
 // The project is nil for system robots.
 func (s *Server) loadRobot(r *http.Request, c *Caller, act rbac.Action) (*store.Robot, *store.Project, error) {
@@ -380,7 +355,7 @@ func (s *Server) createRobot(w http.ResponseWriter, r *http.Request, c *Caller) 
 			return err
 		}
 	}
-	if err := robotCanGrant(c, req.Permissions); err != nil {
+	if err := s.auth.MayGrant(c.Principal, req.Permissions); err != nil {
 		return err
 	}
 	name := auth.RobotPrefix + req.Name
@@ -482,7 +457,7 @@ func (s *Server) updateRobot(w http.ResponseWriter, r *http.Request, c *Caller) 
 			return err
 		}
 	}
-	if err := robotCanGrant(c, req.Permissions); err != nil {
+	if err := s.auth.MayGrant(c.Principal, req.Permissions); err != nil {
 		return err
 	}
 	perms, err := json.Marshal(req.Permissions)
