@@ -49,6 +49,9 @@ func (s *Server) projectRoutes() []route {
 		{method: "PUT", path: byID, op: "updateProject", handle: s.updateProject},
 		{method: "DELETE", path: byID, op: "deleteProject", handle: s.deleteProject},
 		{method: "GET", path: byID + "/_deletable", op: "getProjectDeletable", handle: s.projectDeletable, resp: ProjectDeletable{}, respDef: "ProjectDeletable"},
+		// Beyond Harbor: what the caller (anonymous callers too) may do in
+		// the project, for the console's controls.
+		{method: "GET", path: byID + "/permissions", op: "getProjectPermissions", handle: s.projectPermissionList, resp: []Permission{}, respDef: "[]Permission"},
 		{method: "GET", path: byID + "/summary", op: "getProjectSummary", handle: s.projectSummary, resp: ProjectSummary{}, respDef: "ProjectSummary"},
 		// Beyond Harbor: the summaries of several projects in one call.
 		{method: "GET", path: "/project-summaries", op: "listProjectSummaries", handle: s.listProjectSummaries, resp: []ProjectSummaryOf{}, respDef: "[]ProjectSummaryOf"},
@@ -584,6 +587,24 @@ func (s *Server) projectDeletable(w http.ResponseWriter, r *http.Request, c *Cal
 		out.Message = "the project contains repositories, can not be deleted"
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// projectPermissionList is Berth's own getProjectPermissions: what the
+// caller may do in the project, with resources relative to it
+// ("repository", as /users/current/permissions?relative=true shows them).
+// Unlike that Harbor operation it also answers anonymous callers (the
+// public policies of a public project), so that the console shows every
+// visitor controls from the set enforcement checks.
+func (s *Server) projectPermissionList(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Read)
+	if err != nil {
+		return err
+	}
+	set, err := s.projectPermissions(r.Context(), c, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, permissionList(set))
 }
 
 func (s *Server) projectSummary(w http.ResponseWriter, r *http.Request, c *Caller) error {
