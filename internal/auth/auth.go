@@ -532,6 +532,48 @@ func (s *Service) MayGrant(p *Principal, perms []rbac.RobotPermission) error {
 	return nil
 }
 
+// HiddenProject is Decide's refusal for a project the caller holds nothing
+// in: the project is not revealed, so the error is a NotFound naming the
+// project by its ID. Surfaces reword it to name the project as the
+// request did (never showing the stored name for an ID).
+type HiddenProject struct {
+	ID   int64
+	Name string
+	err  error
+}
+
+func (h *HiddenProject) Error() string { return h.err.Error() }
+func (h *HiddenProject) Unwrap() error { return h.err }
+
+// Decide is the one answer to "may p do act on res in project", given the
+// permissions set p holds there (ProjectPermissions): nil, an
+// Unauthenticated error for an anonymous caller, a *HiddenProject for a
+// caller holding nothing there, or a Denied error.
+func Decide(p *Principal, project *store.Project, set rbac.Set, res rbac.Resource, act rbac.Action) error {
+	if set.Has(res, act) {
+		return nil
+	}
+	if p.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	if len(set) == 0 {
+		return &HiddenProject{ID: project.ID, Name: project.Name,
+			err: errs.E(errs.NotFound, "get project", "project %d not found", project.ID)}
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", p.Name, act, res, project.Name)
+}
+
+// DecideSystem is Decide for a system-level permission.
+func (s *Service) DecideSystem(p *Principal, res rbac.Resource, act rbac.Action) error {
+	if s.CanSystem(p, res, act) {
+		return nil
+	}
+	if p.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s", p.Name, act, res)
+}
+
 // Can reports whether p may do act on res in project.
 func (s *Service) Can(ctx context.Context, p *Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error) {
 	if p.Admin {
