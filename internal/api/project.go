@@ -292,18 +292,6 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *Caller
 	return created(w, r, loc)
 }
 
-// projectFor loads the project of the path and checks c may do act on res there.
-func (s *Server) projectFor(r *http.Request, c *Caller, res rbac.Resource, act rbac.Action) (*store.Project, error) {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.require(r.Context(), c, p, res, act); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
 // pathProject loads the project the path names.
 func (s *Server) pathProject(r *http.Request) (*store.Project, error) {
 	return s.project(r, "project_name_or_id")
