@@ -122,7 +122,7 @@ func mxRows() []mxRow {
 		{op: "getProjectPermissions", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/permissions", nil)},
 		// Harbor checks metadata:list, which no role holds (only admins and
 		// robots given it could list). Berth lets whoever may read metadata
-		// list it too, deliberately (internal/api/project.go metadataProject:
+		// list it too, deliberately (internal/project/metadata.go MetadataOf:
 		// "Harbor's role table gives project administrators no list, only
 		// read"), so projectAdmin and maintainer are allowed here.
 		{op: "listProjectMetadatas", needs: "metadata:list (Berth: or metadata:read)", proj: mxPerms("metadata:list"),
