@@ -114,9 +114,6 @@ func robotView(r *store.Robot) (Robot, error) {
 func (s *Server) listRobots(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	const op = "list robots"
 	ctx := r.Context()
-	if c.Anonymous() {
-		return errs.E(errs.Unauthenticated, op, "authentication required")
-	}
 	p, err := page(r)
 	if err != nil {
 		return err
