@@ -28,8 +28,11 @@ import (
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/user"
 )
 
 // Prefix is where the API is mounted.
@@ -42,7 +45,6 @@ type Store interface {
 	sessionStore
 	projectStore
 	userStore
-	memberStore
 	robotStore
 	repositoryStore
 	artifactStore
@@ -71,9 +73,12 @@ type Auth interface {
 	Login(ctx context.Context, user, pass, addr string) (*auth.Principal, error)
 	ProjectPermissions(ctx context.Context, p *auth.Principal, project *store.Project) (rbac.Set, error)
 	ProjectPermissionsWithRoles(p *auth.Principal, project *store.Project, roleIDs []int) rbac.Set
+	ProjectView(p *auth.Principal, project *store.Project, roleIDs []int) auth.ProjectView
+	MayGrant(p *auth.Principal, perms []rbac.RobotPermission) error
 	Can(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) (bool, error)
 	CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool
 	SystemPermissions(p *auth.Principal) rbac.Set
+	DecideSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) error
 	ForgetCredentials()
 }
 
@@ -116,6 +121,11 @@ type Server struct {
 	opts   Options
 	routes []route
 	mux    *http.ServeMux
+
+	// The domain services the handlers call.
+	projects *project.Service
+	robots   *robot.Service
+	users    *user.Service
 }
 
 // New builds the API server.
@@ -136,6 +146,9 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	if s.arts == nil {
 		s.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: opts.Changed})
 	}
+	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -280,18 +293,11 @@ func projectNotFound(ref string) error {
 	return errs.E(errs.NotFound, "get project", "project %s not found", ref)
 }
 
-// hiddenProject is allowed's answer for a project the caller holds nothing
-// in: a projectNotFound naming its ID, which hideProject rewords to name
-// the project as the request's path did, and byName as a name the request
-// sent elsewhere. Its stored name is never shown.
-type hiddenProject struct {
-	id   int64
-	name string
-	err  error
-}
-
-func (h *hiddenProject) Error() string { return h.err.Error() }
-func (h *hiddenProject) Unwrap() error { return h.err }
+// hiddenProject is auth.Decide's answer for a project the caller holds
+// nothing in: a NotFound naming its ID, which hideProject rewords to name
+// the project as the request's path did, and hideName as a name the
+// request sent elsewhere. Its stored name is never shown.
+type hiddenProject = auth.HiddenProject
 
 // hideProject words a hiddenProject error of route rt like a missing
 // project named by the request's path (by ID or by name, as sent).
@@ -301,7 +307,7 @@ func hideProject(rt *route, r *http.Request, err error) error {
 		return err
 	}
 	for _, param := range []string{"project_name_or_id", "project_name"} {
-		if v := r.PathValue(param); strings.Contains(rt.path, "{"+param+"}") && (v == h.name || v == strconv.FormatInt(h.id, 10)) {
+		if v := r.PathValue(param); strings.Contains(rt.path, "{"+param+"}") && (v == h.Name || v == strconv.FormatInt(h.ID, 10)) {
 			return projectNotFound(v)
 		}
 	}
@@ -361,28 +367,12 @@ func (s *Server) require(ctx context.Context, c *Caller, project *store.Project,
 
 // allowed is require's answer for the permissions set c holds in project.
 func (s *Server) allowed(c *Caller, project *store.Project, set rbac.Set, res rbac.Resource, act rbac.Action) error {
-	if set.Has(res, act) {
-		return nil
-	}
-	if c.Anonymous() {
-		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
-	}
-	if len(set) == 0 {
-		// The caller holds nothing here: do not tell them the project exists.
-		return &hiddenProject{id: project.ID, name: project.Name, err: projectNotFound(strconv.FormatInt(project.ID, 10))}
-	}
-	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", c.Name, act, res, project.Name)
+	return auth.Decide(c.Principal, project, set, res, act)
 }
 
 // requireSystem checks a system-level permission.
 func (s *Server) requireSystem(c *Caller, res rbac.Resource, act rbac.Action) error {
-	if s.auth.CanSystem(c.Principal, res, act) {
-		return nil
-	}
-	if c.Anonymous() {
-		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
-	}
-	return errs.E(errs.Denied, "authorize", "%s may not %s %s", c.Name, act, res)
+	return s.auth.DecideSystem(c.Principal, res, act)
 }
 
 // requireUser checks the caller is a signed-in user (not anonymous, not a robot).

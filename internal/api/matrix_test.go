@@ -118,9 +118,11 @@ func mxRows() []mxRow {
 		{op: "getProjectSummary", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/summary", nil)},
 		// Berth's own: filtered to the projects the caller may read (TestProjectSummary).
 		{op: "listProjectSummaries", needs: "none (filtered)", want: all, req: mxIn("/project-summaries?project_ids=%d", nil)},
+		// Berth's own: the caller's permissions in the project (TestPermissionViewsAgree).
+		{op: "getProjectPermissions", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/permissions", nil)},
 		// Harbor checks metadata:list, which no role holds (only admins and
 		// robots given it could list). Berth lets whoever may read metadata
-		// list it too, deliberately (internal/api/project.go metadataProject:
+		// list it too, deliberately (internal/project/metadata.go MetadataOf:
 		// "Harbor's role table gives project administrators no list, only
 		// read"), so projectAdmin and maintainer are allowed here.
 		{op: "listProjectMetadatas", needs: "metadata:list (Berth: or metadata:read)", proj: mxPerms("metadata:list"),

@@ -4,35 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// projectStore is what the project, project metadata and quota handlers
-// need from the metadata store.
+// projectStore is what the project service and the quota handlers need
+// from the metadata store.
 type projectStore interface {
-	AddProject(ctx context.Context, p store.ProjectSpec) (int64, error)
-	FirstAdminID(ctx context.Context) (int64, error)
-	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int, user int64) (*store.ProjectPage, error)
-	ProjectInfo(ctx context.Context, id int64) (*store.ProjectInfo, error)
+	project.Store
 	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
-	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
 	ProjectSummariesOf(ctx context.Context, wants []store.SummaryWanted) ([]*store.ProjectSummary, error)
-	ProjectInfoAndRoles(ctx context.Context, id, user int64) (*store.ProjectInfo, []int, error)
-	ProjectRepoCount(ctx context.Context, projectID int64) (int64, error)
-	UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error
-	DeleteProject(ctx context.Context, id int64) error
-
-	AddProjectMetadata(ctx context.Context, id int64, m map[string]string) error
-	SetProjectMetadata(ctx context.Context, id int64, m map[string]string) error
-	DeleteProjectMetadata(ctx context.Context, id int64, key string) error
 
 	ListQuotas(ctx context.Context, q *query.Query, projectID int64, offset, limit int) ([]store.Quota, int64, error)
 	GetQuota(ctx context.Context, id int64) (*store.Quota, error)
@@ -49,6 +37,9 @@ func (s *Server) projectRoutes() []route {
 		{method: "PUT", path: byID, op: "updateProject", handle: s.updateProject},
 		{method: "DELETE", path: byID, op: "deleteProject", handle: s.deleteProject},
 		{method: "GET", path: byID + "/_deletable", op: "getProjectDeletable", handle: s.projectDeletable, resp: ProjectDeletable{}, respDef: "ProjectDeletable"},
+		// Beyond Harbor: what the caller (anonymous callers too) may do in
+		// the project, for the console's controls.
+		{method: "GET", path: byID + "/permissions", op: "getProjectPermissions", handle: s.projectPermissionList, resp: []Permission{}, respDef: "[]Permission"},
 		{method: "GET", path: byID + "/summary", op: "getProjectSummary", handle: s.projectSummary, resp: ProjectSummary{}, respDef: "ProjectSummary"},
 		// Beyond Harbor: the summaries of several projects in one call.
 		{method: "GET", path: "/project-summaries", op: "listProjectSummaries", handle: s.listProjectSummaries, resp: []ProjectSummaryOf{}, respDef: "[]ProjectSummaryOf"},
@@ -184,97 +175,6 @@ type QuotaUpdateReq struct {
 // storageResource is the one quota resource Harbor (and Berth) counts.
 const storageResource = "storage"
 
-// projectNameRe is Harbor's project name rule.
-var projectNameRe = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-
-func validateProjectName(name string) error {
-	const op = "validate project"
-	if name == "" {
-		return errs.E(errs.Invalid, op, "project_name is required")
-	}
-	if len(name) > 255 {
-		return errs.E(errs.Invalid, op, "project_name must be at most 255 characters")
-	}
-	if !projectNameRe.MatchString(name) {
-		return errs.E(errs.Invalid, op, "project name %q is invalid: use lowercase letters, digits and single . _ - between them", name)
-	}
-	return nil
-}
-
-// Project metadata keys (Harbor's ProjectMetadata) and the kind of value each takes.
-const (
-	metaBool = iota
-	metaSeverity
-	metaID
-	metaInt
-	metaFilterKind
-	metaText
-)
-
-var metadataKeys = map[string]int{
-	"public":                         metaBool,
-	"enable_content_trust":           metaBool,
-	"enable_content_trust_cosign":    metaBool,
-	"prevent_vul":                    metaBool,
-	"severity":                       metaSeverity,
-	"auto_scan":                      metaBool,
-	"auto_sbom_generation":           metaBool,
-	"reuse_sys_cve_allowlist":        metaBool,
-	"retention_id":                   metaID,
-	"proxy_speed_kb":                 metaInt,
-	"max_upstream_conn":              metaInt,
-	"proxy_cache_local_on_not_found": metaBool,
-	"proxy_referrer_api":             metaBool,
-	"proxy_cache_filter_pattern":     metaText,
-	"proxy_cache_filter_kind":        metaFilterKind,
-}
-
-// validateMetadata checks one metadata value and returns it normalised
-// (booleans as "true"/"false", severities in lower case).
-func validateMetadata(key, value string) (string, error) {
-	const op = "validate project metadata"
-	kind, ok := metadataKeys[key]
-	if !ok {
-		return "", errs.E(errs.Invalid, op, "invalid metadata key %q", key)
-	}
-	bad := func() (string, error) {
-		return "", errs.E(errs.Invalid, op, "invalid value %q for metadata %s", value, key)
-	}
-	switch kind {
-	case metaBool:
-		b, err := strconv.ParseBool(value)
-		if err != nil {
-			return bad()
-		}
-		return strconv.FormatBool(b), nil
-	case metaSeverity:
-		v := strings.ToLower(value)
-		switch v {
-		case "none", "low", "medium", "high", "critical":
-			return v, nil
-		}
-		return bad()
-	case metaID:
-		if _, ok := parseID(value); !ok {
-			return bad()
-		}
-	case metaInt:
-		n, err := strconv.ParseInt(value, 10, 32)
-		if err != nil || n < -1 {
-			return bad()
-		}
-	case metaFilterKind:
-		if value != "doublestar" && value != "regex" {
-			return bad()
-		}
-	case metaText:
-		if len(value) > 1024 {
-			return bad()
-		}
-	}
-	return value, nil
-}
-
 func metadataMap(m *ProjectMetadata) map[string]string {
 	out := map[string]string{}
 	if m == nil {
@@ -292,52 +192,17 @@ func metadataStruct(m map[string]string) *ProjectMetadata {
 	return &out
 }
 
-// isProxyKey reports whether key configures a proxy cache project; Harbor
-// drops such keys for other projects.
-func isProxyKey(key string) bool {
-	return strings.HasPrefix(key, "proxy_") || key == "max_upstream_conn"
-}
-
-// projectMetadataFromReq validates the metadata of a project request and
-// returns it normalised, with "public" taken from metadata.public or else
-// the deprecated top-level public.
-func projectMetadataFromReq(req *ProjectReq) (map[string]string, error) {
-	in := metadataMap(req.Metadata)
-	out := map[string]string{}
-	for k, v := range in {
-		if isProxyKey(k) {
-			continue // no proxy cache projects (yet): ignored, as Harbor does for other projects
-		}
-		if v == "" && k != "public" {
-			out[k] = ""
-			continue
-		}
-		nv, err := validateMetadata(k, v)
-		if err != nil {
-			return nil, err
-		}
-		out[k] = nv
-	}
-	if _, ok := out["public"]; !ok && req.Public != nil {
-		out["public"] = strconv.FormatBool(*req.Public)
-	}
-	return out, nil
-}
-
-// projectView assembles the API form of p for the caller with roles.
-func projectView(p *store.ProjectInfo, roles []int, togglable, detail bool) Project {
+// projectView assembles the API form of p for a caller whose view of it
+// (roles and permissions) auth gave: current_user_role_id(s) are its
+// membership roles and togglable is whether it may update the project,
+// both from the answer enforcement checks. (Harbor v2 leaves togglable
+// unset; Berth fills it with project:update, its v1 meaning.)
+func projectView(p *store.ProjectInfo, v auth.ProjectView, detail bool) Project {
 	out := Project{
 		ProjectID: p.ID, OwnerID: p.OwnerID, Name: p.Name, OwnerName: p.OwnerName,
 		CreationTime: Timestamp(p.CreatedAt), UpdateTime: Timestamp(p.UpdatedAt),
-		RepoCount: p.RepoCount, Togglable: togglable,
-	}
-	if len(roles) > 0 {
-		out.CurrentUserRoleIDs = roles
-		rs := make([]rbac.Role, len(roles))
-		for i, r := range roles {
-			rs[i] = rbac.Role(r)
-		}
-		out.CurrentUserRoleID = int(rbac.BestRole(rs...))
+		RepoCount: p.RepoCount, Togglable: v.Set.Has(rbac.ResProject, rbac.Update),
+		CurrentUserRoleIDs: v.RoleIDs, CurrentUserRoleID: int(v.Role),
 	}
 	if detail {
 		out.Metadata = metadataStruct(p.Metadata)
@@ -346,43 +211,13 @@ func projectView(p *store.ProjectInfo, roles []int, togglable, detail bool) Proj
 	return out
 }
 
-// callerRoles returns c's roles in project p given its direct roles: the
-// owner is a project administrator, as auth decides.
-func callerRoles(c *Caller, p *store.ProjectInfo, direct []int) []int {
-	if c.UserID == 0 || c.IsRobot() {
-		return nil
-	}
-	roles := slices.Clone(direct)
-	if p.OwnerID == c.UserID && !slices.Contains(roles, int(rbac.ProjectAdmin)) {
-		roles = append(roles, int(rbac.ProjectAdmin))
-	}
-	slices.Sort(roles)
-	return roles
-}
-
-// canToggle reports whether c may change project p (Harbor's "togglable").
-func (s *Server) canToggle(c *Caller, p *store.ProjectInfo, roles []int) bool {
-	switch {
-	case c.Admin:
-		return true
-	case c.IsRobot():
-		perms, err := rbac.ParseRobotPermissions(c.Robot.Permissions)
-		return err == nil && rbac.RobotProjectSet(perms, p.Name).Has(rbac.ResProject, rbac.Update)
-	}
-	rs := make([]rbac.Role, len(roles))
-	for i, r := range roles {
-		rs[i] = rbac.Role(r)
-	}
-	return rbac.ProjectPermissions(p.Public, rs...).Has(rbac.ResProject, rbac.Update)
-}
-
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller) error {
 	p, err := page(r)
 	if err != nil {
 		return err
 	}
 	qv := r.URL.Query()
-	f := store.ProjectFilter{Name: qv.Get("name"), Owner: qv.Get("owner")}
+	f := project.Filter{Name: qv.Get("name"), Owner: qv.Get("owner")}
 	if qv.Get("public") != "" {
 		b, err := boolParam(r, "public", false)
 		if err != nil {
@@ -394,50 +229,21 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 	if err != nil {
 		return err
 	}
-	withPublic := f.Public == nil || *f.Public
-	switch {
-	case c.Admin || s.auth.CanSystem(c.Principal, rbac.ResProject, rbac.List):
-		f.All = true
-	case c.IsRobot():
-		perms, err := rbac.ParseRobotPermissions(c.Robot.Permissions)
-		if err != nil {
-			return err
-		}
-		f.WithPublic = withPublic
-		for _, pm := range perms {
-			if pm.Kind != "project" {
-				continue
-			}
-			if pm.Namespace == "*" {
-				f.All = true
-			}
-			f.Names = append(f.Names, pm.Namespace)
-		}
-	case c.Anonymous():
-		f.WithPublic = withPublic
-	default:
-		f.WithPublic = withPublic
-		f.MemberID = c.UserID
-	}
-	pg, err := s.st.ListProjects(r.Context(), f, p.Query, p.Offset(), p.Size, c.UserID)
+	list, total, err := s.projects.List(r.Context(), c.Principal, f, p.Query, p.Offset(), p.Size)
 	if err != nil {
 		return err
 	}
-	list, total, direct := pg.Projects, pg.Total, pg.Roles
 	out := make([]Project, 0, len(list))
-	for i := range list {
-		roles := callerRoles(c, &list[i], direct[list[i].ID])
-		out = append(out, projectView(&list[i], roles, s.canToggle(c, &list[i], roles), detail))
-	}
-	if pageCacheActive(r.Context()) {
-		// The console's project list asks next for each member project's
-		// summary: it then finds the project and the caller's rights in
-		// it here instead of reading them again, one project at a time.
-		for i := range list {
-			proj := list[i].Project
+	for _, v := range list {
+		out = append(out, projectView(v.Info, v.Access, detail))
+		if pageCacheActive(r.Context()) {
+			// The console's project list asks next for each member project's
+			// summary: it then finds the project and the caller's rights in
+			// it here instead of reading them again, one project at a time.
+			proj := v.Info.Project
 			pageCachePut(r.Context(), projectNameKey(proj.Name), &proj)
 			pageCachePut(r.Context(), projectIDKey(proj.ID), &proj)
-			pageCachePut(r.Context(), permsKey(c, proj.ID), s.auth.ProjectPermissionsWithRoles(c.Principal, &proj, direct[proj.ID]))
+			pageCachePut(r.Context(), permsKey(c, proj.ID), v.Access.Set)
 		}
 	}
 	setPageHeaders(w, r, p, total)
@@ -462,58 +268,20 @@ func (s *Server) headProject(w http.ResponseWriter, r *http.Request, c *Caller) 
 	return ok(w)
 }
 
+// projectSpec is the service's form of a project request.
+func projectSpec(req *ProjectReq) project.Spec {
+	return project.Spec{Name: req.ProjectName, Public: req.Public, Metadata: metadataMap(req.Metadata),
+		StorageLimit: req.StorageLimit, RegistryID: req.RegistryID}
+}
+
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "create project"
 	cfg := s.opts.Settings.Get()
-	sysCreate := s.auth.CanSystem(c.Principal, rbac.ResProject, rbac.Create)
-	switch {
-	case c.IsRobot() && (c.Robot.Level != "system" || !sysCreate):
-		return errs.E(errs.Denied, op, "only system robot accounts with the project create permission can create projects")
-	case cfg.ProjectCreationRestriction == "adminonly" && !sysCreate:
-		return errs.E(errs.Denied, op, "Only system admin can create project")
-	}
+	pol := project.CreatePolicy{AdminOnly: cfg.ProjectCreationRestriction == "adminonly", StoragePerProject: cfg.StoragePerProject}
 	var req ProjectReq
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := validateProjectName(req.ProjectName); err != nil {
-		return err
-	}
-	if req.RegistryID != nil {
-		return errs.E(errs.Invalid, op, "proxy cache projects (registry_id) are not supported")
-	}
-	limit := cfg.StoragePerProject
-	if req.StorageLimit != nil {
-		switch v := *req.StorageLimit; {
-		case v < -1:
-			return errs.E(errs.Invalid, op, "storage_limit must be -1 (unlimited) or a number of bytes, not %d", v)
-		case v != 0 && sysCreate:
-			limit = v // only administrators choose; others get the default, as in Harbor
-		}
-	}
-	meta, err := projectMetadataFromReq(&req)
-	if err != nil {
-		return err
-	}
-	if meta["retention_id"] != "" {
-		return errs.E(errs.Invalid, op, "retention_id must be omitted when creating a project")
-	}
-	public := meta["public"] == "true"
-	for k, v := range meta {
-		if v == "" || k == "public" {
-			delete(meta, k)
-		}
-	}
-	owner := c.UserID
-	if c.IsRobot() {
-		if owner, err = s.st.FirstAdminID(r.Context()); err != nil {
-			return err
-		}
-	}
-	id, err := s.st.AddProject(r.Context(), store.ProjectSpec{
-		Name: req.ProjectName, OwnerID: owner, Public: public, StorageLimit: limit, Metadata: meta,
-	})
-	s.audit(c, id, "create", "project", req.ProjectName, err)
+	id, err := s.projects.Create(r.Context(), c.Principal, projectSpec(&req), pol)
 	if err != nil {
 		return err
 	}
@@ -524,34 +292,25 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *Caller
 	return created(w, r, loc)
 }
 
-// projectFor loads the project of the path and checks c may do act on res there.
-func (s *Server) projectFor(r *http.Request, c *Caller, res rbac.Resource, act rbac.Action) (*store.Project, error) {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.require(r.Context(), c, p, res, act); err != nil {
-		return nil, err
-	}
-	return p, nil
+// pathProject loads the project the path names.
+func (s *Server) pathProject(r *http.Request) (*store.Project, error) {
+	return s.project(r, "project_name_or_id")
 }
 
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Read)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	info, direct, err := s.st.ProjectInfoAndRoles(r.Context(), p.ID, c.UserID)
+	v, err := s.projects.Get(r.Context(), c.Principal, p)
 	if err != nil {
 		return err
 	}
-	roles := callerRoles(c, info, direct)
-	return writeJSON(w, http.StatusOK, projectView(info, roles, s.canToggle(c, info, roles), true))
+	return writeJSON(w, http.StatusOK, projectView(v.Info, v.Access, true))
 }
 
 func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "update project"
-	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Update)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
@@ -559,98 +318,63 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request, c *Caller
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.ProjectName != "" && req.ProjectName != p.Name {
-		return errs.E(errs.Invalid, op, "a project cannot be renamed (%s to %s)", p.Name, req.ProjectName)
-	}
-	if req.RegistryID != nil {
-		return errs.E(errs.Invalid, op, "registry_id cannot be set: %s is not a proxy cache project", p.Name)
-	}
-	// storage_limit is accepted and ignored, as by Harbor: quotas change
-	// through PUT /quotas/{id}. cve_allowlist too, until scanning comes.
-	if req.StorageLimit != nil && *req.StorageLimit < -1 {
-		return errs.E(errs.Invalid, op, "storage_limit must be -1 (unlimited) or a number of bytes")
-	}
-	meta, err := projectMetadataFromReq(&req)
-	if err != nil {
-		return err
-	}
-	if rid, ok := meta["retention_id"]; ok {
-		info, err := s.st.ProjectInfo(r.Context(), p.ID)
-		if err != nil {
-			return err
-		}
-		if rid != info.Metadata["retention_id"] {
-			return errs.E(errs.Invalid, op, "retention_id must be omitted, or be the one already associated with the project")
-		}
-		delete(meta, "retention_id")
-	}
-	var public *bool
-	if v, ok := meta["public"]; ok {
-		b := v == "true"
-		public = &b
-		delete(meta, "public")
-	}
-	var del []string
-	for k, v := range meta {
-		if v == "" {
-			del = append(del, k)
-			delete(meta, k)
-		}
-	}
-	err = s.st.UpdateProject(r.Context(), p.ID, public, meta, del)
-	s.audit(c, p.ID, "update", "project", p.Name, err)
-	if err != nil {
+	if err := s.projects.Update(r.Context(), c.Principal, p, projectSpec(&req)); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) deleteProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Delete)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	err = s.st.DeleteProject(r.Context(), p.ID)
-	s.audit(c, p.ID, "delete", "project", p.Name, err)
-	if err != nil {
+	if err := s.projects.Delete(r.Context(), c.Principal, p); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) projectDeletable(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Delete)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	n, err := s.st.ProjectRepoCount(r.Context(), p.ID)
+	deletable, msg, err := s.projects.Deletable(r.Context(), c.Principal, p)
 	if err != nil {
 		return err
 	}
-	out := ProjectDeletable{Deletable: n == 0}
-	if n > 0 {
-		out.Message = "the project contains repositories, can not be deleted"
+	return writeJSON(w, http.StatusOK, ProjectDeletable{Deletable: deletable, Message: msg})
+}
+
+// projectPermissionList is Berth's own getProjectPermissions: what the
+// caller may do in the project, with resources relative to it
+// ("repository", as /users/current/permissions?relative=true shows them).
+// Unlike that Harbor operation it also answers anonymous callers (the
+// public policies of a public project), so that the console shows every
+// visitor controls from the set enforcement checks.
+func (s *Server) projectPermissionList(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, err := s.pathProject(r)
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, out)
+	set, err := s.projects.Permissions(r.Context(), c.Principal, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, permissionList(set))
 }
 
 func (s *Server) projectSummary(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.projectFor(r, c, rbac.ResProject, rbac.Read)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	set, err := s.projectPermissions(ctx, c, p)
+	sum, want, err := s.projects.Summary(r.Context(), c.Principal, p)
 	if err != nil {
 		return err
 	}
-	withQuota, withMembers := set.Has(rbac.ResQuota, rbac.Read), set.Has(rbac.ResMember, rbac.List)
-	sum, err := s.st.ProjectSummaryOf(ctx, p.ID, withQuota, withMembers)
-	if err != nil {
-		return err
-	}
-	out := summaryView(sum, withQuota, withMembers)
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, summaryView(sum, want.Quota, want.Members))
 }
 
 // summaryView is Harbor's view of a project summary, with the quota and
@@ -710,14 +434,13 @@ func (s *Server) listProjectSummaries(w http.ResponseWriter, r *http.Request, c 
 		if err != nil {
 			return err
 		}
-		set, err := s.projectPermissions(ctx, c, p)
+		want, readable, err := s.projects.SummaryWanted(ctx, c.Principal, p)
 		if err != nil {
 			return err
 		}
-		if s.allowed(c, p, set, rbac.ResProject, rbac.Read) != nil {
-			continue
+		if readable {
+			wants = append(wants, want)
 		}
-		wants = append(wants, store.SummaryWanted{ProjectID: id, Quota: set.Has(rbac.ResQuota, rbac.Read), Members: set.Has(rbac.ResMember, rbac.List)})
 	}
 	sums, err := s.st.ProjectSummariesOf(ctx, wants)
 	if err != nil {
@@ -734,49 +457,29 @@ func (s *Server) listProjectSummaries(w http.ResponseWriter, r *http.Request, c 
 
 // --- project metadata ---
 
-// metadataProject loads the project of the path for act on its metadata.
-// Listing is allowed to whoever may read it (Harbor's role table gives
-// project administrators no "list", only "read").
-func (s *Server) metadataProject(r *http.Request, c *Caller, act rbac.Action) (*store.ProjectInfo, error) {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return nil, err
-	}
-	if act == rbac.List {
-		set, err := s.projectPermissions(r.Context(), c, p)
-		if err != nil {
-			return nil, err
-		}
-		if set.Has(rbac.ResMetadata, rbac.Read) {
-			act = rbac.Read
-		}
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResMetadata, act); err != nil {
-		return nil, err
-	}
-	return s.st.ProjectInfo(r.Context(), p.ID)
-}
-
 // metaName reads and checks the meta_name path value.
 func metaName(r *http.Request) (string, error) {
 	k := r.PathValue("meta_name")
-	if _, ok := metadataKeys[k]; !ok {
+	if !project.IsMetadataKey(k) {
 		return "", errs.E(errs.Invalid, "project metadata", "invalid metadata key %q", k)
 	}
 	return k, nil
 }
 
 func (s *Server) listProjectMetadatas(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.metadataProject(r, c, rbac.List)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, p.Metadata)
+	info, err := s.projects.MetadataOf(r.Context(), c.Principal, p, rbac.List)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, info.Metadata)
 }
 
 func (s *Server) addProjectMetadatas(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "add project metadata"
-	p, err := s.metadataProject(r, c, rbac.Create)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
@@ -784,18 +487,7 @@ func (s *Server) addProjectMetadatas(w http.ResponseWriter, r *http.Request, c *
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	if len(body) == 0 {
-		return errs.E(errs.Invalid, op, "no metadata given")
-	}
-	m := make(map[string]string, len(body))
-	for k, v := range body {
-		if m[k], err = validateMetadata(k, v); err != nil {
-			return err
-		}
-	}
-	err = s.st.AddProjectMetadata(r.Context(), p.ID, m)
-	s.audit(c, p.ID, "create", "project_metadata", p.Name, err)
-	if err != nil {
+	if err := s.projects.AddMetadata(r.Context(), c.Principal, p, body); err != nil {
 		return err
 	}
 	return ok(w)
@@ -806,24 +498,27 @@ func (s *Server) getProjectMetadata(w http.ResponseWriter, r *http.Request, c *C
 	if err != nil {
 		return err
 	}
-	p, err := s.metadataProject(r, c, rbac.Read)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	v, found := p.Metadata[k]
+	info, err := s.projects.MetadataOf(r.Context(), c.Principal, p, rbac.Read)
+	if err != nil {
+		return err
+	}
+	v, found := info.Metadata[k]
 	if !found {
-		return errs.E(errs.NotFound, "get project metadata", "metadata %q not found in project %s", k, p.Name)
+		return errs.E(errs.NotFound, "get project metadata", "metadata %q not found in project %s", k, info.Name)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{k: v})
 }
 
 func (s *Server) updateProjectMetadata(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "update project metadata"
 	k, err := metaName(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.metadataProject(r, c, rbac.Update)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
@@ -831,42 +526,22 @@ func (s *Server) updateProjectMetadata(w http.ResponseWriter, r *http.Request, c
 	if err := decode(r, &body); err != nil {
 		return err
 	}
-	for bk := range body {
-		if bk != k {
-			return errs.E(errs.Invalid, op, "the body may only set %q, not %q", k, bk)
-		}
-	}
-	v, found := body[k]
-	if !found {
-		return errs.E(errs.Invalid, op, "the body must set %q", k)
-	}
-	if v, err = validateMetadata(k, v); err != nil {
-		return err
-	}
-	err = s.st.SetProjectMetadata(r.Context(), p.ID, map[string]string{k: v})
-	s.audit(c, p.ID, "update", "project_metadata", p.Name, err)
-	if err != nil {
+	if err := s.projects.SetMetadata(r.Context(), c.Principal, p, k, body); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) deleteProjectMetadata(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "delete project metadata"
 	k, err := metaName(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.metadataProject(r, c, rbac.Delete)
+	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	if k == "public" {
-		return errs.E(errs.Invalid, op, "public cannot be deleted; set it to \"false\" to make the project private")
-	}
-	err = s.st.DeleteProjectMetadata(r.Context(), p.ID, k)
-	s.audit(c, p.ID, "delete", "project_metadata", p.Name, err)
-	if err != nil {
+	if err := s.projects.DeleteMetadata(r.Context(), c.Principal, p, k); err != nil {
 		return err
 	}
 	return ok(w)

@@ -58,18 +58,11 @@ func (s *Server) reach(c *Caller) *store.Reach {
 	case c.Admin:
 		return &store.Reach{All: true}
 	case c.IsRobot():
-		r := &store.Reach{}
-		perms, _ := rbac.ParseRobotPermissions(c.Robot.Permissions)
-		for _, p := range perms {
-			if p.Kind != "project" || len(p.Access) == 0 {
-				continue
-			}
-			if p.Namespace == "*" {
-				return &store.Reach{All: true}
-			}
-			r.Projects = append(r.Projects, p.Namespace)
+		names, all := c.RobotProjects()
+		if all {
+			return &store.Reach{All: true}
 		}
-		return r
+		return &store.Reach{Projects: names}
 	case !c.Anonymous():
 		return &store.Reach{UserID: c.UserID}
 	}

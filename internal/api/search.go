@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -81,12 +80,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, c *Caller) error
 			CreationTime: Timestamp(p.CreatedAt), UpdateTime: Timestamp(p.UpdatedAt),
 			RepoCount: p.RepoCount, Metadata: map[string]string{"public": strconv.FormatBool(p.Public)},
 		}
-		var rs []rbac.Role
-		for _, id := range found.Roles[p.ID] {
-			sp.CurrentUserRoleIDs = append(sp.CurrentUserRoleIDs, id)
-			rs = append(rs, rbac.Role(id))
-		}
-		sp.CurrentUserRoleID = int(rbac.BestRole(rs...))
+		v := s.auth.ProjectView(c.Principal, &p.Project, found.Roles[p.ID])
+		sp.CurrentUserRoleIDs, sp.CurrentUserRoleID = v.RoleIDs, int(v.Role)
 		out.Project = append(out.Project, sp)
 	}
 	for _, h := range found.Repositories {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -132,6 +133,33 @@ func (s *Server) projectPermissions(ctx context.Context, c *Caller, project *sto
 	return pageCached(ctx, permsKey(c, project.ID), func() (rbac.Set, error) {
 		return s.auth.ProjectPermissions(ctx, c.Principal, project)
 	})
+}
+
+// pageCachedAuth is the API's auth as the domain services see it: the
+// caller's permissions in a project come through the page cache, so the
+// console's calls for one page ask auth once per project.
+type pageCachedAuth struct{ s *Server }
+
+func (a pageCachedAuth) ProjectPermissions(ctx context.Context, p *auth.Principal, project *store.Project) (rbac.Set, error) {
+	return a.s.projectPermissions(ctx, &Caller{p}, project)
+}
+
+func (a pageCachedAuth) ProjectView(p *auth.Principal, project *store.Project, roleIDs []int) auth.ProjectView {
+	return a.s.auth.ProjectView(p, project, roleIDs)
+}
+
+func (a pageCachedAuth) DecideSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) error {
+	return a.s.auth.DecideSystem(p, res, act)
+}
+
+func (a pageCachedAuth) MayGrant(p *auth.Principal, perms []rbac.RobotPermission) error {
+	return a.s.auth.MayGrant(p, perms)
+}
+
+func (a pageCachedAuth) ForgetCredentials() { a.s.auth.ForgetCredentials() }
+
+func (a pageCachedAuth) CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool {
+	return a.s.auth.CanSystem(p, res, act)
 }
 
 // pageCacheActive reports whether ctx carries a page cache.

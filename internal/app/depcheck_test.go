@@ -47,6 +47,17 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
+	// The domain services sit between the HTTP surfaces and store: they
+	// ask auth what a caller may do, and never reach an HTTP surface or a
+	// backend.
+	for _, pkg := range []string{"internal/project", "internal/robot", "internal/user", "internal/artifact"} {
+		d := deps(t, pkg)
+		for _, h := range append([]string{module + "/internal/api", module + "/internal/ui", module + "/internal/registry"}, backends...) {
+			if d[h] {
+				t.Errorf("service %s imports %s", pkg, h)
+			}
+		}
+	}
 	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs", "internal/rbac", "internal/query", "internal/event",
 		"internal/pullgate", "internal/artifact", "internal/selector", "internal/immutable", "internal/retention"}
 	for _, pkg := range domain {

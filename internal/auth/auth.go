@@ -22,6 +22,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -452,6 +453,125 @@ func (s *Service) ProjectPermissionsWithRoles(p *Principal, project *store.Proje
 		roles = append(roles, rbac.Role(id))
 	}
 	return rbac.ProjectPermissions(project.Public, roles...)
+}
+
+// ProjectView is what the views of a project show a caller: the roles its
+// memberships give it (Harbor's current_user_role_ids and, the most
+// powerful of them, current_user_role_id) and the permissions it holds
+// there, from which a view's "may change" flags (togglable, the console's
+// controls) are read. It is made from the same answer that enforcement
+// checks, so a view never claims what a request would be refused.
+type ProjectView struct {
+	// RoleIDs are the caller's roles through project membership, sorted;
+	// none for robots and anonymous callers. As in Harbor, a project's
+	// creator is a member like any other: demoted, it shows its new role.
+	RoleIDs []int
+	// Role is the most powerful of RoleIDs (rbac.None without any).
+	Role rbac.Role
+	// Set is ProjectPermissionsWithRoles: what the caller may do.
+	Set rbac.Set
+}
+
+// ProjectView returns p's view of project, given the roles p's user holds
+// there directly (read with the project, as for ProjectPermissionsWithRoles).
+func (s *Service) ProjectView(p *Principal, project *store.Project, roleIDs []int) ProjectView {
+	v := ProjectView{Set: s.ProjectPermissionsWithRoles(p, project, roleIDs)}
+	if p.Robot != nil || p.UserID == 0 || len(roleIDs) == 0 {
+		return v
+	}
+	v.RoleIDs = slices.Clone(roleIDs)
+	slices.Sort(v.RoleIDs)
+	v.RoleIDs = slices.Compact(v.RoleIDs)
+	roles := make([]rbac.Role, len(v.RoleIDs))
+	for i, id := range v.RoleIDs {
+		roles[i] = rbac.Role(id)
+	}
+	v.Role = rbac.BestRole(roles...)
+	return v
+}
+
+// RobotPermissions returns the permission list of a robot principal (nil
+// for others), decoded once when the robot was read (live.go): callers
+// never parse the stored JSON again. The list is shared: do not change it.
+func (p *Principal) RobotPermissions() []rbac.RobotPermission { return p.robotPerms }
+
+// RobotProjects returns the projects a robot principal's permissions name
+// (with any access), and whether one of them is "*" (every project).
+func (p *Principal) RobotProjects() (names []string, all bool) {
+	for _, pm := range p.robotPerms {
+		if pm.Kind != "project" || len(pm.Access) == 0 {
+			continue
+		}
+		if pm.Namespace == "*" {
+			all = true
+		}
+		names = append(names, pm.Namespace)
+	}
+	return names, all
+}
+
+// MayGrant checks that p may hand the permission list perms to a robot it
+// creates or changes: a robot only what it holds itself, so that
+// robot:create is not a way to more power. Users are limited by the
+// permission the operation itself requires, checked by the caller.
+func (s *Service) MayGrant(p *Principal, perms []rbac.RobotPermission) error {
+	if p.Robot == nil {
+		return nil
+	}
+	for _, pm := range perms {
+		have := rbac.RobotSystemSet(p.robotPerms)
+		if pm.Kind == "project" {
+			have = rbac.RobotProjectSet(p.robotPerms, pm.Namespace)
+		}
+		for _, a := range pm.Access {
+			if !have.Has(a.Resource, a.Action) {
+				return errs.E(errs.Denied, "robot", "%s cannot grant %s:%s in %q, which it does not hold", p.Name, a.Resource, a.Action, pm.Namespace)
+			}
+		}
+	}
+	return nil
+}
+
+// HiddenProject is Decide's refusal for a project the caller holds nothing
+// in: the project is not revealed, so the error is a NotFound naming the
+// project by its ID. Surfaces reword it to name the project as the
+// request did (never showing the stored name for an ID).
+type HiddenProject struct {
+	ID   int64
+	Name string
+	err  error
+}
+
+func (h *HiddenProject) Error() string { return h.err.Error() }
+func (h *HiddenProject) Unwrap() error { return h.err }
+
+// Decide is the one answer to "may p do act on res in project", given the
+// permissions set p holds there (ProjectPermissions): nil, an
+// Unauthenticated error for an anonymous caller, a *HiddenProject for a
+// caller holding nothing there, or a Denied error.
+func Decide(p *Principal, project *store.Project, set rbac.Set, res rbac.Resource, act rbac.Action) error {
+	if set.Has(res, act) {
+		return nil
+	}
+	if p.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	if len(set) == 0 {
+		return &HiddenProject{ID: project.ID, Name: project.Name,
+			err: errs.E(errs.NotFound, "get project", "project %d not found", project.ID)}
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", p.Name, act, res, project.Name)
+}
+
+// DecideSystem is Decide for a system-level permission.
+func (s *Service) DecideSystem(p *Principal, res rbac.Resource, act rbac.Action) error {
+	if s.CanSystem(p, res, act) {
+		return nil
+	}
+	if p.Anonymous() {
+		return errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	return errs.E(errs.Denied, "authorize", "%s may not %s %s", p.Name, act, res)
 }
 
 // Can reports whether p may do act on res in project.

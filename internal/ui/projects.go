@@ -188,14 +188,14 @@ func (c *Console) loadProject(r *http.Request, v *view, tab string) (*projectCtx
 	if pc.Meta == nil {
 		pc.Meta = map[string]string{}
 	}
-	if v.User != nil {
-		var list []api.Permission
-		if _, err := v.api.get("/users/current/permissions?scope=/project/"+strconv.FormatInt(p.ProjectID, 10)+"&relative=true", &list); err != nil {
-			return nil, err
-		}
-		for _, pm := range list {
-			pc.Perms[pm.Resource+":"+pm.Action] = true
-		}
+	// What the caller may do, as the API's enforcement decides it (for
+	// anonymous visitors too: a public project's policies).
+	var list []api.Permission
+	if _, err := v.api.get("/projects/"+pathEscape(p.Name)+"/permissions", &list); err != nil {
+		return nil, err
+	}
+	for _, pm := range list {
+		pc.Perms[pm.Resource+":"+pm.Action] = true
 	}
 	v.Nav = "projects"
 	return pc, nil

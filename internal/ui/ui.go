@@ -15,8 +15,9 @@
 // goes through the same handler, validation, RBAC check and audit record as
 // a curl call would. A refusal of the API (401, 403, 404, 400 with its
 // message) is what the page shows. Buttons are shown or hidden from the
-// caller's permissions as the API reports them
-// (GET /users/current/permissions?scope=/project/{id}&relative=true), but
+// caller's permissions as the API reports them (GET
+// /api/v2.0/projects/{id}/permissions, the set its enforcement checks, for
+// anonymous visitors too), but
 // hiding is cosmetic: a forged POST reaches the API and is refused there.
 //
 // Two reads are not in the REST API: a manifest as stored and an image's
