@@ -298,11 +298,26 @@ func (s *Server) pathProject(r *http.Request) (*store.Project, error) {
 }
 
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	ctx := r.Context()
+	ref := r.PathValue("project_name_or_id")
+	_, isID := parseID(ref)
+	if byName := !isID || r.Header.Get("X-Is-Resource-Name") == "true"; byName && ref != "" && !pageCachedAlready(ctx, projectNameKey(ref)) {
+		// Not looked up yet: the project, the caller's roles and the view
+		// in one read.
+		v, err := s.projects.GetByName(ctx, c.Principal, ref)
+		if errs.Is(err, errs.NotFound) {
+			return projectNotFound(ref)
+		}
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, projectView(v.Info, v.Access, true))
+	}
 	p, err := s.pathProject(r)
 	if err != nil {
 		return err
 	}
-	v, err := s.projects.Get(r.Context(), c.Principal, p)
+	v, err := s.projects.Get(ctx, c.Principal, p)
 	if err != nil {
 		return err
 	}

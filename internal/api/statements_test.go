@@ -50,6 +50,9 @@ func TestListingStatementBudgets(t *testing.T) {
 				{"artifacts", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&page_size=15", [2]int64{2, 1}},
 				{"artifacts, all options", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?with_tag=true&with_label=true&with_accessory=true&page_size=15", [2]int64{2, 1}},
 				{"artifacts, second page", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts?page=2&page_size=3", [2]int64{2, 1}},
+				// the project with its repository count and metadata, the
+				// caller's roles: one batch on PostgreSQL
+				{"project", "/api/v2.0/projects/stm-001", [2]int64{4, 1}},
 				// project and roles, the artifact with its tags and labels
 				// in its row: one batch on PostgreSQL
 				{"artifact", "/api/v2.0/projects/stm-001/repositories/repo-001/artifacts/v1.0?with_tag=true&with_label=true", [2]int64{2, 1}},

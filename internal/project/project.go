@@ -27,6 +27,7 @@ type Store interface {
 	ListProjects(ctx context.Context, f store.ProjectFilter, q *query.Query, offset, limit int, user int64) (*store.ProjectPage, error)
 	ProjectInfo(ctx context.Context, id int64) (*store.ProjectInfo, error)
 	ProjectInfoAndRoles(ctx context.Context, id, user int64) (*store.ProjectInfo, []int, error)
+	ProjectInfoAndRolesByName(ctx context.Context, name string, user int64) (*store.ProjectInfo, []int, error)
 	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
 	ProjectRepoCount(ctx context.Context, projectID int64) (int64, error)
 	UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error
@@ -125,6 +126,22 @@ func (s *Service) Get(ctx context.Context, p *auth.Principal, project *store.Pro
 		return View{}, err
 	}
 	return View{Info: info, Access: s.auth.ProjectView(p, &info.Project, roles)}, nil
+}
+
+// GetByName is Get for the project named name, which the caller has not
+// looked up: the project, the caller's roles and the view are read
+// together (one round trip on PostgreSQL), and the view is dropped unless
+// p may read. A missing project is errs.NotFound.
+func (s *Service) GetByName(ctx context.Context, p *auth.Principal, name string) (View, error) {
+	info, roles, err := s.st.ProjectInfoAndRolesByName(ctx, name, p.UserID)
+	if err != nil {
+		return View{}, err
+	}
+	v := s.auth.ProjectView(p, &info.Project, roles)
+	if err := auth.Decide(p, &info.Project, v.Set, rbac.ResProject, rbac.Read); err != nil {
+		return View{}, err
+	}
+	return View{Info: info, Access: v}, nil
 }
 
 // Filter selects projects in a listing.

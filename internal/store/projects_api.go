@@ -301,6 +301,19 @@ func (db *DB) ProjectInfo(ctx context.Context, id int64) (*ProjectInfo, error) {
 // the project (UserProjectRoles; none for user 0), read in the same round
 // trip on PostgreSQL.
 func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*ProjectInfo, []int, error) {
+	return db.projectInfoAndRoles(ctx, `p.id = ?`, `?`, id, user)
+}
+
+// ProjectInfoAndRolesByName is ProjectInfoAndRoles for the project named
+// name: one round trip on PostgreSQL for a caller that has not looked the
+// project up yet.
+func (db *DB) ProjectInfoAndRolesByName(ctx context.Context, name string, user int64) (*ProjectInfo, []int, error) {
+	return db.projectInfoAndRoles(ctx, `p.name = ?`, `(SELECT id FROM projects WHERE name = ?)`, name, user)
+}
+
+// projectInfoAndRoles reads the project that where (on projects p) selects
+// with arg; projectID is the SQL, with arg, for its ID in the other reads.
+func (db *DB) projectInfoAndRoles(ctx context.Context, where, projectID string, arg any, user int64) (*ProjectInfo, []int, error) {
 	// One round trip on PostgreSQL: the row, its repository count, its
 	// metadata and the user's roles.
 	var p ProjectInfo
@@ -310,8 +323,8 @@ func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*Project
 	meta := map[string]string{}
 	var rolesRead *batchRead
 	if user != 0 {
-		rolesRead = &batchRead{sql: `SELECT role FROM project_members WHERE entity_type = 'u' AND entity_id = ? AND project_id = ? ORDER BY role`,
-			args: []any{user, id}, row: func(r rowScanner) error {
+		rolesRead = &batchRead{sql: `SELECT role FROM project_members WHERE entity_type = 'u' AND entity_id = ? AND project_id = ` + projectID + ` ORDER BY role`,
+			args: []any{user, arg}, row: func(r rowScanner) error {
 				var role int
 				if err := r.Scan(&role); err != nil {
 					return err
@@ -321,15 +334,15 @@ func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*Project
 			}}
 	}
 	err := db.readBatch(ctx, "get project", rolesRead,
-		&batchRead{sql: `SELECT ` + projectInfoColumns + ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE p.id = ?`, args: []any{id},
+		&batchRead{sql: `SELECT ` + projectInfoColumns + ` FROM projects p LEFT JOIN users u ON u.id = p.owner_id WHERE ` + where, args: []any{arg},
 			row: func(r rowScanner) (err error) {
 				p, err = scanProjectInfo(r)
 				found = err == nil
 				return err
 			}},
-		&batchRead{sql: `SELECT COUNT(*) FROM repositories WHERE project_id = ?`, args: []any{id},
+		&batchRead{sql: `SELECT COUNT(*) FROM repositories WHERE project_id = ` + projectID, args: []any{arg},
 			row: func(r rowScanner) error { return r.Scan(&repos) }},
-		&batchRead{sql: `SELECT name, value FROM project_metadata WHERE project_id = ?`, args: []any{id},
+		&batchRead{sql: `SELECT name, value FROM project_metadata WHERE project_id = ` + projectID, args: []any{arg},
 			row: func(r rowScanner) error {
 				var k, v string
 				if err := r.Scan(&k, &v); err != nil {
@@ -342,7 +355,7 @@ func (db *DB) ProjectInfoAndRoles(ctx context.Context, id, user int64) (*Project
 		return nil, nil, err
 	}
 	if !found {
-		return nil, nil, errs.E(errs.NotFound, "get project", "project %d not found", id)
+		return nil, nil, errs.E(errs.NotFound, "get project", "project %v not found", arg)
 	}
 	p.RepoCount = repos
 	meta["public"] = fmt.Sprint(p.Public)
