@@ -51,6 +51,7 @@ type DB struct {
 	// writes counts the writes this handle has made (committed
 	// transactions and statements outside one); see WriteGeneration.
 	writes atomic.Uint64
+	sig    *signal // the change signal shared with other processes (signal.go)
 }
 
 // WriteGeneration changes after every write made through this handle,
@@ -58,8 +59,8 @@ type DB struct {
 // (audit entries, pull times, upload sessions, job leases: see
 // routineWrite). A cache of what the store holds may keep an answer read at
 // one generation until the generation moves: this process's own writes are
-// then seen at once (another process's, only as the cache's own expiry
-// allows).
+// then seen at once, and another process's as soon as its change signal
+// arrives, once OnChange watches for it (signal.go).
 func (db *DB) WriteGeneration() uint64 { return db.writes.Load() }
 
 type routineKey struct{}
@@ -75,6 +76,7 @@ func routineWrite(ctx context.Context) context.Context {
 func (db *DB) wrote(ctx context.Context) {
 	if ctx.Value(routineKey{}) == nil {
 		db.writes.Add(1)
+		db.changed()
 	}
 }
 
@@ -137,6 +139,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.startSignal()
 	return db, nil
 }
 
@@ -215,6 +218,7 @@ func openSQLite(path string) (*DB, error) {
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.stopSignal()
 	db.stmts.mu.Lock()
 	for _, s := range db.stmts.m {
 		s.Close()
