@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -84,7 +85,7 @@ type Options struct {
 	// SessionTTL is how long a browser session lasts (default 60 minutes).
 	SessionTTL time.Duration
 	// Settings holds the system configuration (read-only mode etc.).
-	Settings *Settings
+	Settings *settings.Source
 	// Events receives what the API does (for the audit log and webhooks).
 	Events Publisher
 	// Jobs is the job system (nil: job endpoints answer 503).
@@ -121,7 +122,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		opts.SessionTTL = time.Hour
 	}
 	if opts.Settings == nil {
-		opts.Settings = NewSettings()
+		opts.Settings = settings.New(st, settings.Defaults())
 	}
 	if opts.Events == nil {
 		opts.Events = discard{}
