@@ -141,19 +141,18 @@ func (db *DB) bumpVersion(ctx context.Context) error {
 func (db *DB) OnChange(fn func()) {
 	s := db.sig
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.subs = append(s.subs, fn)
-	start := !s.watching
+	if s.watching {
+		return
+	}
 	s.watching = true
-	if start {
-		s.watched = make(chan struct{})
-	}
-	s.mu.Unlock()
-	if start {
-		ctx, cancel := context.WithCancel(context.Background())
-		stop := s.stop
-		s.stop = func() { cancel(); stop() }
-		go func() { defer close(s.watched); db.watch(ctx) }()
-	}
+	s.watched = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := s.stop
+	s.stop = func() { cancel(); stop() }
+	done := s.watched
+	go func() { defer close(done); db.watch(ctx) }()
 }
 
 // observe takes note of version v read from the database and reports the
@@ -257,11 +256,11 @@ func (db *DB) stopSignal() {
 	if db.sig == nil {
 		return
 	}
-	db.sig.stop()
-	<-db.sig.done
 	db.sig.mu.Lock()
-	w := db.sig.watched
+	stop, w := db.sig.stop, db.sig.watched
 	db.sig.mu.Unlock()
+	stop()
+	<-db.sig.done
 	if w != nil {
 		<-w
 	}
