@@ -19,10 +19,14 @@ import (
 // routineWrite). It is one row, change_signal, whose version a process
 // moves after such a write commits (migration 0023):
 //
-//   - writes are announced by one goroutine per handle, after they commit,
-//     coalesced: many writes in a burst cost one UPDATE, and no write waits
-//     for it or holds the row inside its own transaction (concurrent pushes
-//     on PostgreSQL would queue on it);
+//   - on PostgreSQL, writes are announced by one goroutine per handle,
+//     after they commit, coalesced: many writes in a burst cost one UPDATE,
+//     and no write waits for it or holds the row inside its own transaction
+//     (concurrent pushes would queue on it);
+//   - on SQLite, whose writer is exclusive anyway, the write transaction
+//     moves the version itself before it commits: no write of its own, no
+//     fsync of its own (statements outside a transaction are announced by
+//     the goroutine, as on PostgreSQL);
 //   - on PostgreSQL the same statement sends NOTIFY berth_change with the
 //     announcing handle's origin; a watcher holding one connection in
 //     LISTEN sees another process's change in the time the notification
@@ -125,6 +129,15 @@ func (db *DB) bumpVersion(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	db.ownVersion(v)
+	return nil
+}
+
+// ownVersion takes note that this handle moved the version to v.
+func (db *DB) ownVersion(v int64) {
+	if db.sig == nil {
+		return
+	}
 	db.sig.mu.Lock()
 	if db.sig.seen == v-1 {
 		// Nobody else moved it since this handle last looked: the new
@@ -132,7 +145,13 @@ func (db *DB) bumpVersion(ctx context.Context) error {
 		db.sig.seen = v
 	}
 	db.sig.mu.Unlock()
-	return nil
+}
+
+// announcedInTx reports whether a write transaction in ctx moves the
+// change signal itself before it commits: on SQLite, for writes that are
+// not routine.
+func (db *DB) announcedInTx(ctx context.Context) bool {
+	return !db.pg && db.sig != nil && ctx.Value(routineKey{}) == nil
 }
 
 // OnChange calls fn (in a goroutine of the store's) each time another

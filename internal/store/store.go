@@ -73,10 +73,17 @@ func routineWrite(ctx context.Context) context.Context {
 	return context.WithValue(ctx, routineKey{}, true)
 }
 
-func (db *DB) wrote(ctx context.Context) {
+// wrote counts a write; version is the change signal's version the
+// write's transaction moved it to (SQLite), 0 when it is left to the
+// announcer (signal.go).
+func (db *DB) wrote(ctx context.Context, version int64) {
 	if ctx.Value(routineKey{}) == nil {
 		db.writes.Add(1)
-		db.changed()
+		if version > 0 {
+			db.ownVersion(version)
+		} else {
+			db.changed()
+		}
 	}
 }
 
@@ -267,9 +274,15 @@ func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
 			return errs.Wrap(op, err)
 		}
 		err = fn(t)
+		var version int64
+		if err == nil && db.announcedInTx(ctx) {
+			// SQLite: the change signal moves in the transaction itself (the
+			// writer is exclusive anyway), so it costs no write of its own.
+			err = t.QueryRowContext(ctx, `UPDATE change_signal SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version)
+		}
 		if err == nil {
 			err = t.Commit()
-			db.wrote(ctx) // even a failed commit may have written
+			db.wrote(ctx, version) // even a failed commit may have written
 			if err == nil {
 				return nil
 			}
@@ -307,7 +320,7 @@ func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.R
 	if t != nil {
 		return t.ExecContext(ctx, db.rebind(q), args...)
 	}
-	defer db.wrote(ctx)
+	defer db.wrote(ctx, 0)
 	return db.w.ExecContext(ctx, db.rebind(q), args...)
 }
 
