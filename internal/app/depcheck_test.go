@@ -47,7 +47,7 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
-	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs", "internal/rbac", "internal/query", "internal/event"}
+	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs", "internal/rbac", "internal/query", "internal/event", "internal/settings"}
 	for _, pkg := range domain {
 		d := deps(t, pkg)
 		for _, h := range []string{"net/http", module + "/internal/registry", module + "/internal/auth", module + "/internal/app"} {
