@@ -46,6 +46,7 @@ const (
 	signalPoll        = 250 * time.Millisecond
 	signalListenCheck = 5 * time.Second
 	signalRetry       = 250 * time.Millisecond
+	signalDrain       = 2 * time.Millisecond
 )
 
 var nextOrigin atomic.Int64
@@ -259,12 +260,26 @@ func (db *DB) listen(ctx context.Context) {
 			case err != nil:
 				return driver.ErrBadConn
 			}
-			origin, ver, _ := strings.Cut(n.Payload, " ")
-			if origin == db.sig.origin {
-				continue
+			// Notifications queued behind this one (a burst of writes
+			// elsewhere) are taken together: the subscribers run once.
+			var news int64
+			for {
+				origin, ver, _ := strings.Cut(n.Payload, " ")
+				if v, err := strconv.ParseInt(ver, 10, 64); err == nil && origin != db.sig.origin && v > news {
+					news = v
+				}
+				dctx, cancel := context.WithTimeout(ctx, signalDrain)
+				n, err = c.WaitForNotification(dctx)
+				cancel()
+				if err != nil {
+					break
+				}
 			}
-			if v, err := strconv.ParseInt(ver, 10, 64); err == nil {
-				db.observe(v)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if news > 0 {
+				db.observe(news)
 			}
 		}
 	})
