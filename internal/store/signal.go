@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -27,10 +29,11 @@ import (
 //     moves the version itself before it commits: no write of its own, no
 //     fsync of its own (statements outside a transaction are announced by
 //     the goroutine, as on PostgreSQL);
-//   - on PostgreSQL the same statement sends NOTIFY berth_change with the
-//     announcing handle's origin; a watcher holding one connection in
-//     LISTEN sees another process's change in the time the notification
-//     takes to arrive (milliseconds). It still reads the version every
+//   - on PostgreSQL the same statement sends NOTIFY berth_change_<hash of
+//     the schema> (channels span the database; installations in other
+//     schemas must not hear it) with the announcing handle's origin; a
+//     watcher holding one connection in LISTEN sees another process's
+//     change in the time the notification takes to arrive (milliseconds). It still reads the version every
 //     signalListenCheck, and reads it at once after (re)connecting, so a
 //     notification lost with a broken connection is made up for;
 //   - on SQLite (or while the LISTEN connection is down) the watcher reads
@@ -52,7 +55,8 @@ const (
 var nextOrigin atomic.Int64
 
 type signal struct {
-	origin string        // this handle's name in notifications
+	origin  string // this handle's name in notifications
+	channel string // the NOTIFY channel of this installation (PostgreSQL)
 	wake   chan struct{} // a write to announce (buffered, one slot)
 	stop   context.CancelFunc
 	done   chan struct{} // the announcer ended
@@ -66,7 +70,17 @@ type signal struct {
 
 func (db *DB) startSignal() {
 	ctx, cancel := context.WithCancel(context.Background())
-	db.sig = &signal{origin: randomOrigin(), wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
+	db.sig = &signal{origin: randomOrigin(), channel: signalChannel, wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
+	if db.pg {
+		// NOTIFY channels belong to the whole database: installations in
+		// other schemas of it must not hear this one. The channel is named
+		// after the schema the tables are in.
+		var schema string
+		if err := db.r.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err == nil {
+			sum := sha256.Sum256([]byte(schema))
+			db.sig.channel = signalChannel + "_" + hex.EncodeToString(sum[:8])
+		}
+	}
 	var v int64
 	if err := db.r.QueryRowContext(ctx, `SELECT version FROM change_signal WHERE id = 1`).Scan(&v); err == nil {
 		db.sig.seen = v
@@ -123,7 +137,7 @@ func (db *DB) bumpVersion(ctx context.Context) error {
 	if db.pg {
 		var ignored *string
 		err = db.w.QueryRowContext(ctx, `WITH v AS (UPDATE change_signal SET version = version + 1 WHERE id = 1 RETURNING version)
-			SELECT version, pg_notify('`+signalChannel+`', $1 || ' ' || version)::text FROM v`, db.sig.origin).Scan(&v, &ignored)
+			SELECT version, pg_notify($2, $1 || ' ' || version)::text FROM v`, db.sig.origin, db.sig.channel).Scan(&v, &ignored)
 	} else {
 		err = db.w.QueryRowContext(ctx, `UPDATE change_signal SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&v)
 	}
@@ -227,7 +241,7 @@ func (db *DB) listen(ctx context.Context) {
 			return errors.New("PostgreSQL connection is not a pgx connection")
 		}
 		c := pc.Conn()
-		if _, err := c.Exec(ctx, "LISTEN "+signalChannel); err != nil {
+		if _, err := c.Exec(ctx, "LISTEN "+db.sig.channel); err != nil {
 			return driver.ErrBadConn
 		}
 		defer func() {

@@ -13,16 +13,20 @@ import (
 // TestChangeSignal: two handles on one database stand for two processes.
 // A write through one that a cache may hold reaches the other's OnChange
 // (and moves its WriteGeneration) within a second; a routine write does
-// not; a handle's own writes are not news to itself.
+// not; a handle's own writes are not news to itself; another installation
+// (on PostgreSQL, another schema of the same database, where NOTIFY
+// channels are shared) hears nothing.
 func TestChangeSignal(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
 			d := dsn(t, backend)
 			a, b := open(t, d), open(t, d)
-			var aSaw, bSaw atomic.Int64
+			elsewhere := open(t, dsn(t, backend)) // another installation
+			var aSaw, bSaw, elsewhereSaw atomic.Int64
 			a.OnChange(func() { aSaw.Add(1) })
 			b.OnChange(func() { bSaw.Add(1) })
+			elsewhere.OnChange(func() { elsewhereSaw.Add(1) })
 			gen := b.WriteGeneration()
 			start := time.Now()
 			if err := a.SetProperty(ctx, "signal-test", "1"); err != nil {
@@ -49,6 +53,9 @@ func TestChangeSignal(t *testing.T) {
 			}
 			if got := aSaw.Load(); got != 0 {
 				t.Errorf("a handle saw its own write as another's %d times", got)
+			}
+			if got := elsewhereSaw.Load(); got != 0 {
+				t.Errorf("another installation (database or schema) heard the change %d times", got)
 			}
 			// The other direction.
 			start = time.Now()
