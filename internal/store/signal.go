@@ -55,11 +55,11 @@ const (
 var nextOrigin atomic.Int64
 
 type signal struct {
-	origin  string // this handle's name in notifications
-	channel string // the NOTIFY channel of this installation (PostgreSQL)
-	wake   chan struct{} // a write to announce (buffered, one slot)
-	stop   context.CancelFunc
-	done   chan struct{} // the announcer ended
+	origin  string        // this handle's name in notifications
+	channel string        // the NOTIFY channel of this installation (PostgreSQL)
+	wake    chan struct{} // a write to announce (buffered, one slot)
+	stop    context.CancelFunc
+	done    chan struct{} // the announcer ended
 
 	mu       sync.Mutex
 	seen     int64 // the last version this handle knows of
