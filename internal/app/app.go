@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		realm = strings.TrimSuffix(cfg.ExternalURL, "/") + "/service/token"
 	}
 	// The stored settings win; --token-ttl is the initial default of
-	// token_expiration (docs/settings.md).
+	// token_expiration, in whole minutes rounded down (docs/settings.md).
 	defaults := settings.Defaults()
 	if cfg.TokenTTL >= time.Minute {
 		defaults.TokenExpiration = int(cfg.TokenTTL / time.Minute)

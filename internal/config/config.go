@@ -34,7 +34,7 @@ type Config struct {
 	TLSKey      string        `yaml:"tls_key" flag:"tls-key" usage:"TLS key file"`
 	LogLevel    string        `yaml:"log_level" flag:"log-level" usage:"debug, info, warn or error"`
 	LogFormat   string        `yaml:"log_format" flag:"log-format" usage:"text or json"`
-	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"initial lifetime of registry tokens: the default of the setting token_expiration until an administrator stores one (docs/settings.md)"`
+	TokenTTL    time.Duration `yaml:"token_ttl" flag:"token-ttl" usage:"lifetime of issued registry tokens"`
 	PullFlush   time.Duration `yaml:"pull_time_flush" flag:"pull-time-flush" usage:"how often pull times gathered in memory are written"`
 	JobWorkers  int           `yaml:"job_workers" flag:"job-workers" usage:"background job workers in this process (0: this replica runs no jobs)"`
 	// APIConcurrency bounds the REST API and console requests worked on at
@@ -214,9 +214,6 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		problems = append(problems, "token-ttl must be between 1m and 24h")
-	} else if c.TokenTTL%time.Minute != 0 {
-		// It is the initial value of the setting token_expiration, in minutes.
-		problems = append(problems, "token-ttl must be a whole number of minutes")
 	}
 	if c.PullFlush < 100*time.Millisecond || c.PullFlush > 24*time.Hour {
 		problems = append(problems, "pull-time-flush must be between 100ms and 24h")

@@ -169,7 +169,6 @@ func TestValidate(t *testing.T) {
 		{"token ttl too long", func(c *config.Config) { c.TokenTTL = 25 * time.Hour }, "token-ttl"},
 		{"token ttl bounds", func(c *config.Config) { c.TokenTTL = time.Minute }, ""},
 		{"token ttl upper bound", func(c *config.Config) { c.TokenTTL = 24 * time.Hour }, ""},
-		{"token ttl in seconds", func(c *config.Config) { c.TokenTTL = 90 * time.Second }, "whole number of minutes"},
 		{"pull flush too short", func(c *config.Config) { c.PullFlush = 10 * time.Millisecond }, "pull-time-flush"},
 		{"api concurrency off", func(c *config.Config) { c.APIConcurrency = -1 }, ""},
 		{"api concurrency set", func(c *config.Config) { c.APIConcurrency = 64 }, ""},

@@ -202,20 +202,15 @@ func Start(t testing.TB, backend string, extraArgs ...string) *Process {
 	return p
 }
 
-// StartBeside runs another binary on p's database and blob storage, with
-// its own address: a second replica of one installation. On PostgreSQL it
-// has a data directory of its own and p's blob directory; on SQLite it
-// shares p's data directory, which holds the database file.
+// StartBeside runs another binary on p's data directory (its blobs, and on
+// SQLite its database file) and p's database, with its own address: a
+// second replica of one installation.
 func StartBeside(t testing.TB, p *Process, extraArgs ...string) *Process {
 	t.Helper()
 	q := &Process{t: t, DataDir: p.DataDir, DSN: p.DSN}
-	if p.DSN != "" {
-		q.DataDir = t.TempDir()
-	}
 	q.Addr = FreeAddr(t)
 	q.URL = "http://" + q.Addr
-	q.args = append([]string{"serve", "--addr", q.Addr, "--data-dir", q.DataDir, "--database", q.DSN,
-		"--storage", filepath.Join(p.DataDir, "blobs")}, extraArgs...)
+	q.args = append([]string{"serve", "--addr", q.Addr, "--data-dir", q.DataDir, "--database", q.DSN}, extraArgs...)
 	q.Log = filepath.Join(t.TempDir(), "berth.log")
 	q.start()
 	t.Cleanup(func() { q.Stop() })
