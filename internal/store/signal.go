@@ -62,7 +62,8 @@ type signal struct {
 	done    chan struct{} // the announcer ended
 
 	mu       sync.Mutex
-	seen     int64 // the last version this handle knows of
+	seen     int64          // the version up to which this handle knows every change
+	own      map[int64]bool // versions above seen that this handle announced
 	subs     []func()
 	watching bool
 	watched  chan struct{} // the watcher ended
@@ -70,7 +71,7 @@ type signal struct {
 
 func (db *DB) startSignal() {
 	ctx, cancel := context.WithCancel(context.Background())
-	db.sig = &signal{origin: randomOrigin(), channel: signalChannel, wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
+	db.sig = &signal{origin: randomOrigin(), channel: signalChannel, own: map[int64]bool{}, wake: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
 	if db.pg {
 		// NOTIFY channels belong to the whole database: installations in
 		// other schemas of it must not hear this one. The channel is named
@@ -153,13 +154,23 @@ func (db *DB) ownVersion(v int64) {
 	if db.sig == nil {
 		return
 	}
-	db.sig.mu.Lock()
-	if db.sig.seen == v-1 {
-		// Nobody else moved it since this handle last looked: the new
-		// version is this handle's own change, not news.
-		db.sig.seen = v
+	s := db.sig
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.watching || v <= s.seen {
+		return // nobody to tell, or old news
 	}
-	db.sig.mu.Unlock()
+	if len(s.own) >= 10000 {
+		clear(s.own) // at worst, own changes are taken for news: caches drop once more
+	}
+	// Concurrent writers learn their versions out of order: remember each
+	// until the versions below it are known, so that no own change is
+	// taken for another process's and none of theirs is skipped.
+	s.own[v] = true
+	for s.own[s.seen+1] {
+		delete(s.own, s.seen+1)
+		s.seen++
+	}
 }
 
 // announcedInTx reports whether a write transaction in ctx moves the
@@ -198,9 +209,19 @@ func (db *DB) observe(v int64) {
 		s.mu.Unlock()
 		return
 	}
+	news := false
+	for n := s.seen + 1; n <= v; n++ {
+		if !s.own[n] {
+			news = true
+		}
+		delete(s.own, n)
+	}
 	s.seen = v
 	subs := append([]func(){}, s.subs...)
 	s.mu.Unlock()
+	if !news {
+		return
+	}
 	db.writes.Add(1)
 	for _, f := range subs {
 		f()

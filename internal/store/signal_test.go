@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,6 +47,27 @@ func TestChangeSignal(t *testing.T) {
 			// A routine write (an audit entry) is no news.
 			seen := bSaw.Load()
 			if err := a.InsertAuditEntries(ctx, []store.AuditEntry{{Operation: "pull", ResourceType: "artifact", Resource: "a/b:c", Username: "x"}}); err != nil {
+				t.Fatal(err)
+			}
+			// Concurrent writes through one handle, whose versions it
+			// learns out of order, are still its own.
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := a.SetProperty(ctx, fmt.Sprintf("signal-test-%d", i), "x"); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			time.Sleep(3 * 250 * time.Millisecond)
+			if got := bSaw.Load(); got == seen {
+				t.Error("the other handle did not see the concurrent writes")
+			}
+			seen = bSaw.Load()
+			if err := a.InsertAuditEntries(ctx, []store.AuditEntry{{Operation: "pull", ResourceType: "artifact", Resource: "a/b:d", Username: "x"}}); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(3 * 250 * time.Millisecond)
