@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/user"
 )
@@ -90,7 +91,7 @@ type Options struct {
 	// SessionTTL is how long a browser session lasts (default 60 minutes).
 	SessionTTL time.Duration
 	// Settings holds the system configuration (read-only mode etc.).
-	Settings *Settings
+	Settings *settings.Source
 	// Events receives what the API does (for the audit log and webhooks).
 	Events Publisher
 	// Jobs is the job system (nil: job endpoints answer 503).
@@ -137,7 +138,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 		opts.SessionTTL = time.Hour
 	}
 	if opts.Settings == nil {
-		opts.Settings = NewSettings()
+		opts.Settings = settings.New(st, settings.Defaults())
 	}
 	if opts.Events == nil {
 		opts.Events = discard{}

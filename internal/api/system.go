@@ -8,12 +8,13 @@ import (
 
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
 
 // systemStore is what the system handlers need from the metadata store.
 type systemStore interface {
-	PropertyStore
+	settings.Store
 	Statistics(ctx context.Context) (store.Statistics, error)
 	Ping(ctx context.Context) error
 }
@@ -474,7 +475,7 @@ func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c 
 	setIf(&cfg.SkipAuditLogDatabase, u.SkipAuditLogDatabase)
 	setIf(&cfg.DisabledAuditLogEventTypes, u.DisabledAuditLogEventTypes)
 	setIf(&cfg.WebhookBlockInternalTargets, u.WebhookBlockInternalTargets)
-	err := s.opts.Settings.Save(r.Context(), s.st, cfg)
+	err := s.opts.Settings.Save(r.Context(), cfg)
 	s.audit(c, 0, "update", "configuration", "configurations", err)
 	if err != nil {
 		return err

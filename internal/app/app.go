@@ -32,6 +32,7 @@ import (
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/retention"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 	_ "github.com/berth-dev/berth/internal/store/drivers" // the SQL drivers store.Open uses
 	"github.com/berth-dev/berth/internal/ui"
@@ -52,7 +53,7 @@ type App struct {
 	API      *api.Server
 	Jobs     *jobs.Service
 	Events   *event.Bus
-	Settings *api.Settings
+	Settings *settings.Source
 	Handler  http.Handler
 }
 
@@ -76,7 +77,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	if cfg.ExternalURL != "" {
 		realm = strings.TrimSuffix(cfg.ExternalURL, "/") + "/service/token"
 	}
-	authn, err := auth.New(ctx, db, auth.Options{Service: "berth", Realm: realm, TokenTTL: cfg.TokenTTL})
+	// The stored settings win; --token-ttl is the initial default of
+	// token_expiration, in whole minutes rounded down (docs/settings.md).
+	defaults := settings.Defaults()
+	if cfg.TokenTTL >= time.Minute {
+		defaults.TokenExpiration = int(cfg.TokenTTL / time.Minute)
+	}
+	live := settings.New(db, defaults)
+	if err := live.Load(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	authn, err := auth.New(ctx, db, auth.Options{Service: "berth", Realm: realm, TokenExpiry: live.TokenTTL})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -86,35 +98,43 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 		return nil, err
 	}
 	bus := event.NewBus(log)
-	settings := api.NewSettings()
-	if err := settings.Load(ctx, db); err != nil {
-		db.Close()
-		return nil, err
-	}
-	audit.Subscribe(bus, db, log, audit.Options{
-		Disabled: func(t string) bool { c := settings.Get(); return c.AuditDisabled(t) },
-		Forward:  func() (string, bool) { c := settings.Get(); return c.AuditLogForwardEndpoint, c.SkipAuditLogDatabase },
-	})
+	audit.Subscribe(bus, db, log, audit.Options{Disabled: live.AuditDisabled, Forward: live.AuditForward})
 	// Every writer of artifacts and tags (/v2, the API, retention) goes
 	// through one artifact service; its writes drop the pull path's caches.
 	var reg *registry.Registry
 	arts := artifact.New(db, blobs, artifact.Options{Events: bus, Changed: func() { reg.Invalidate() }})
 	reg = registry.New(db, blobs, authn, registry.Options{
-		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus, ReadOnly: settings.ReadOnly,
+		Logger: log, ExternalURL: cfg.ExternalURL, PullFlushInterval: cfg.PullFlush, Events: bus, ReadOnly: live.ReadOnly,
 		UploadSessions: cfg.UploadSessions, Artifacts: arts,
 	})
 	keep, _ := cfg.ExecutionKeep() // validated with the configuration
 	jobSvc := jobs.New(db, jobs.Options{Workers: cfg.JobWorkers, Logger: log, Keep: keep})
 	retention.Register(jobSvc, db, retention.Options{Events: bus, Artifacts: arts, Logger: log})
 	hooks := webhook.New(db, jobSvc, webhook.Options{Logger: log, ExternalURL: cfg.ExternalURL, UserAgent: "Berth-Webhook/" + Version,
-		BlockInternal: func() bool { return settings.Get().WebhookBlockInternalTargets }})
+		BlockInternal: live.WebhookBlockInternalTargets, Enabled: live.NotificationEnable})
 	hooks.Register()
 	hooks.Subscribe(bus)
 	audit.RegisterPurge(jobSvc, db)
 	gc.Register(jobSvc, db, gc.New(db, blobs, gc.Options{Events: bus, Changed: reg.Invalidate}), log)
 	apiSrv := api.New(db, authn, blobs, api.Options{
-		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: settings, Events: bus,
+		Logger: log, ExternalURL: cfg.ExternalURL, Version: Version, Settings: live, Events: bus,
 		Changed: func() { reg.Invalidate(); hooks.Invalidate() }, Jobs: jobSvc, Artifacts: arts,
+	})
+	// Another process sharing the database wrote something: the store has
+	// moved its write generation already (the account caches follow it);
+	// the settings, the login locks and the registry's and webhooks'
+	// caches are read again (docs/settings.md).
+	db.OnChange(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := live.Load(ctx); err != nil {
+			log.Warn("reading the settings after another process's change", "err", err)
+		}
+		if err := authn.Refresh(ctx); err != nil {
+			log.Warn("reading the login locks after another process's change", "err", err)
+		}
+		reg.Invalidate()
+		hooks.Invalidate()
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
@@ -148,7 +168,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	// console and tokens, one that moves with the bytes for /v2 (uploads).
 	handler = httplimit.BodyDeadlines{Body: orDefault(cfg.BodyTimeout, config.Default().BodyTimeout),
 		Idle: orDefault(cfg.UploadIdleTimeout, config.Default().UploadIdleTimeout), Streamed: isV2}.Wrap(handler)
-	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Jobs: jobSvc, Events: bus, Settings: settings, Handler: handler}, nil
+	return &App{cfg: cfg, log: log, DB: db, Blobs: blobs, Auth: authn, Reg: reg, API: apiSrv, Jobs: jobSvc, Events: bus, Settings: live, Handler: handler}, nil
 }
 
 func isV2(r *http.Request) bool { return r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") }

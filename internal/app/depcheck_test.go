@@ -59,7 +59,7 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 	domain := []string{"internal/store", "internal/blob", "internal/oci", "internal/errs", "internal/rbac", "internal/query", "internal/event",
-		"internal/pullgate", "internal/artifact", "internal/selector", "internal/immutable", "internal/retention"}
+		"internal/pullgate", "internal/artifact", "internal/selector", "internal/immutable", "internal/retention", "internal/settings"}
 	for _, pkg := range domain {
 		d := deps(t, pkg)
 		for _, h := range []string{"net/http", module + "/internal/registry", module + "/internal/auth", module + "/internal/app"} {

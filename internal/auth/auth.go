@@ -84,6 +84,7 @@ type Store interface {
 	RobotByName(ctx context.Context, name string) (*store.Robot, error)
 	WriteGeneration() uint64
 	SessionUser(ctx context.Context, idHash string) (*store.Session, *store.User, error)
+	sharedFailures // failed logins shared between processes (throttle.go)
 }
 
 // RobotPrefix starts the name of every robot account.
@@ -93,7 +94,10 @@ const RobotPrefix = "robot$"
 type Options struct {
 	Service  string        // the "service" named in challenges and tokens
 	Realm    string        // absolute URL of the token endpoint
-	TokenTTL time.Duration // lifetime of issued tokens
+	TokenTTL time.Duration // lifetime of issued tokens, when TokenExpiry is nil
+	// TokenExpiry, if set, gives the lifetime of each token as it is
+	// issued: the system setting token_expiration (internal/settings).
+	TokenExpiry func() time.Duration
 }
 
 // Service authenticates requests and issues tokens.
@@ -160,8 +164,30 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 	sum := sha256.Sum256(pub)
 	ck := make([]byte, 32)
 	rand.Read(ck)
+	t := newThrottle(loginPairLimit, loginAddrLimit, loginFailWindow, loginLockout)
+	t.shared = st
+	if err := t.loadLocks(ctx); err != nil {
+		return nil, err
+	}
 	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{}, tokens: map[string]tokenEntry{},
-		throttle: newThrottle(loginPairLimit, loginAddrLimit, loginFailWindow, loginLockout)}, nil
+		throttle: t}, nil
+}
+
+// Refresh reads again what other processes share with this one through
+// the database: the login locks in force. The composition root calls it
+// when the store's change signal reports another process's write; account
+// rows need nothing, as they are cached under the store's write generation,
+// which the signal moves.
+func (s *Service) Refresh(ctx context.Context) error { return s.throttle.loadLocks(ctx) }
+
+// tokenTTL is the lifetime of a token issued now.
+func (s *Service) tokenTTL() time.Duration {
+	if s.opts.TokenExpiry != nil {
+		if d := s.opts.TokenExpiry(); d > 0 {
+			return d
+		}
+	}
+	return s.opts.TokenTTL
 }
 
 func hexString(b []byte) string {
@@ -333,7 +359,7 @@ func (s *Service) check(ctx context.Context, k, hash, user, pass, addr string) (
 	}
 	c.ok, c.err = VerifyPassword(ctx, target, pass)
 	c.ok = c.ok && hash != ""
-	s.throttle.end(user, addr, c.err == nil && !c.ok, c.ok)
+	s.throttle.end(ctx, user, addr, c.err == nil && !c.ok, c.ok)
 	if c.ok {
 		s.mu.Lock()
 		if len(s.verified) >= maxVerified {

@@ -62,6 +62,7 @@ func TestPassword(t *testing.T) {
 // fixture is a real SQLite store with users and projects.
 type fixture struct {
 	db                *store.DB
+	path              string // the database file
 	admin, bob, carol int64
 	library, private  *store.Project
 	bobs              *store.Project
@@ -70,12 +71,13 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	path := filepath.Join(t.TempDir(), "berth.db")
+	db, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db}
+	f := &fixture{db: db, path: path}
 	user := func(name string, admin bool) int64 {
 		h, err := auth.HashPassword(name + "-pw")
 		if err != nil {

@@ -20,8 +20,10 @@ import (
 //     user, a robot, a membership; a test writing to the store directly)
 //     moves the generation, and every entry read before it is dropped, so
 //     on one server a change takes effect on the very next request;
-//   - another replica's writes are seen within liveTTL, the same bound the
-//     registry's pull-path cache has for project visibility.
+//   - another replica's writes move the generation too, when the store's
+//     change signal reports them (within a second: store/signal.go,
+//     docs/settings.md); liveTTL is the backstop for a change that was
+//     never announced (a process that died between commit and signal).
 //
 // Only successful reads are kept; a missing account is asked again.
 const (

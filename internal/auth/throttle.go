@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +35,18 @@ import (
 // holding one valid account cannot reset the address count by mixing in
 // good logins. IPv6 clients are counted by their /64, the block one host
 // usually holds.
+//
+// Failures are shared by the processes of one installation (the store's
+// login_failures and login_locks): each failure is recorded there too, and
+// the count the database returns (every process's failures of the key in
+// the last loginFailWindow) is what the limit is held against, so guesses
+// spread over replicas lock the pair or the address as guesses at one
+// would. A lock is written to the database, whose change signal makes
+// every other process read the locks in force (loadLocks) within a second.
+// The checks in progress (pending) are counted per process only: a burst
+// spread over several processes at one instant may pass the limit by what
+// the others are checking at that instant. If the database cannot be
+// reached, this process's own counts still apply.
 const (
 	loginPairLimit  = 10
 	loginAddrLimit  = 40
@@ -47,9 +61,24 @@ type throttle struct {
 	pairLimit, addrLimit int
 	window, lock         time.Duration
 	now                  func() time.Time
+	shared               sharedFailures // nil: this process's counts only
 	mu                   sync.Mutex
 	byPair, byAddr       map[string]*failures
 }
+
+// sharedFailures is where failed logins are shared between processes
+// (implemented by the store).
+type sharedFailures interface {
+	AddLoginFailure(ctx context.Context, key string, at, since int64) (int, error)
+	ClearLoginFailures(ctx context.Context, key string) error
+	LockLogin(ctx context.Context, key string, until, now int64) error
+	LoginLocks(ctx context.Context, now int64) (map[string]int64, error)
+}
+
+// sharedPairKey and sharedAddrKey name a pair and an address in the
+// shared tables (no NUL byte: PostgreSQL text cannot hold one).
+func sharedPairKey(name, addr string) string { return "p|" + addr + "|" + name }
+func sharedAddrKey(addr string) string       { return "a|" + addr }
 
 type failures struct {
 	n       int // failures in the window
@@ -129,8 +158,55 @@ func (t *throttle) entry(m map[string]*failures, k string, now time.Time) *failu
 
 // end finishes an attempt begun with begin: failed reports a wrong
 // password (other errors, such as a database failure, do not count).
-func (t *throttle) end(name, addr string, failed, succeeded bool) {
+func (t *throttle) end(ctx context.Context, name, addr string, failed, succeeded bool) {
 	now := t.now()
+	cleared := t.endLocal(name, addr, failed, succeeded, now)
+	if t.shared == nil || (!failed && !cleared) {
+		return
+	}
+	// The request may be gone; its failure still counts.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if cleared {
+		t.shared.ClearLoginFailures(ctx, sharedPairKey(name, addr))
+		return
+	}
+	for _, c := range []struct {
+		key, local string
+		m          map[string]*failures
+		limit      int
+	}{{sharedPairKey(name, addr), pairKey(name, addr), t.byPair, t.pairLimit}, {sharedAddrKey(addr), addr, t.byAddr, t.addrLimit}} {
+		n, err := t.shared.AddLoginFailure(ctx, c.key, now.UnixMilli(), now.Add(-t.window).UnixMilli())
+		if err != nil {
+			continue // this process's count stands
+		}
+		t.mu.Lock()
+		f := c.m[c.local]
+		lockedHere := f != nil && now.Before(f.till)
+		if f != nil && !lockedHere && n >= c.limit {
+			f.till = now.Add(t.lock)
+			f.n, f.first = 0, now
+			lockedHere = true
+		} else if f != nil && !lockedHere && n > f.n {
+			f.n = n
+		}
+		var till time.Time
+		if f != nil {
+			till = f.till
+		}
+		t.mu.Unlock()
+		if lockedHere || n >= c.limit {
+			if till.IsZero() {
+				till = now.Add(t.lock)
+			}
+			t.shared.LockLogin(ctx, c.key, till.UnixMilli(), now.UnixMilli())
+		}
+	}
+}
+
+// endLocal counts the attempt in this process and reports whether a
+// success cleared the pair.
+func (t *throttle) endLocal(name, addr string, failed, succeeded bool, now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pair, adr := t.byPair[pairKey(name, addr)], t.byAddr[addr]
@@ -154,7 +230,43 @@ func (t *throttle) end(name, addr string, failed, succeeded bool) {
 	}
 	if succeeded && pair != nil && pair.pending == 0 && !now.Before(pair.till) {
 		delete(t.byPair, pairKey(name, addr))
+		return true
 	}
+	return false
+}
+
+// loadLocks reads the locks in force in every process.
+func (t *throttle) loadLocks(ctx context.Context) error {
+	if t.shared == nil {
+		return nil
+	}
+	now := t.now()
+	locks, err := t.shared.LoginLocks(ctx, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, until := range locks {
+		var f *failures
+		switch {
+		case strings.HasPrefix(k, "p|"):
+			addr, name, ok := strings.Cut(k[2:], "|")
+			if !ok {
+				continue
+			}
+			f = t.entry(t.byPair, pairKey(name, addr), now)
+		case strings.HasPrefix(k, "a|"):
+			f = t.entry(t.byAddr, k[2:], now)
+		default:
+			continue
+		}
+		if u := time.UnixMilli(until); u.After(f.till) {
+			f.till = u
+			f.n, f.first = 0, now
+		}
+	}
+	return nil
 }
 
 // prune drops entries with nothing in progress and no lock in force; if

@@ -56,11 +56,17 @@ func (s *Service) ChallengeFor(r *http.Request, scope string) string {
 // to three: a pull, a push, a cross-repository mount); more is an
 // errs.Invalid error, as each costs a look-up of its project.
 func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string, time.Time, error) {
+	tok, issued, _, err := s.issue(r, p, scopes)
+	return tok, issued, err
+}
+
+// issue is Issue that also returns when the token expires.
+func (s *Service) issue(r *http.Request, p *Principal, scopes []string) (string, time.Time, time.Time, error) {
 	var all []string
 	for _, sc := range scopes {
 		all = append(all, splitScopes(sc)...)
 		if len(all) > MaxScopes {
-			return "", time.Time{}, errs.E(errs.Invalid, "issue token", "at most %d scopes may be asked for at once", MaxScopes)
+			return "", time.Time{}, time.Time{}, errs.E(errs.Invalid, "issue token", "at most %d scopes may be asked for at once", MaxScopes)
 		}
 	}
 	var granted []Access
@@ -70,7 +76,7 @@ func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string,
 		}
 	}
 	now := time.Now()
-	exp := now.Add(s.opts.TokenTTL)
+	exp := now.Add(s.tokenTTL())
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
@@ -92,9 +98,9 @@ func (s *Service) Issue(r *http.Request, p *Principal, scopes []string) (string,
 	tok.Header["kid"] = s.kid
 	signed, err := tok.SignedString(s.key)
 	if err != nil {
-		return "", time.Time{}, errs.Wrap("issue token", err)
+		return "", time.Time{}, time.Time{}, errs.Wrap("issue token", err)
 	}
-	return signed, now, nil
+	return signed, now, exp, nil
 }
 
 // MaxScopes bounds the scopes of one token request.
@@ -282,7 +288,7 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
 		return
 	}
-	tok, issued, err := s.Issue(r, p, scopes)
+	tok, issued, exp, err := s.issue(r, p, scopes)
 	if errs.Is(err, errs.Invalid) {
 		writeTokenError(w, http.StatusBadRequest, "UNSUPPORTED", errs.Message(err))
 		return
@@ -296,7 +302,7 @@ func (s *Service) TokenHandler(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{
 		"token":        tok,
 		"access_token": tok,
-		"expires_in":   int(s.opts.TokenTTL.Seconds()),
+		"expires_in":   int(exp.Sub(issued).Seconds()),
 		"issued_at":    issued.UTC().Format(time.RFC3339),
 	})
 }

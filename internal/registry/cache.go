@@ -12,7 +12,8 @@ import (
 //
 // Freshness: every write this process makes through the registry bumps the
 // generation, which drops all entries at once, so a client always reads its
-// own writes. Writes made by another replica are seen after at most ttl.
+// own writes. Writes made by another replica drop it too when the store's
+// change signal reports them (within a second); ttl is the backstop.
 // An entry is stored with the generation read before the store was asked,
 // so an answer that raced with a write is never kept.
 type readCache[V any] struct {

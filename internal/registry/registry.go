@@ -109,9 +109,10 @@ type Options struct {
 	// ReadOnly, if set, reports whether the system is in read-only mode
 	// (the configuration's read_only): every write is then refused.
 	ReadOnly func() bool
-	// CacheTTL bounds how long another replica's write may go unseen by
-	// the pull path's read cache (default 2s; this process's own writes are
-	// seen at once).
+	// CacheTTL bounds how long the pull path's read cache keeps an answer
+	// (default 2s). This process's own writes drop it at once, and so do
+	// another replica's when the store's change signal reports them
+	// (Invalidate, wired by the composition root); the TTL is the backstop.
 	CacheTTL time.Duration
 	// UploadSessions bounds the open upload sessions of one project (the
 	// configuration's upload_sessions; 0: no bound). A POST past it is

@@ -51,6 +51,7 @@ type DB struct {
 	// writes counts the writes this handle has made (committed
 	// transactions and statements outside one); see WriteGeneration.
 	writes atomic.Uint64
+	sig    *signal // the change signal shared with other processes (signal.go)
 }
 
 // WriteGeneration changes after every write made through this handle,
@@ -58,8 +59,8 @@ type DB struct {
 // (audit entries, pull times, upload sessions, job leases: see
 // routineWrite). A cache of what the store holds may keep an answer read at
 // one generation until the generation moves: this process's own writes are
-// then seen at once (another process's, only as the cache's own expiry
-// allows).
+// then seen at once, and another process's as soon as its change signal
+// arrives, once OnChange watches for it (signal.go).
 func (db *DB) WriteGeneration() uint64 { return db.writes.Load() }
 
 type routineKey struct{}
@@ -72,9 +73,17 @@ func routineWrite(ctx context.Context) context.Context {
 	return context.WithValue(ctx, routineKey{}, true)
 }
 
-func (db *DB) wrote(ctx context.Context) {
+// wrote counts a write; version is the change signal's version the
+// write's transaction moved it to (SQLite), 0 when it is left to the
+// announcer (signal.go).
+func (db *DB) wrote(ctx context.Context, version int64) {
 	if ctx.Value(routineKey{}) == nil {
 		db.writes.Add(1)
+		if version > 0 {
+			db.ownVersion(version)
+		} else {
+			db.changed()
+		}
 	}
 }
 
@@ -137,6 +146,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.startSignal()
 	return db, nil
 }
 
@@ -215,6 +225,7 @@ func openSQLite(path string) (*DB, error) {
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.stopSignal()
 	db.stmts.mu.Lock()
 	for _, s := range db.stmts.m {
 		s.Close()
@@ -263,9 +274,15 @@ func (db *DB) tx(ctx context.Context, op string, fn func(*sql.Tx) error) error {
 			return errs.Wrap(op, err)
 		}
 		err = fn(t)
+		var version int64
+		if err == nil && db.announcedInTx(ctx) {
+			// SQLite: the change signal moves in the transaction itself (the
+			// writer is exclusive anyway), so it costs no write of its own.
+			err = t.QueryRowContext(ctx, `UPDATE change_signal SET version = version + 1 WHERE id = 1 RETURNING version`).Scan(&version)
+		}
 		if err == nil {
 			err = t.Commit()
-			db.wrote(ctx) // even a failed commit may have written
+			db.wrote(ctx, version) // even a failed commit may have written
 			if err == nil {
 				return nil
 			}
@@ -303,7 +320,7 @@ func (db *DB) exec(ctx context.Context, t *sql.Tx, q string, args ...any) (sql.R
 	if t != nil {
 		return t.ExecContext(ctx, db.rebind(q), args...)
 	}
-	defer db.wrote(ctx)
+	defer db.wrote(ctx, 0)
 	return db.w.ExecContext(ctx, db.rebind(q), args...)
 }
 

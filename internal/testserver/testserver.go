@@ -202,6 +202,21 @@ func Start(t testing.TB, backend string, extraArgs ...string) *Process {
 	return p
 }
 
+// StartBeside runs another binary on p's data directory (its blobs, and on
+// SQLite its database file) and p's database, with its own address: a
+// second replica of one installation.
+func StartBeside(t testing.TB, p *Process, extraArgs ...string) *Process {
+	t.Helper()
+	q := &Process{t: t, DataDir: p.DataDir, DSN: p.DSN}
+	q.Addr = FreeAddr(t)
+	q.URL = "http://" + q.Addr
+	q.args = append([]string{"serve", "--addr", q.Addr, "--data-dir", q.DataDir, "--database", q.DSN}, extraArgs...)
+	q.Log = filepath.Join(t.TempDir(), "berth.log")
+	q.start()
+	t.Cleanup(func() { q.Stop() })
+	return q
+}
+
 func (p *Process) start() {
 	p.t.Helper()
 	bin := Binary(p.t)

@@ -54,6 +54,11 @@ type Options struct {
 	// addresses are refused at dial time (the system setting
 	// webhook_block_internal_targets; see CheckTarget).
 	BlockInternal func() bool
+	// Enabled, if set, reports whether events trigger webhooks at all (the
+	// system setting notification_enable). As in Harbor, an event that
+	// happens while it is off submits no delivery; deliveries submitted
+	// before still run, and test deliveries are always sent.
+	Enabled func() bool
 }
 
 // Service turns events into deliveries and delivers them.
@@ -178,6 +183,9 @@ func listens(p *store.WebhookPolicy, t event.Type) bool {
 
 // Handle submits the deliveries that a batch of events calls for.
 func (s *Service) Handle(ctx context.Context, batch []event.Event) {
+	if s.opts.Enabled != nil && !s.opts.Enabled() {
+		return
+	}
 	var ids []int64
 	for _, e := range batch {
 		if e.ProjectID > 0 && slices.Contains(EventTypes, string(e.Type)) && !slices.Contains(ids, e.ProjectID) {

@@ -1,4 +1,21 @@
-package api
+// Package settings is Berth's one runtime source of system settings: the
+// configuration an administrator edits through PUT /configurations (Harbor's
+// field names), stored as one JSON document in the properties table under
+// "configurations". Every component reads the setting it obeys from a
+// *Source at the moment it acts (the token service its expiry, /v2 and the
+// API read-only mode, webhooks notification_enable, and so on: the list is
+// in docs/settings.md), never a copy taken at start.
+//
+// Precedence: the stored value wins. A server flag (today --token-ttl) is
+// only the initial default of its setting: it applies while the stored
+// configuration does not name that setting, that is until an administrator
+// first saves the configuration. See docs/settings.md.
+//
+// Freshness: Save makes a change current in this process at once; other
+// processes sharing the database read the configuration again when the
+// store's change signal reports another process's write (Reload, wired by
+// the composition root), within a second.
+package settings
 
 import (
 	"context"
@@ -7,13 +24,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/internal/errs"
 )
 
-// Config is the system configuration, stored as one JSON document in the
-// properties table under "configurations" and edited through
-// /configurations. Field names are Harbor's.
+// Config is the system configuration. Field names are Harbor's.
 type Config struct {
 	AuthMode                   string `json:"auth_mode"`
 	ProjectCreationRestriction string `json:"project_creation_restriction"` // everyone | adminonly
@@ -35,8 +51,8 @@ type Config struct {
 	WebhookBlockInternalTargets bool `json:"webhook_block_internal_targets"`
 }
 
-// DefaultConfig is Harbor's default configuration.
-func DefaultConfig() Config {
+// Defaults is Harbor's default configuration.
+func Defaults() Config {
 	return Config{
 		AuthMode:                   "db_auth",
 		ProjectCreationRestriction: "everyone",
@@ -102,51 +118,91 @@ func (c *Config) AuditDisabled(eventType string) bool {
 	return false
 }
 
-// Settings holds the current Config for this process.
-type Settings struct {
-	mu  sync.RWMutex
-	cfg Config
+// TokenTTL is the lifetime of a registry token the token service issues.
+func (c *Config) TokenTTL() time.Duration { return time.Duration(c.TokenExpiration) * time.Minute }
+
+// Store is where the configuration is persisted.
+type Store interface {
+	Property(ctx context.Context, name string) (string, error)
+	SetProperty(ctx context.Context, name, value string) error
 }
 
-// NewSettings returns settings with the defaults.
-func NewSettings() *Settings { return &Settings{cfg: DefaultConfig()} }
+const property = "configurations"
+
+// Source holds the current configuration of this process.
+type Source struct {
+	st       Store
+	defaults Config
+
+	mu      sync.RWMutex
+	cfg     Config
+	loading sync.Mutex // one Load at a time, so an older read never wins
+}
+
+// New returns a source over st whose settings are defaults until Load
+// reads the stored ones. Flags that give a setting's initial value are
+// applied to defaults by the caller (Defaults, then the flag).
+func New(st Store, defaults Config) *Source {
+	return &Source{st: st, defaults: defaults, cfg: defaults}
+}
 
 // Get returns the current configuration.
-func (s *Settings) Get() Config {
+func (s *Source) Get() Config {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.cfg
 }
 
-// Set replaces the configuration.
-func (s *Settings) Set(c Config) {
+// Set replaces the configuration of this process only, without storing it
+// (tests).
+func (s *Source) Set(c Config) {
 	s.mu.Lock()
 	s.cfg = c
 	s.mu.Unlock()
 }
 
 // ReadOnly reports whether the system is in read-only mode.
-func (s *Settings) ReadOnly() bool { return s.Get().ReadOnly }
+func (s *Source) ReadOnly() bool { return s.Get().ReadOnly }
 
-// PropertyStore is where settings are persisted.
-type PropertyStore interface {
-	Property(ctx context.Context, name string) (string, error)
-	SetProperty(ctx context.Context, name, value string) error
+// TokenTTL is the lifetime of registry tokens (token_expiration).
+func (s *Source) TokenTTL() time.Duration {
+	c := s.Get()
+	return c.TokenTTL()
 }
 
-const configProperty = "configurations"
+// NotificationEnable reports whether events trigger webhooks.
+func (s *Source) NotificationEnable() bool { return s.Get().NotificationEnable }
 
-// Load reads the stored configuration (defaults for missing fields).
-func (s *Settings) Load(ctx context.Context, st PropertyStore) error {
-	raw, err := st.Property(ctx, configProperty)
+// WebhookBlockInternalTargets reports whether webhook targets at internal
+// addresses are refused.
+func (s *Source) WebhookBlockInternalTargets() bool { return s.Get().WebhookBlockInternalTargets }
+
+// AuditDisabled reports whether audit events of eventType are switched off.
+func (s *Source) AuditDisabled(eventType string) bool {
+	c := s.Get()
+	return c.AuditDisabled(eventType)
+}
+
+// AuditForward returns the syslog endpoint audit entries are forwarded to
+// ("" for none) and whether they skip the database.
+func (s *Source) AuditForward() (string, bool) {
+	c := s.Get()
+	return c.AuditLogForwardEndpoint, c.SkipAuditLogDatabase
+}
+
+// Load reads the stored configuration: the stored fields over the defaults.
+func (s *Source) Load(ctx context.Context) error {
+	s.loading.Lock()
+	defer s.loading.Unlock()
+	raw, err := s.st.Property(ctx, property)
 	if errs.Is(err, errs.NotFound) {
-		s.Set(DefaultConfig())
+		s.Set(s.defaults)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	c := DefaultConfig()
+	c := s.defaults
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		return errs.Wrap("load configuration", err)
 	}
@@ -154,13 +210,16 @@ func (s *Settings) Load(ctx context.Context, st PropertyStore) error {
 	return nil
 }
 
-// Save validates and stores c, then makes it current.
-func (s *Settings) Save(ctx context.Context, st PropertyStore, c Config) error {
+// Save validates and stores c, then makes it current. The other processes
+// sharing the database read it on the store's change signal.
+func (s *Source) Save(ctx context.Context, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(c)
-	if err := st.SetProperty(ctx, configProperty, string(b)); err != nil {
+	s.loading.Lock()
+	defer s.loading.Unlock()
+	if err := s.st.SetProperty(ctx, property, string(b)); err != nil {
 		return err
 	}
 	s.Set(c)
