@@ -19,7 +19,7 @@ import (
 // one wrote something a cache may hold: accounts, projects and their
 // metadata, memberships, settings, login locks (every write not marked
 // routineWrite). It is one row, change_signal, whose version a process
-// moves after such a write commits (migration 0023):
+// moves after such a write commits (migration 0020):
 //
 //   - on PostgreSQL, writes are announced by one goroutine per handle,
 //     after they commit, coalesced: many writes in a burst cost one UPDATE,
