@@ -69,11 +69,35 @@ func (reg *Registry) getBlob(q *request, ref string) error {
 			uncork()
 		}()
 	}
-	// ServeContent handles Range and If-None-Match; it copies an *os.File to
-	// the connection with sendfile(2).
-	http.ServeContent(q.w, q.r, "", timeZero, f)
+	// ServeContent handles Range and If-None-Match; the body goes through
+	// copyWriter's buffer (see there).
+	http.ServeContent(copyWriter{q.w}, q.r, "", timeZero, f)
 	return nil
 }
+
+// copyWriter sends a blob through a user-space buffer of copyBufSize
+// instead of letting net/http hand the *os.File to sendfile(2). Measured
+// on loopback on a 2-CPU VM (docs/performance.md), `oras pull` of a
+// 256 MiB layer, which writes it to disk, ran at 0.80-0.92x of
+// Distribution's rate with sendfile and 1.02-1.07x with this copy
+// (Distribution copies through user space too); to a client that discards
+// the blob, the copy was as fast or faster. The buffers are pooled, so the memory is held only by transfers
+// in flight (bounded with the connections, --max-connections).
+type copyWriter struct{ http.ResponseWriter }
+
+const copyBufSize = 256 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// ReadFrom is what io.Copy (and so ServeContent) calls.
+func (w copyWriter) ReadFrom(r io.Reader) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	return io.CopyBuffer(writerOnly{w.ResponseWriter}, r, *bp)
+}
+
+// writerOnly hides the ResponseWriter's own ReadFrom (sendfile).
+type writerOnly struct{ io.Writer }
 
 func (reg *Registry) deleteBlob(q *request, ref string) error {
 	d, err := parseDigest(ref)

@@ -6,12 +6,10 @@ import (
 )
 
 // Large blob responses are corked (TCP_CORK on Linux, as nginx's
-// tcp_nopush does with sendfile): the headers and the file's pages leave
-// in full segments instead of a short packet for every chunk that
-// sendfile hands over. On loopback a 256 MiB pull went from about 0.87 to
-// 0.96 of nginx's rate. Small answers are never corked, and the cork is
-// pulled when the blob is sent, so nothing waits for the kernel's 200 ms
-// cork timeout.
+// tcp_nopush): the headers and the body leave in full segments instead of
+// a short packet for the headers and for each write's tail. Small answers
+// are never corked, and the cork is pulled when the blob is sent, so
+// nothing waits for the kernel's 200 ms cork timeout.
 
 // corkMin is the smallest blob whose response is corked.
 const corkMin = 1 << 20
