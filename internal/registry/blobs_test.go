@@ -302,3 +302,48 @@ func TestLargeBlobCorked(t *testing.T) {
 		}
 	})
 }
+
+// TestLargeBlobCopies reads a blob past copyMin whole, by range, and by
+// more clients at once than there are copy buffers (the rest go by
+// sendfile): every answer is the blob's bytes.
+func TestLargeBlobCopies(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		content := randomBytes(3<<20 + 17)
+		d := e.pushBlob("library/big", content)
+		get := func(rng string) ([]byte, error) {
+			req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/v2/library/big/blobs/"+d, nil)
+			req.SetBasicAuth("admin", testserver.AdminPassword)
+			if rng != "" {
+				req.Header.Set("Range", rng)
+			}
+			resp, err := e.c.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			defer resp.Body.Close()
+			return io.ReadAll(resp.Body)
+		}
+		if b, err := get(""); err != nil || !bytes.Equal(b, content) {
+			t.Fatalf("whole blob: %d bytes, err %v", len(b), err)
+		}
+		if b, err := get("bytes=1048570-2097160"); err != nil || !bytes.Equal(b, content[1048570:2097161]) {
+			t.Fatalf("range: %d bytes, err %v", len(b), err)
+		}
+		const clients = 80 // more than the 64 copy slots
+		errc := make(chan error, clients)
+		for range clients {
+			go func() {
+				b, err := get("")
+				if err == nil && !bytes.Equal(b, content) {
+					err = io.ErrUnexpectedEOF
+				}
+				errc <- err
+			}()
+		}
+		for range clients {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
