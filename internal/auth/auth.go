@@ -111,7 +111,8 @@ type Service struct {
 	mu       sync.Mutex
 	verified map[string]verifiedEntry
 	inflight map[string]*loginCall // verifications running, by cache key
-	tokens   map[string]tokenEntry // verified registry tokens, by their bytes
+	tokensMu sync.RWMutex
+	tokens   map[string]*tokenEntry // verified registry tokens, by their bytes
 	throttle *throttle
 	live     liveState // account state read for credentials (live.go)
 }
@@ -169,7 +170,7 @@ func New(ctx context.Context, st Store, opts Options) (*Service, error) {
 	if err := t.loadLocks(ctx); err != nil {
 		return nil, err
 	}
-	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{}, tokens: map[string]tokenEntry{},
+	return &Service{st: st, opts: opts, key: key, kid: hexString(sum[:8]), cacheKey: ck, verified: map[string]verifiedEntry{}, tokens: map[string]*tokenEntry{},
 		throttle: t}, nil
 }
 

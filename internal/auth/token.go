@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -160,11 +161,39 @@ func (s *Service) grant(r *http.Request, p *Principal, scope string) (Access, bo
 // names: a deleted user or robot, a disabled or expired robot, a changed
 // password or refreshed secret ends the token; the administrator flag and
 // a robot's permissions are read from the account, not the token.
+//
+// The principal a token resolved to is kept with the token, under the
+// same freshness rule as the account rows it was built from (live.go: the
+// store's write generation, at most liveTTL, and never past a robot's
+// expiry), so a pull with a token reads no account state at all while
+// nothing changed.
 func (s *Service) verifyToken(ctx context.Context, raw string) (*Principal, error) {
-	c, err := s.tokenClaims(raw)
+	e, err := s.tokenClaims(raw)
 	if err != nil {
 		return nil, err
 	}
+	gen := s.st.WriteGeneration()
+	now := time.Now()
+	if m := e.principal.Load(); m != nil && m.gen == gen && now.Before(m.until) {
+		return m.p, nil
+	}
+	p, err := s.tokenPrincipal(ctx, e.claims)
+	if err != nil {
+		return nil, err
+	}
+	until := now.Add(liveTTL)
+	if p.Robot != nil && p.Robot.ExpiresAt > 0 {
+		if exp := time.Unix(p.Robot.ExpiresAt, 0); exp.Before(until) {
+			until = exp
+		}
+	}
+	e.principal.Store(&tokenPrincipal{p: p, gen: gen, until: until})
+	return p, nil
+}
+
+// tokenPrincipal is the principal of verified claims c, built from the
+// live account they name.
+func (s *Service) tokenPrincipal(ctx context.Context, c *tokenClaims) (*Principal, error) {
 	bad := func(msg string) error { return errs.E(errs.Unauthenticated, "verify token", "%s", msg) }
 	var p *Principal
 	switch {
@@ -198,16 +227,17 @@ func (s *Service) verifyToken(ctx context.Context, raw string) (*Principal, erro
 	return p, nil
 }
 
-// tokenClaims returns the verified claims of raw. Checking an ES256
-// signature costs far more than the rest of a manifest pull, so verified
-// claims are remembered by the token's bytes until the token expires.
-func (s *Service) tokenClaims(raw string) (*tokenClaims, error) {
+// tokenClaims returns the entry of raw's verified claims. Checking an
+// ES256 signature costs far more than the rest of a manifest pull, so
+// verified claims are remembered by the token's bytes until the token
+// expires.
+func (s *Service) tokenClaims(raw string) (*tokenEntry, error) {
 	now := time.Now()
-	s.mu.Lock()
+	s.tokensMu.RLock()
 	e, ok := s.tokens[raw]
-	s.mu.Unlock()
+	s.tokensMu.RUnlock()
 	if ok && now.Before(e.expires) {
-		return e.claims, nil
+		return e, nil
 	}
 	var c tokenClaims
 	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
@@ -217,21 +247,31 @@ func (s *Service) tokenClaims(raw string) (*tokenClaims, error) {
 	if err != nil {
 		return nil, &errs.Error{Kind: errs.Unauthenticated, Op: "verify token", Msg: "invalid or expired token", Err: err}
 	}
-	s.mu.Lock()
+	e = &tokenEntry{claims: &c, expires: c.ExpiresAt.Time}
+	s.tokensMu.Lock()
 	if len(s.tokens) >= maxTokens {
 		clear(s.tokens)
 	}
-	s.tokens[raw] = tokenEntry{claims: &c, expires: c.ExpiresAt.Time}
-	s.mu.Unlock()
-	return &c, nil
+	s.tokens[raw] = e
+	s.tokensMu.Unlock()
+	return e, nil
 }
 
 // maxTokens bounds the verified-token cache; past it the cache starts over.
 const maxTokens = 20000
 
 type tokenEntry struct {
-	claims  *tokenClaims
-	expires time.Time
+	claims    *tokenClaims
+	expires   time.Time
+	principal atomic.Pointer[tokenPrincipal]
+}
+
+// tokenPrincipal is the principal a token resolved to, at write
+// generation gen, good until until.
+type tokenPrincipal struct {
+	p     *Principal
+	gen   uint64
+	until time.Time
 }
 
 // TokenHandler serves the Docker token endpoint (GET, and POST with the
