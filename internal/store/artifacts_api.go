@@ -340,14 +340,28 @@ type ProjectAccess struct {
 // caller drops it when the check fails. A project that is not there is
 // errs.NotFound.
 func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, userID int64, f ArtifactFilter, q *query.Query, offset, limit int, w DetailsWanted) (*ProjectAccess, *ArtifactPage, error) {
-	var p Project
-	found := false
-	access := &ProjectAccess{Project: &p}
-	reads := []*batchRead{{
+	access, found, reads := projectAccessReads(projectName, userID)
+	page, err := db.listArtifacts(ctx, f, q, offset, limit, w, reads...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !*found {
+		return nil, nil, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
+	}
+	return access, page, nil
+}
+
+// projectAccessReads are the reads of project projectName and of the roles
+// user userID (none for 0) holds there, into access; found tells whether
+// the project was there once they ran.
+func projectAccessReads(projectName string, userID int64) (access *ProjectAccess, found *bool, reads []*batchRead) {
+	p := &Project{}
+	access, found = &ProjectAccess{Project: p}, new(bool)
+	reads = []*batchRead{{
 		sql:  `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = ?`,
 		args: []any{projectName},
 		row: func(r rowScanner) error {
-			found = true
+			*found = true
 			return r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
 		},
 	}}
@@ -364,14 +378,7 @@ func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, user
 			},
 		})
 	}
-	page, err := db.listArtifacts(ctx, f, q, offset, limit, w, reads...)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !found {
-		return nil, nil, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
-	}
-	return access, page, nil
+	return access, found, reads
 }
 
 // ProjectArtifact is ArtifactByRef together with project projectName, the
@@ -384,20 +391,12 @@ func (db *DB) ListProjectArtifacts(ctx context.Context, projectName string, user
 // with access nil; a missing artifact is errs.NotFound with access set.
 func (db *DB) ProjectArtifact(ctx context.Context, projectName string, userID int64, repository, ref string, byDigest bool, w DetailsWanted) (*ProjectAccess, *Artifact, *ArtifactDetails, error) {
 	const op = "get artifact"
-	var p Project
 	var a Artifact
-	foundProject, foundArtifact := false, false
-	access := &ProjectAccess{Project: &p}
+	foundArtifact := false
+	access, foundProject, reads := projectAccessReads(projectName, userID)
 	pd := db.pageDetails(w)
 	d := newArtifactDetails()
-	reads := []*batchRead{{
-		sql:  `SELECT id, name, owner_id, public, created_at, updated_at FROM projects WHERE name = ?`,
-		args: []any{projectName},
-		row: func(r rowScanner) error {
-			foundProject = true
-			return r.Scan(&p.ID, &p.Name, &p.OwnerID, &p.Public, &p.CreatedAt, &p.UpdatedAt)
-		},
-	}, {
+	reads = append(reads, &batchRead{
 		sql:  strings.Replace(artifactByRefSQL(byDigest), " FROM artifacts a", pd.columns+" FROM artifacts a", 1),
 		args: []any{repository, ref},
 		row: func(r rowScanner) error {
@@ -407,24 +406,11 @@ func (db *DB) ProjectArtifact(ctx context.Context, projectName string, userID in
 			}
 			return pd.keep(&a, d)
 		},
-	}}
-	if userID != 0 {
-		reads = append(reads, &batchRead{
-			sql: `SELECT m.role FROM project_members m JOIN projects p ON p.id = m.project_id
-				WHERE p.name = ? AND m.entity_type = 'u' AND m.entity_id = ?`,
-			args: []any{projectName, userID},
-			row: func(r rowScanner) error {
-				var role int
-				err := r.Scan(&role)
-				access.Roles = append(access.Roles, role)
-				return err
-			},
-		})
-	}
+	})
 	if err := db.readBatch(ctx, op, reads...); err != nil {
 		return nil, nil, nil, err
 	}
-	if !foundProject {
+	if !*foundProject {
 		return nil, nil, nil, errs.E(errs.NotFound, "get project", "project %q not found", projectName)
 	}
 	if !foundArtifact {
