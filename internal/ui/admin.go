@@ -94,9 +94,11 @@ func withoutPasswords(f url.Values) url.Values {
 
 // userAction makes a user an administrator or not, or deletes it.
 func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) error {
-	id := pathEscape(r.PathValue("id"))
+	id, err := userID(r)
+	if err != nil {
+		return err
+	}
 	name := r.PostForm.Get("name")
-	var err error
 	var msg string
 	switch r.PathValue("action") {
 	case "admin":
@@ -104,7 +106,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 		if !on && !c.confirmed(w, r, v, "Revoke the administrator role of "+name+"?", r.URL.Path, "/admin/users") {
 			return nil
 		}
-		_, err = v.api.call(http.MethodPut, "/users/"+id+"/sysadmin", map[string]bool{"sysadmin_flag": on}, nil)
+		err = v.write("update user", func() error { return c.svc.Users.SetSysAdmin(r.Context(), v.p, id, on) })
 		msg = name + " is now an administrator."
 		if !on {
 			msg = name + " is no longer an administrator."
@@ -113,7 +115,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 		if !c.confirmed(w, r, v, "Delete user "+name+"? Their memberships go with them.", r.URL.Path, "/admin/users") {
 			return nil
 		}
-		_, err = v.api.call(http.MethodDelete, "/users/"+id, nil, nil)
+		err = v.write("delete user", func() error { return c.svc.Users.Delete(r.Context(), v.p, id) })
 		msg = "User " + name + " deleted."
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such user action."}
@@ -276,11 +278,18 @@ func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
 			return nil
 		}
-		var sec api.RobotSec
-		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		var sec string
+		if err := v.write("update robot", func() (err error) {
+			sec, err = c.svc.Robots.RefreshSecret(r.Context(), v.p, rid, "")
+			return err
+		}); err != nil {
 			return fail(err)
 		}
-		c.showSysSecret(w, v, name, sec.Secret, false)
+		c.showSysSecret(w, v, name, sec, false)
 		return nil
 	case "disable", "enable":
 		disable := r.PathValue("action") == "disable"
@@ -300,7 +309,11 @@ func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
 			return fail(err)
 		}
 		return redirect(w, r, back, name+" deleted.")
@@ -481,4 +494,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// userID is the user the path names.
+func userID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "user_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+	}
+	return id, nil
 }

@@ -274,7 +274,7 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 			*f.dst = string(resp.Body)
 		}
 	}
-	if body, err := v.api.registryGet(v.User, pc.Project.Name+"/"+repo, "manifests", a.Digest, maxManifest); err != nil {
+	if body, err := v.api.registryGet(v.p, pc.Project.Name+"/"+repo, "manifests", a.Digest, maxManifest); err != nil {
 		problem("manifest", err)
 	} else {
 		var m struct {

@@ -231,13 +231,9 @@ func (cl *client) session(method, path string, form url.Values) (*response, erro
 // in-process, with a pull-scoped bearer token the token service issues for
 // the signed-in user (so the registry applies the same permissions as to
 // docker pull). Manifest reads are marked as views: they are not pulls.
-func (cl *client) registryGet(u *api.UserResp, repo, kind, digest string, max int64) ([]byte, error) {
+func (cl *client) registryGet(p *auth.Principal, repo, kind, digest string, max int64) ([]byte, error) {
 	if cl.c.tokens == nil || cl.c.registry == nil {
 		return nil, &apiError{Status: http.StatusNotImplemented, Message: "registry reads are not configured"}
-	}
-	p := &auth.Principal{}
-	if u != nil {
-		p = &auth.Principal{UserID: u.UserID, Name: u.Username, Admin: u.SysadminFlag}
 	}
 	tok, _, err := cl.c.tokens.Issue(cl.in, p, []string{"repository:" + repo + ":pull"})
 	if err != nil {

@@ -193,11 +193,18 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
 			return nil
 		}
-		var sec api.RobotSec
-		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		var sec string
+		if err := v.write("update robot", func() (err error) {
+			sec, err = c.svc.Robots.RefreshSecret(r.Context(), v.p, rid, "")
+			return err
+		}); err != nil {
 			return fail(err)
 		}
-		c.showSecret(w, v, pc, name, sec.Secret, false)
+		c.showSecret(w, v, pc, name, sec, false)
 		return nil
 	case "disable", "enable":
 		disable := r.PathValue("action") == "disable"
@@ -221,10 +228,23 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
 			return fail(err)
 		}
 		return redirect(w, r, back, name+" deleted.")
 	}
 	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
+}
+
+// robotID is the robot account the path names.
+func robotID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "robot_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+	}
+	return id, nil
 }

@@ -125,8 +125,11 @@ type TokenIssuer interface {
 
 // Options configure the console.
 type Options struct {
-	// API is the REST API handler (/api/v2.0 and /c/) the console calls.
+	// API is the REST API handler (/api/v2.0 and /c/) the console calls
+	// for the families without a domain service (client.go).
 	API http.Handler
+	// Services are the domain services the console calls directly.
+	Services Services
 	// Registry is the /v2 handler and Tokens the token service, for the
 	// manifest and config reads of the artifact page (nil: not shown).
 	Registry http.Handler
@@ -141,6 +144,7 @@ type Options struct {
 // Console is the web console handler.
 type Console struct {
 	api      http.Handler
+	svc      Services
 	registry http.Handler
 	tokens   TokenIssuer
 	log      *slog.Logger
@@ -155,7 +159,7 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Console{api: opts.API, registry: opts.Registry, tokens: opts.Tokens, log: opts.Logger, opts: opts}
+	c := &Console{api: opts.API, svc: opts.Services, registry: opts.Registry, tokens: opts.Tokens, log: opts.Logger, opts: opts}
 	c.pages = parsePages()
 	c.assetVer = assetVersion()
 	mux := http.NewServeMux()
