@@ -182,12 +182,6 @@ func (a pageCachedAuth) CanSystem(p *auth.Principal, res rbac.Resource, act rbac
 	return a.s.auth.CanSystem(p, res, act)
 }
 
-// pageCacheActive reports whether ctx carries a page cache.
-func pageCacheActive(ctx context.Context) bool {
-	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
-	return c != nil
-}
-
 // pageCachedAlready reports whether ctx's page cache holds key.
 func pageCachedAlready(ctx context.Context, key string) bool {
 	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)

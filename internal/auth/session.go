@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 
@@ -16,25 +15,11 @@ func HashSessionID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// SessionPrincipal returns the principal of the browser session whose
-// cookie value is sid, with its user's row (read in the same statement):
-// the API and the console authenticate a session cookie the same way. A
-// session that ended or never existed is errs.Unauthenticated.
-func (s *Service) SessionPrincipal(ctx context.Context, sid string) (*Principal, *store.User, error) {
-	if sid == "" {
-		return nil, nil, errs.E(errs.Unauthenticated, "session", "session expired; sign in again")
-	}
-	sess, u, err := s.st.SessionUser(ctx, HashSessionID(sid))
-	return sessionPrincipal(sess, u, err)
-}
-
-// SessionPrincipalOf is SessionPrincipal for a session and user already
-// read (store.SessionUser's answer, err included).
+// SessionPrincipalOf is the principal of a browser session, given
+// store.SessionUser's answer for the hash of its cookie (HashSessionID),
+// err included: the API and the console authenticate a session cookie the
+// same way. A session that ended or never existed is errs.Unauthenticated.
 func SessionPrincipalOf(sess *store.Session, u *store.User, err error) (*Principal, *store.User, error) {
-	return sessionPrincipal(sess, u, err)
-}
-
-func sessionPrincipal(sess *store.Session, u *store.User, err error) (*Principal, *store.User, error) {
 	if err != nil {
 		if errs.Is(err, errs.NotFound) {
 			return nil, nil, errs.E(errs.Unauthenticated, "session", "session expired; sign in again")

@@ -329,15 +329,9 @@ func (s *Service) Deletable(ctx context.Context, p *auth.Principal, project *sto
 	return true, "", nil
 }
 
-// SummaryWanted returns what of project's summary p may see (the quota with
-// quota:read, the member counts with member:list), or ok false when p may
-// not read the project.
-func (s *Service) SummaryWanted(ctx context.Context, p *auth.Principal, project *store.Project) (w store.SummaryWanted, ok bool, err error) {
-	w, refused, err := s.summaryWanted(ctx, p, project)
-	return w, err == nil && refused == nil, err
-}
-
-// summaryWanted is SummaryWanted with the refusal, when p may not read project.
+// summaryWanted returns what of project's summary p may see (the quota with
+// quota:read, the member counts with member:list), or the refusal when p
+// may not read the project.
 func (s *Service) summaryWanted(ctx context.Context, p *auth.Principal, project *store.Project) (w store.SummaryWanted, refused, err error) {
 	set, err := s.auth.ProjectPermissions(ctx, p, project)
 	if err != nil {

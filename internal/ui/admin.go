@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/query"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -42,20 +43,27 @@ type usersTab struct {
 
 func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	if lp.Q != "" {
-		q.Set("username", lp.Q)
-	}
-	var list []api.UserResp
-	resp, err := v.api.get("/users?"+q.Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
 	}
-	t := usersTab{List: list}
+	q := &query.Query{}
+	if lp.Q != "" {
+		q.Conds = append(q.Conds, query.Cond{Key: "username", Kind: query.Fuzzy, Value: lp.Q})
+	}
+	users, total, err := c.svc.Users.List(r.Context(), v.p, q, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
+	}
+	t := usersTab{List: make([]api.UserResp, len(users))}
+	for i, u := range users {
+		t.List[i] = api.UserResp{Email: u.Email, Realname: u.Realname, Comment: u.Comment, UserID: u.ID, Username: u.Username,
+			SysadminFlag: u.SysAdmin, CreationTime: api.Timestamp(u.CreatedAt), UpdateTime: api.Timestamp(u.UpdatedAt)}
+	}
 	if v.User != nil {
 		t.Self = v.User.UserID
 	}
-	c.renderAdmin(w, v, "users", "Users", adminData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: t})
+	c.renderAdmin(w, v, "users", "Users", adminData{Q: lp.Q, Pager: makePager(r, lp, total), Tab: t})
 	return nil
 }
 
@@ -130,11 +138,15 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 }
 
 func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, v *view) error {
-	var u api.UserResp
-	if _, err := v.api.get("/users/"+pathEscape(r.PathValue("id")), &u); err != nil {
+	id, err := userID(r)
+	if err != nil {
 		return err
 	}
-	c.renderAdmin(w, v, "password", "Reset password of "+u.Username, adminData{Tab: u})
+	u, err := c.svc.Users.Get(r.Context(), v.p, id)
+	if err != nil {
+		return serviceError(err)
+	}
+	c.renderAdmin(w, v, "password", "Reset password of "+u.Username, adminData{Tab: api.UserResp{UserID: u.ID, Username: u.Username}})
 	return nil
 }
 
@@ -144,8 +156,12 @@ func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, v *view)
 	if f.Get("new_password") != f.Get("new_password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPut, "/users/"+pathEscape(r.PathValue("id"))+"/password",
-			map[string]string{"new_password": f.Get("new_password")}, nil)
+		var id int64
+		if id, err = userID(r); err == nil {
+			err = v.write("update password", func() error {
+				return c.svc.Users.SetPassword(r.Context(), v.p, id, "", f.Get("new_password"))
+			})
+		}
 	}
 	if err != nil {
 		if err := v.fail("password", err); err != nil {
