@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/robot"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -185,16 +186,12 @@ type sysRobotsTab struct {
 
 func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	q.Set("q", "Level=system")
-	var list []api.Robot
-	resp, err := v.api.get("/robots?"+q.Encode(), &list)
+	list, total, err := c.listRobots(r, v, robot.System, 0, lp)
 	if err != nil {
 		return err
 	}
 	t := sysRobotsTab{List: list, Projects: "*"}
-	var avail api.Permissions
-	if _, err := v.api.get("/permissions", &avail); err == nil {
+	if avail, err := c.assignable(v); err == nil {
 		checked := map[string]bool{"project:repository:pull": true}
 		if v.FormID == "create" {
 			checked = map[string]bool{}
@@ -218,7 +215,7 @@ func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view)
 		t.System, t.Project = opts("system", avail.System), opts("project", avail.Project)
 		t.CanEdit = len(avail.System) > 0
 	}
-	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, resp.total()), Tab: t})
+	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, total), Tab: t})
 	return nil
 }
 

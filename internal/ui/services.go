@@ -16,7 +16,7 @@ import (
 // question, so the console and the API decide the same. What the services
 // refuse is shown as the API would answer it (serviceError, through
 // api.Answer). Families without a service still go through the in-process
-// API (client.go; docs/architecture.md, "The console's remaining hop").
+// API (apihop.go; docs/architecture.md, "The console's remaining hop").
 
 // Services are what the console calls directly.
 type Services struct {

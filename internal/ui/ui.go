@@ -133,7 +133,7 @@ type TokenIssuer interface {
 // Options configure the console.
 type Options struct {
 	// API is the REST API handler (/api/v2.0 and /c/) the console calls
-	// for the families without a domain service (client.go).
+	// for the families without a domain service (apihop.go).
 	API http.Handler
 	// Services are the domain services the console calls directly.
 	Services Services

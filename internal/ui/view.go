@@ -25,7 +25,7 @@ const (
 type view struct {
 	c   *Console
 	r   *http.Request
-	api *client // the in-process API, for families without a service (client.go)
+	api *client // the in-process API, for families without a service (apihop.go)
 	// p is the caller the services are asked for: the session's principal,
 	// or the anonymous one.
 	p *auth.Principal
@@ -49,7 +49,7 @@ type view struct {
 	Data         any
 }
 
-// newView reads the request's session (asking the API who is signed in),
+// newView reads the request's session (its principal, for the services),
 // the system info, theme and flash.
 func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
 	v := &view{c: c, r: r, api: &client{c: c, in: r}, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
@@ -63,10 +63,10 @@ func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error)
 		p, u, err := c.svc.Sessions.SessionUser(r.Context(), ck.Value)
 		switch {
 		case err == nil:
-			v.p, v.User = p, u
-			if ck, err := r.Cookie(api.CSRFCookie); err == nil {
-				v.CSRF = ck.Value
-			}
+			// Forms carry the session's own CSRF token (the API set the
+			// __csrf cookie to it at sign-in), and a POST is checked
+			// against it (checkCSRF), as the API checks its header.
+			v.p, v.User, v.CSRF = p, u, p.Session.CSRF
 		case errs.Is(err, errs.Unauthenticated):
 			// The session ended: forget its cookies and go on anonymously.
 			v.api.in = withoutCookie(r, api.SessionCookie)
