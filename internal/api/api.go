@@ -206,6 +206,20 @@ type Caller struct {
 	*auth.Principal
 }
 
+// Services are the domain services the API's handlers call, for the web
+// console, which calls them directly with the session's principal: both
+// surfaces ask the same services, so they make the same decisions.
+type Services struct {
+	Projects *project.Service
+	Robots   *robot.Service
+	Users    *user.Service
+}
+
+// Services returns the domain services s calls.
+func (s *Server) Services() Services {
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := checkRequestText(r); err != nil {
@@ -265,17 +279,13 @@ const CSRFHeader = "X-Harbor-Csrf-Token"
 func (s *Server) caller(r *http.Request) (*Caller, error) {
 	if r.Header.Get("Authorization") == "" {
 		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
-			sess, u, err := s.sessionUser(r.Context(), hashSessionID(ck.Value), isWrite(r.Method))
+			p, _, err := auth.SessionPrincipalOf(s.sessionUser(r.Context(), hashSessionID(ck.Value), isWrite(r.Method)))
 			if err != nil {
-				if errs.Is(err, errs.NotFound) {
-					return nil, errs.E(errs.Unauthenticated, "session", "session expired; sign in again")
-				}
 				return nil, err
 			}
-			if isWrite(r.Method) && !constantTimeEqual(r.Header.Get(CSRFHeader), sess.CSRF) {
+			if isWrite(r.Method) && !constantTimeEqual(r.Header.Get(CSRFHeader), p.Session.CSRF) {
 				return nil, errs.E(errs.Denied, "csrf", "missing or wrong CSRF token")
 			}
-			p := &auth.Principal{UserID: u.ID, Name: u.Username, Admin: u.SysAdmin, Session: sess}
 			return &Caller{p}, nil
 		}
 	}

@@ -52,22 +52,24 @@ type harborErrors struct {
 	Errors []harborError `json:"errors"`
 }
 
-// writeError writes err as Harbor's error body. A 5xx is logged with its
-// cause and answered with a generic message.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// Answer is what the API answers err with: the status, Harbor's error
+// code, the message (generic for a 5xx: the cause is only logged) and a
+// Retry-After in seconds (0 for none). The web console, which calls the
+// domain services directly, shows their errors through it too, so both
+// surfaces word a refusal the same way.
+func Answer(err error) (status int, code, msg string, retryAfter int) {
 	k := errs.KindOf(err)
 	st, ok := kindStatus[k]
 	if !ok {
 		st = kindStatus[errs.Internal]
 	}
-	code := st.code
+	code = st.code
 	var ce *codedError
 	if errors.As(err, &ce) {
 		code = ce.code
 	}
-	msg := errs.Message(err)
+	msg = errs.Message(err)
 	if st.status >= 500 {
-		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal server error"
 		if k == errs.StorageFull {
 			msg = errs.StorageFullMessage
@@ -77,13 +79,26 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		msg = http.StatusText(st.status)
 	}
 	if secs, ok := errs.RetryAfter(err); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		retryAfter = secs
 	}
-	if st.status == http.StatusUnauthorized {
+	return st.status, code, msg, retryAfter
+}
+
+// writeError writes err as Harbor's error body. A 5xx is logged with its
+// cause and answered with a generic message.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, code, msg, retry := Answer(err)
+	if status >= 500 {
+		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(retry))
+	}
+	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(st.status)
+	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		json.NewEncoder(w).Encode(harborErrors{Errors: []harborError{{Code: code, Message: msg}}})
 	}

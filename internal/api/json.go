@@ -2,9 +2,7 @@ package api
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
 )
 
@@ -73,20 +72,7 @@ func decode(r *http.Request, v any) error {
 }
 
 // writeJSON writes v with status.
-// ValueTaker is implemented by the ResponseWriter of an in-process caller
-// (the web console) that can take an answer's Go value as it is instead
-// of its JSON: the handler, its permission checks and its headers are the
-// same, only the encoding and the caller's decoding are skipped. TakeValue
-// reports whether it took v; if not, the answer is written as JSON.
-type ValueTaker interface {
-	TakeValue(status int, v any) bool
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	if vt, ok := w.(ValueTaker); ok && vt.TakeValue(status, v) {
-		w.Header().Set("Content-Type", "application/json")
-		return nil
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return errs.Wrap("encode response", err)
@@ -136,10 +122,7 @@ func pathID(r *http.Request, name string) (int64, error) {
 
 func urlUnescape(s string) (string, error) { return url.PathUnescape(s) }
 
-func hashSessionID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
+func hashSessionID(id string) string { return auth.HashSessionID(id) }
 
 func constantTimeEqual(a, b string) bool {
 	return len(a) == len(b) && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1

@@ -117,7 +117,6 @@ func mxRows() []mxRow {
 		{op: "getProjectDeletable", needs: "project:delete", proj: mxPerms("project:delete"), want: projectAdmin, req: mxIn("/projects/matrix/_deletable", nil)},
 		{op: "getProjectSummary", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/summary", nil)},
 		// Berth's own: filtered to the projects the caller may read (TestProjectSummary).
-		{op: "listProjectSummaries", needs: "none (filtered)", want: all, req: mxIn("/project-summaries?project_ids=%d", nil)},
 		// Berth's own: the caller's permissions in the project (TestPermissionViewsAgree).
 		{op: "getProjectPermissions", needs: "project:read", proj: mxPerms("project:read"), want: everyRole, req: mxIn("/projects/matrix/permissions", nil)},
 		// Harbor checks metadata:list, which no role holds (only admins and

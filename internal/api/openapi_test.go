@@ -17,7 +17,6 @@ import (
 // beyondHarbor lists Berth's own operations, absent from the reference on purpose.
 var beyondHarbor = map[string]string{
 	"listAllArtifacts":           "one paged list of every artifact the caller can see (harbor#21010)",
-	"listProjectSummaries":       "the summaries of several projects in one call (the console's quota bars)",
 	"getProjectPermissions":      "what the caller, anonymous callers too, may do in a project (the console's controls)",
 	"RetryWebhookExecution":      "re-send a webhook delivery with the same payload and signature",
 	"TestWebhookPolicyOfProject": "send a test event to a webhook policy's targets now (Harbor 1.x's policies/test)",

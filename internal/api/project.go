@@ -42,7 +42,6 @@ func (s *Server) projectRoutes() []route {
 		{method: "GET", path: byID + "/permissions", op: "getProjectPermissions", handle: s.projectPermissionList, resp: []Permission{}, respDef: "[]Permission"},
 		{method: "GET", path: byID + "/summary", op: "getProjectSummary", handle: s.projectSummary, resp: ProjectSummary{}, respDef: "ProjectSummary"},
 		// Beyond Harbor: the summaries of several projects in one call.
-		{method: "GET", path: "/project-summaries", op: "listProjectSummaries", handle: s.listProjectSummaries, resp: []ProjectSummaryOf{}, respDef: "[]ProjectSummaryOf"},
 
 		{method: "GET", path: byID + "/metadatas/", op: "listProjectMetadatas", handle: s.listProjectMetadatas, resp: map[string]string{}, respDef: "object"},
 		{method: "POST", path: byID + "/metadatas/", op: "addProjectMetadatas", handle: s.addProjectMetadatas},
@@ -132,12 +131,6 @@ type ProjectSummary struct {
 	GuestCount        int64                `json:"guest_count,omitempty"`
 	LimitedGuestCount int64                `json:"limited_guest_count,omitempty"`
 	Quota             *ProjectSummaryQuota `json:"quota,omitempty"`
-}
-
-// ProjectSummaryOf is one project's summary in listProjectSummaries.
-type ProjectSummaryOf struct {
-	ProjectID int64 `json:"project_id"`
-	ProjectSummary
 }
 
 // ProjectSummaryQuota is a project's quota in its summary.
@@ -236,15 +229,6 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, c *Caller)
 	out := make([]Project, 0, len(list))
 	for _, v := range list {
 		out = append(out, projectView(v.Info, v.Access, detail))
-		if pageCacheActive(r.Context()) {
-			// The console's project list asks next for each member project's
-			// summary: it then finds the project and the caller's rights in
-			// it here instead of reading them again, one project at a time.
-			proj := v.Info.Project
-			pageCachePut(r.Context(), projectNameKey(proj.Name), &proj)
-			pageCachePut(r.Context(), projectIDKey(proj.ID), &proj)
-			pageCachePut(r.Context(), permsKey(c, proj.ID), v.Access.Set)
-		}
 	}
 	setPageHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -301,7 +285,7 @@ func (s *Server) getProject(w http.ResponseWriter, r *http.Request, c *Caller) e
 	ctx := r.Context()
 	ref := r.PathValue("project_name_or_id")
 	_, isID := parseID(ref)
-	if byName := !isID || r.Header.Get("X-Is-Resource-Name") == "true"; byName && ref != "" && !pageCachedAlready(ctx, projectNameKey(ref)) {
+	if byName := !isID || r.Header.Get("X-Is-Resource-Name") == "true"; byName && ref != "" {
 		// Not looked up yet: the project, the caller's roles and the view
 		// in one read.
 		v, err := s.projects.GetByName(ctx, c.Principal, ref)
@@ -409,65 +393,6 @@ func summaryView(sum *store.ProjectSummary, withQuota, withMembers bool) Project
 		out.LimitedGuestCount = counts[int(rbac.LimitedGuest)]
 	}
 	return out
-}
-
-// maxSummaries bounds the projects of one listProjectSummaries call.
-const maxSummaries = 100
-
-// listProjectSummaries is Berth's own: the summaries of the projects
-// project_ids names (comma-separated IDs, at most 100), each exactly as
-// getProjectSummary answers it to the caller; projects the caller may not
-// read, or that are not there, are left out. The console's project list
-// reads a member's quota bars with it in one call instead of one per
-// project.
-func (s *Server) listProjectSummaries(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "list project summaries"
-	ctx := r.Context()
-	raw := r.URL.Query().Get("project_ids")
-	var wants []store.SummaryWanted
-	seen := map[int64]bool{}
-	for _, part := range strings.Split(raw, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		id, ok := parseID(part)
-		if !ok {
-			return errs.E(errs.Invalid, op, "project_ids takes project IDs separated by commas, not %q", part)
-		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		if len(seen) > maxSummaries {
-			return errs.E(errs.Invalid, op, "project_ids names more than %d projects", maxSummaries)
-		}
-		p, err := s.cachedProject(ctx, true, strconv.FormatInt(id, 10))
-		if errs.Is(err, errs.NotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		want, readable, err := s.projects.SummaryWanted(ctx, c.Principal, p)
-		if err != nil {
-			return err
-		}
-		if readable {
-			wants = append(wants, want)
-		}
-	}
-	sums, err := s.st.ProjectSummariesOf(ctx, wants)
-	if err != nil {
-		return err
-	}
-	out := make([]ProjectSummaryOf, 0, len(wants))
-	for i, w := range wants {
-		if sums[i] != nil { // nil: deleted meanwhile
-			out = append(out, ProjectSummaryOf{ProjectID: w.ProjectID, ProjectSummary: summaryView(sums[i], w.Quota, w.Members)})
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
 }
 
 // --- project metadata ---

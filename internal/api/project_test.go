@@ -303,50 +303,6 @@ func TestProjectSummary(t *testing.T) {
 				t.Errorf("repo_count %d", p.RepoCount)
 			}
 
-			// Berth's listProjectSummaries: each entry is exactly the
-			// project's own summary to the same caller; projects the
-			// caller may not read, and missing ones, are left out.
-			other := e.create("admin", `{"project_name":"sum2","storage_limit":2048}`)
-			summaries := func(who, ids string) []api.ProjectSummaryOf {
-				t.Helper()
-				var out []api.ProjectSummaryOf
-				e.json("summaries "+who+" "+ids, e.do("GET", "/api/v2.0/project-summaries?project_ids="+ids, who, nil), &out)
-				return out
-			}
-			ids := fmt.Sprintf("%d,%d,%d,999999", id, other, id)
-			for _, who := range []string{"bob", "dave", "admin", "alice"} {
-				got := summaries(who, ids)
-				var want []api.ProjectSummaryOf
-				for _, name := range []string{"sum", "sum2"} {
-					var one api.ProjectSummary
-					r := e.do("GET", "/api/v2.0/projects/"+name+"/summary", who, nil)
-					if r.status != 200 {
-						continue
-					}
-					e.json("summary of "+name, r, &one)
-					pid := id
-					if name == "sum2" {
-						pid = other
-					}
-					want = append(want, api.ProjectSummaryOf{ProjectID: pid, ProjectSummary: one})
-				}
-				if b1, b2 := fmt.Sprint(jsonOf(t, got)), fmt.Sprint(jsonOf(t, want)); b1 != b2 {
-					t.Errorf("%s: summaries %s, want %s", who, b1, b2)
-				}
-			}
-			if got := summaries("admin", ids); len(got) != 2 {
-				t.Errorf("admin sees %d summaries, want 2", len(got))
-			}
-			if got := summaries("bob", ids); len(got) != 1 || got[0].ProjectID != id || got[0].Quota == nil {
-				t.Errorf("a guest of one project: %+v", got)
-			}
-			e.want("summaries of a malformed ID", e.do("GET", "/api/v2.0/project-summaries?project_ids=1,x", "admin", nil), 400, "BAD_REQUEST")
-			e.want("summaries of too many", e.do("GET", "/api/v2.0/project-summaries?project_ids="+strings.TrimSuffix(strings.Repeat("1,2,3,4,5,6,7,8,9,10,", 11), ","), "admin", nil), 200, "")
-			many := make([]string, 101)
-			for i := range many {
-				many[i] = fmt.Sprint(i + 1)
-			}
-			e.want("summaries of 101 projects", e.do("GET", "/api/v2.0/project-summaries?project_ids="+strings.Join(many, ","), "admin", nil), 400, "BAD_REQUEST")
 		})
 	}
 }

@@ -55,7 +55,7 @@ func rpFixes() map[string]rpFix {
 		"headProject":  none, "createProject": none,
 		// harbor-cli's GetProject(id, true): the ID, X-Is-Resource-Name false.
 		"getProject": {more: func(e *mxEnv) []string { return []string{fmt.Sprintf("/projects/%d", e.matrixID)} }}, "updateProject": none, "deleteProject": none,
-		"getProjectDeletable": none, "getProjectSummary": none, "listProjectSummaries": none, "getProjectPermissions": none,
+		"getProjectDeletable": none, "getProjectSummary": none, "getProjectPermissions": none,
 		"listProjectMetadatas": none, "addProjectMetadatas": none, "getProjectMetadata": none,
 		"updateProjectMetadata": none, "deleteProjectMetadata": none,
 		"listQuotas": none, "getQuota": none, "updateQuota": none,

@@ -99,7 +99,9 @@ type robotUpdateRequest struct {
 	UpdateTime   string                 `json:"update_time"`
 }
 
-func robotView(r *store.Robot) (Robot, error) {
+// RobotView is a stored robot account as Harbor shows it (its permission
+// list decoded by robot.Permissions); the web console shows robots in it.
+func RobotView(r *store.Robot) (Robot, error) {
 	perms, err := robot.Permissions(r)
 	if err != nil {
 		return Robot{}, err
@@ -154,7 +156,7 @@ func (s *Server) listRobots(w http.ResponseWriter, r *http.Request, c *Caller) e
 	}
 	out := make([]Robot, len(rows))
 	for i := range rows {
-		if out[i], err = robotView(&rows[i]); err != nil {
+		if out[i], err = RobotView(&rows[i]); err != nil {
 			return err
 		}
 	}
@@ -193,7 +195,7 @@ func (s *Server) getRobot(w http.ResponseWriter, r *http.Request, c *Caller) err
 	if err != nil {
 		return err
 	}
-	out, err := robotView(rb)
+	out, err := RobotView(rb)
 	if err != nil {
 		return err
 	}

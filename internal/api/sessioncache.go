@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -66,6 +67,25 @@ func (s *Server) sessionUser(ctx context.Context, idHash string, write bool) (*s
 	}
 	c.mu.Unlock()
 	return sess, u, err
+}
+
+// SessionUser is the principal of the browser session whose cookie value
+// is sid and its user as Harbor shows it (UserResp), read with
+// auth.SessionPrincipalOf through ctx's page cache: the web console
+// authenticates its browser session with it while some of its pages still
+// call the API in-process, so the page reads the session once for both.
+// An ended session is errs.Unauthenticated.
+func (s *Server) SessionUser(ctx context.Context, sid string) (*auth.Principal, *UserResp, error) {
+	if sid == "" {
+		_, _, err := auth.SessionPrincipalOf(nil, nil, errs.E(errs.NotFound, "session", "no session"))
+		return nil, nil, err
+	}
+	p, u, err := auth.SessionPrincipalOf(s.sessionUser(ctx, hashSessionID(sid), false))
+	if err != nil {
+		return nil, nil, err
+	}
+	ur := userResp(u)
+	return p, &ur, nil
 }
 
 // clearPageCache empties the projects and permissions of ctx's page cache.
@@ -160,12 +180,6 @@ func (a pageCachedAuth) ForgetCredentials() { a.s.auth.ForgetCredentials() }
 
 func (a pageCachedAuth) CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool {
 	return a.s.auth.CanSystem(p, res, act)
-}
-
-// pageCacheActive reports whether ctx carries a page cache.
-func pageCacheActive(ctx context.Context) bool {
-	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
-	return c != nil
 }
 
 // pageCachedAlready reports whether ctx's page cache holds key.

@@ -29,6 +29,7 @@ type Store interface {
 	ProjectInfoAndRoles(ctx context.Context, id, user int64) (*store.ProjectInfo, []int, error)
 	ProjectInfoAndRolesByName(ctx context.Context, name string, user int64) (*store.ProjectInfo, []int, error)
 	ProjectSummaryOf(ctx context.Context, id int64, quota, members bool) (*store.ProjectSummary, error)
+	ProjectSummariesOf(ctx context.Context, wants []store.SummaryWanted) ([]*store.ProjectSummary, error)
 	ProjectRepoCount(ctx context.Context, projectID int64) (int64, error)
 	UpdateProject(ctx context.Context, id int64, public *bool, set map[string]string, del []string) error
 	DeleteProject(ctx context.Context, id int64) error
@@ -328,15 +329,9 @@ func (s *Service) Deletable(ctx context.Context, p *auth.Principal, project *sto
 	return true, "", nil
 }
 
-// SummaryWanted returns what of project's summary p may see (the quota with
-// quota:read, the member counts with member:list), or ok false when p may
-// not read the project.
-func (s *Service) SummaryWanted(ctx context.Context, p *auth.Principal, project *store.Project) (w store.SummaryWanted, ok bool, err error) {
-	w, refused, err := s.summaryWanted(ctx, p, project)
-	return w, err == nil && refused == nil, err
-}
-
-// summaryWanted is SummaryWanted with the refusal, when p may not read project.
+// summaryWanted returns what of project's summary p may see (the quota with
+// quota:read, the member counts with member:list), or the refusal when p
+// may not read the project.
 func (s *Service) summaryWanted(ctx context.Context, p *auth.Principal, project *store.Project) (w store.SummaryWanted, refused, err error) {
 	set, err := s.auth.ProjectPermissions(ctx, p, project)
 	if err != nil {
@@ -359,6 +354,33 @@ func (s *Service) Summary(ctx context.Context, p *auth.Principal, project *store
 	}
 	sum, err := s.st.ProjectSummaryOf(ctx, project.ID, w.Quota, w.Members)
 	return sum, w, err
+}
+
+// Quotas returns the storage quotas of the projects of views (a listing's
+// page, as List answers it to p) whose quota p may read (quota:read in the
+// view's set, the set enforcement checks), by project ID, read together
+// (one round trip on PostgreSQL). A project deleted meanwhile is missing.
+func (s *Service) Quotas(ctx context.Context, p *auth.Principal, views []View) (map[int64]store.Quota, error) {
+	var wants []store.SummaryWanted
+	for _, v := range views {
+		if v.Access.Set.Has(rbac.ResQuota, rbac.Read) && auth.Decide(p, &v.Info.Project, v.Access.Set, rbac.ResProject, rbac.Read) == nil {
+			wants = append(wants, store.SummaryWanted{ProjectID: v.Info.ID, Quota: true})
+		}
+	}
+	out := make(map[int64]store.Quota, len(wants))
+	if len(wants) == 0 {
+		return out, nil
+	}
+	sums, err := s.st.ProjectSummariesOf(ctx, wants)
+	if err != nil {
+		return nil, err
+	}
+	for i, w := range wants {
+		if sums[i] != nil && sums[i].Quota != nil {
+			out[w.ProjectID] = *sums[i].Quota
+		}
+	}
+	return out, nil
 }
 
 // Permissions returns what p may do in project, which p must be able to read.

@@ -3,7 +3,6 @@ package ui
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -111,8 +110,9 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, v *view
 	if f.Get("new_password") != f.Get("new_password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two new passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPut, "/users/"+strconv.FormatInt(v.User.UserID, 10)+"/password",
-			map[string]string{"old_password": f.Get("old_password"), "new_password": f.Get("new_password")}, nil)
+		err = v.write("update password", func() error {
+			return c.svc.Users.SetPassword(r.Context(), v.p, v.User.UserID, f.Get("old_password"), f.Get("new_password"))
+		})
 	}
 	if err != nil {
 		if err := v.fail("password", err); err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/robot"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -42,20 +44,27 @@ type usersTab struct {
 
 func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	if lp.Q != "" {
-		q.Set("username", lp.Q)
-	}
-	var list []api.UserResp
-	resp, err := v.api.get("/users?"+q.Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
 	}
-	t := usersTab{List: list}
+	q := &query.Query{}
+	if lp.Q != "" {
+		q.Conds = append(q.Conds, query.Cond{Key: "username", Kind: query.Fuzzy, Value: lp.Q})
+	}
+	users, total, err := c.svc.Users.List(r.Context(), v.p, q, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
+	}
+	t := usersTab{List: make([]api.UserResp, len(users))}
+	for i, u := range users {
+		t.List[i] = api.UserResp{Email: u.Email, Realname: u.Realname, Comment: u.Comment, UserID: u.ID, Username: u.Username,
+			SysadminFlag: u.SysAdmin, CreationTime: api.Timestamp(u.CreatedAt), UpdateTime: api.Timestamp(u.UpdatedAt)}
+	}
 	if v.User != nil {
 		t.Self = v.User.UserID
 	}
-	c.renderAdmin(w, v, "users", "Users", adminData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: t})
+	c.renderAdmin(w, v, "users", "Users", adminData{Q: lp.Q, Pager: makePager(r, lp, total), Tab: t})
 	return nil
 }
 
@@ -94,9 +103,11 @@ func withoutPasswords(f url.Values) url.Values {
 
 // userAction makes a user an administrator or not, or deletes it.
 func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) error {
-	id := pathEscape(r.PathValue("id"))
+	id, err := userID(r)
+	if err != nil {
+		return err
+	}
 	name := r.PostForm.Get("name")
-	var err error
 	var msg string
 	switch r.PathValue("action") {
 	case "admin":
@@ -104,7 +115,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 		if !on && !c.confirmed(w, r, v, "Revoke the administrator role of "+name+"?", r.URL.Path, "/admin/users") {
 			return nil
 		}
-		_, err = v.api.call(http.MethodPut, "/users/"+id+"/sysadmin", map[string]bool{"sysadmin_flag": on}, nil)
+		err = v.write("update user", func() error { return c.svc.Users.SetSysAdmin(r.Context(), v.p, id, on) })
 		msg = name + " is now an administrator."
 		if !on {
 			msg = name + " is no longer an administrator."
@@ -113,7 +124,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 		if !c.confirmed(w, r, v, "Delete user "+name+"? Their memberships go with them.", r.URL.Path, "/admin/users") {
 			return nil
 		}
-		_, err = v.api.call(http.MethodDelete, "/users/"+id, nil, nil)
+		err = v.write("delete user", func() error { return c.svc.Users.Delete(r.Context(), v.p, id) })
 		msg = "User " + name + " deleted."
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such user action."}
@@ -128,11 +139,15 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 }
 
 func (c *Console) passwordPage(w http.ResponseWriter, r *http.Request, v *view) error {
-	var u api.UserResp
-	if _, err := v.api.get("/users/"+pathEscape(r.PathValue("id")), &u); err != nil {
+	id, err := userID(r)
+	if err != nil {
 		return err
 	}
-	c.renderAdmin(w, v, "password", "Reset password of "+u.Username, adminData{Tab: u})
+	u, err := c.svc.Users.Get(r.Context(), v.p, id)
+	if err != nil {
+		return serviceError(err)
+	}
+	c.renderAdmin(w, v, "password", "Reset password of "+u.Username, adminData{Tab: api.UserResp{UserID: u.ID, Username: u.Username}})
 	return nil
 }
 
@@ -142,8 +157,12 @@ func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, v *view)
 	if f.Get("new_password") != f.Get("new_password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPut, "/users/"+pathEscape(r.PathValue("id"))+"/password",
-			map[string]string{"new_password": f.Get("new_password")}, nil)
+		var id int64
+		if id, err = userID(r); err == nil {
+			err = v.write("update password", func() error {
+				return c.svc.Users.SetPassword(r.Context(), v.p, id, "", f.Get("new_password"))
+			})
+		}
 	}
 	if err != nil {
 		if err := v.fail("password", err); err != nil {
@@ -167,16 +186,12 @@ type sysRobotsTab struct {
 
 func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	q.Set("q", "Level=system")
-	var list []api.Robot
-	resp, err := v.api.get("/robots?"+q.Encode(), &list)
+	list, total, err := c.listRobots(r, v, robot.System, 0, lp)
 	if err != nil {
 		return err
 	}
 	t := sysRobotsTab{List: list, Projects: "*"}
-	var avail api.Permissions
-	if _, err := v.api.get("/permissions", &avail); err == nil {
+	if avail, err := c.assignable(v); err == nil {
 		checked := map[string]bool{"project:repository:pull": true}
 		if v.FormID == "create" {
 			checked = map[string]bool{}
@@ -200,7 +215,7 @@ func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view)
 		t.System, t.Project = opts("system", avail.System), opts("project", avail.Project)
 		t.CanEdit = len(avail.System) > 0
 	}
-	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, resp.total()), Tab: t})
+	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, total), Tab: t})
 	return nil
 }
 
@@ -276,11 +291,18 @@ func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
 			return nil
 		}
-		var sec api.RobotSec
-		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		var sec string
+		if err := v.write("update robot", func() (err error) {
+			sec, err = c.svc.Robots.RefreshSecret(r.Context(), v.p, rid, "")
+			return err
+		}); err != nil {
 			return fail(err)
 		}
-		c.showSysSecret(w, v, name, sec.Secret, false)
+		c.showSysSecret(w, v, name, sec, false)
 		return nil
 	case "disable", "enable":
 		disable := r.PathValue("action") == "disable"
@@ -300,7 +322,11 @@ func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
 			return fail(err)
 		}
 		return redirect(w, r, back, name+" deleted.")
@@ -481,4 +507,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// userID is the user the path names.
+func userID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "user_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+	}
+	return id, nil
 }

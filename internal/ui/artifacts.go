@@ -148,9 +148,8 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 	q.Set("with_tag", "true")
 	q.Set("with_label", "true")
 	q.Set("with_accessory", "true")
-	// The table reads typed fields only (not extra_attrs or annotations).
 	var list []api.Artifact
-	resp, err := v.api.getValue(repoPath(pc, repo)+"/artifacts?"+q.Encode(), &list)
+	resp, err := v.api.get(repoPath(pc, repo)+"/artifacts?"+q.Encode(), &list)
 	if err != nil {
 		return err
 	}
@@ -274,7 +273,7 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 			*f.dst = string(resp.Body)
 		}
 	}
-	if body, err := v.api.registryGet(v.User, pc.Project.Name+"/"+repo, "manifests", a.Digest, maxManifest); err != nil {
+	if body, err := v.api.registryGet(v.p, pc.Project.Name+"/"+repo, "manifests", a.Digest, maxManifest); err != nil {
 		problem("manifest", err)
 	} else {
 		var m struct {

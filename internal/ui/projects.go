@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -9,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/project"
+	"github.com/berth-dev/berth/internal/query"
 )
 
 // The projects list, the project tabs that are not about repositories
@@ -49,68 +53,43 @@ type projectsData struct {
 
 func (c *Console) projectsPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	lp := readList(r, pageSize)
-	q := lp.query("name")
-	q.Set("with_detail", "true")
-	var list []api.Project
-	resp, err := v.api.get("/projects?"+q.Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
 	}
-	d := projectsData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), CanCreate: v.User != nil &&
+	var q *query.Query
+	if lp.Q != "" {
+		if q, err = query.Parse(`name=~"`+queryText(lp.Q)+`"`, ""); err != nil {
+			return serviceError(err)
+		}
+	}
+	list, total, err := c.svc.Projects.List(r.Context(), v.p, project.Filter{}, q, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
+	}
+	// The usage bars: the quotas the caller may read (a non-member's
+	// public access does not include the quota).
+	quotas, err := c.svc.Projects.Quotas(r.Context(), v.p, list)
+	if err != nil {
+		return serviceError(err)
+	}
+	d := projectsData{Q: lp.Q, Pager: makePager(r, lp, total), CanCreate: v.User != nil &&
 		(v.User.SysadminFlag || v.Info.ProjectCreationRestriction != "adminonly")}
-	d.List0 = resp.total() == 0 && lp.Q == ""
-	quotas := quotasOf(v, list)
-	for _, p := range list {
-		d.List = append(d.List, projectRow{Project: p, Public: p.Metadata != nil && p.Metadata.Public == "true", Quota: quotas[p.ProjectID]})
+	d.List0 = total == 0 && lp.Q == ""
+	for _, pv := range list {
+		info := pv.Info
+		row := projectRow{Project: api.Project{
+			ProjectID: info.ID, OwnerID: info.OwnerID, Name: info.Name, OwnerName: info.OwnerName,
+			CreationTime: api.Timestamp(info.CreatedAt), RepoCount: info.RepoCount, CurrentUserRoleID: int(pv.Access.Role),
+		}, Public: info.Metadata["public"] == "true"}
+		if qt, ok := quotas[info.ID]; ok {
+			row.Quota = &usage{Used: qt.Used, Hard: qt.Hard}
+		}
+		d.List = append(d.List, row)
 	}
 	v.Title, v.Nav, v.Data = "Projects", "projects", d
 	c.render(w, v, "projects")
 	return nil
-}
-
-// quotasOf reads the storage quotas of the listed projects for their
-// usage bars (a project is missing when the caller may not see its quota).
-// Administrators read them with one quota listing; others read the
-// summaries of the projects they are members of, in one call
-// (listProjectSummaries): the public access of a non-member does not
-// include the quota.
-func quotasOf(v *view, list []api.Project) map[int64]*usage {
-	out := map[int64]*usage{}
-	if len(list) == 0 {
-		return out
-	}
-	if v.User != nil && v.User.SysadminFlag {
-		ids := make([]string, len(list))
-		for i, p := range list {
-			ids[i] = strconv.FormatInt(p.ProjectID, 10)
-		}
-		var qs []api.Quota
-		q := url.Values{"reference": {"project"}, "reference_id": {strings.Join(ids, ",")}, "page_size": {"100"}}
-		if _, err := v.api.get("/quotas?"+q.Encode(), &qs); err == nil {
-			for _, x := range qs {
-				out[x.Ref.ID] = &usage{Used: x.Used["storage"], Hard: x.Hard["storage"]}
-			}
-			return out
-		}
-	}
-	var ids []string
-	for _, p := range list {
-		if p.CurrentUserRoleID != 0 || (v.User != nil && v.User.SysadminFlag) {
-			ids = append(ids, strconv.FormatInt(p.ProjectID, 10))
-		}
-	}
-	if len(ids) == 0 {
-		return out
-	}
-	var sums []api.ProjectSummaryOf
-	if _, err := v.api.get("/project-summaries?project_ids="+strings.Join(ids, ","), &sums); err == nil {
-		for _, s := range sums {
-			if s.Quota != nil {
-				out[s.ProjectID] = &usage{Used: s.Quota.Used["storage"], Hard: s.Quota.Hard["storage"]}
-			}
-		}
-	}
-	return out
 }
 
 func (c *Console) createProject(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -172,30 +151,37 @@ type projectCtx struct {
 	Perms   perms
 	Tab     string
 	Host    string // registry host for commands
+	// view is the project service's view of the project, for the calls
+	// the tab makes to the services.
+	view project.View
 }
 
-// loadProject reads project name and what the caller may do in it.
+// loadProject reads project name and what the caller may do in it, from
+// the project service: the project, the caller's roles and the view of its
+// permissions in one read (auth.ProjectView, the set enforcement checks,
+// for anonymous visitors too: a public project's policies).
 func (c *Console) loadProject(r *http.Request, v *view, tab string) (*projectCtx, error) {
 	name := r.PathValue("project")
-	var p struct {
-		api.Project
-		Metadata map[string]string `json:"metadata"`
+	pv, err := c.svc.Projects.GetByName(r.Context(), v.p, name)
+	if errs.Is(err, errs.NotFound) {
+		// A missing project and one the caller may not see are one answer,
+		// naming the project as the path did (as the API's).
+		return nil, &apiError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "project " + name + " not found"}
 	}
-	if _, err := v.api.get("/projects/"+pathEscape(name), &p); err != nil {
-		return nil, err
+	if err != nil {
+		return nil, serviceError(err)
 	}
-	pc := &projectCtx{Project: p.Project, Meta: p.Metadata, Public: p.Metadata["public"] == "true", Perms: perms{}, Tab: tab, Host: c.registryHost(r)}
+	info := pv.Info
+	pc := &projectCtx{
+		Project: api.Project{ProjectID: info.ID, OwnerID: info.OwnerID, Name: info.Name, OwnerName: info.OwnerName, RepoCount: info.RepoCount},
+		Meta:    maps.Clone(info.Metadata), Perms: perms{}, Tab: tab, Host: c.registryHost(r), view: pv,
+	}
 	if pc.Meta == nil {
 		pc.Meta = map[string]string{}
 	}
-	// What the caller may do, as the API's enforcement decides it (for
-	// anonymous visitors too: a public project's policies).
-	var list []api.Permission
-	if _, err := v.api.get("/projects/"+pathEscape(p.Name)+"/permissions", &list); err != nil {
-		return nil, err
-	}
-	for _, pm := range list {
-		pc.Perms[pm.Resource+":"+pm.Action] = true
+	pc.Public = pc.Meta["public"] == "true"
+	for _, pm := range pv.Access.Set.List() {
+		pc.Perms[string(pm.Resource)+":"+string(pm.Action)] = true
 	}
 	v.Nav = "projects"
 	return pc, nil
@@ -240,20 +226,25 @@ func (c *Console) membersPage(w http.ResponseWriter, r *http.Request, v *view) e
 		return err
 	}
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	if lp.Q != "" {
-		q.Set("entityname", lp.Q)
+	offset, err := lp.offset()
+	if err != nil {
+		return err
 	}
-	var list []api.ProjectMemberEntity
-	resp, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/members?"+q.Encode(), &list)
+	rows, total, err := c.svc.Projects.ListMembers(r.Context(), v.p, &pc.view.Info.Project, lp.Q, nil, offset, lp.Size)
+	err = serviceError(err)
 	if err != nil && !isDenied(err) {
 		return err
+	}
+	list := make([]api.ProjectMemberEntity, len(rows))
+	for i, m := range rows {
+		list[i] = api.ProjectMemberEntity{ID: m.ID, ProjectID: m.ProjectID, EntityName: m.EntityName, RoleName: roleName(m.Role),
+			RoleID: int64(m.Role), EntityID: m.EntityID, EntityType: m.EntityType}
 	}
 	d := tabData{Q: lp.Q, Tab: membersTab{List: list, Roles: roles}}
 	if err != nil {
 		v.Error, v.Status = err.Error(), http.StatusForbidden
 	} else {
-		d.Pager = makePager(r, lp, resp.total())
+		d.Pager = makePager(r, lp, total)
 	}
 	c.renderTab(w, v, pc, "members", "Members", d)
 	return nil
@@ -267,8 +258,10 @@ func (c *Console) addMember(w http.ResponseWriter, r *http.Request, v *view) err
 	f := r.PostForm
 	roleID, _ := strconv.ParseInt(f.Get("role_id"), 10, 64)
 	user := strings.TrimSpace(f.Get("username"))
-	_, err = v.api.call(http.MethodPost, "/projects/"+pathEscape(pc.Project.Name)+"/members",
-		map[string]any{"role_id": roleID, "member_user": map[string]string{"username": user}}, nil)
+	err = v.write("create member", func() error {
+		_, err := c.svc.Projects.AddMember(r.Context(), v.p, &pc.view.Info.Project, project.NewMember{RoleID: roleID, Username: user})
+		return err
+	})
 	if err != nil {
 		if err := v.fail("add", err); err != nil {
 			return err
@@ -278,14 +271,28 @@ func (c *Console) addMember(w http.ResponseWriter, r *http.Request, v *view) err
 	return redirect(w, r, pc.Base()+"/members", user+" is now a member.")
 }
 
+// memberID is the membership the path names.
+func memberID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "mid must be a positive integer, not " + strconv.Quote(r.PathValue("mid"))}
+	}
+	return id, nil
+}
+
 func (c *Console) changeRole(w http.ResponseWriter, r *http.Request, v *view) error {
 	pc, err := c.loadProject(r, v, "members")
 	if err != nil {
 		return err
 	}
+	mid, err := memberID(r)
+	if err != nil {
+		return err
+	}
 	roleID, _ := strconv.ParseInt(r.PostForm.Get("role_id"), 10, 64)
-	_, err = v.api.call(http.MethodPut, "/projects/"+pathEscape(pc.Project.Name)+"/members/"+pathEscape(r.PathValue("mid")),
-		map[string]any{"role_id": roleID}, nil)
+	err = v.write("update member", func() error {
+		return c.svc.Projects.SetMemberRole(r.Context(), v.p, &pc.view.Info.Project, mid, roleID)
+	})
 	if err != nil {
 		if err := v.fail("role-"+r.PathValue("mid"), err); err != nil {
 			return err
@@ -300,11 +307,17 @@ func (c *Console) removeMember(w http.ResponseWriter, r *http.Request, v *view) 
 	if err != nil {
 		return err
 	}
+	mid, err := memberID(r)
+	if err != nil {
+		return err
+	}
 	name := r.PostForm.Get("name")
 	if !c.confirmed(w, r, v, "Remove "+name+" from project "+pc.Project.Name+"?", r.URL.Path, pc.Base()+"/members") {
 		return nil
 	}
-	_, err = v.api.call(http.MethodDelete, "/projects/"+pathEscape(pc.Project.Name)+"/members/"+pathEscape(r.PathValue("mid")), nil, nil)
+	err = v.write("delete member", func() error {
+		return c.svc.Projects.DeleteMember(r.Context(), v.p, &pc.view.Info.Project, mid)
+	})
 	if err != nil {
 		if err := v.fail("remove", err); err != nil {
 			return err
@@ -472,7 +485,9 @@ func (c *Console) updateConfig(w http.ResponseWriter, r *http.Request, v *view) 
 	if s := f.Get("severity"); s != "" {
 		meta["severity"] = s
 	}
-	if _, err := v.api.call(http.MethodPut, "/projects/"+pathEscape(pc.Project.Name), map[string]any{"metadata": meta}, nil); err != nil {
+	if err := v.write("update project", func() error {
+		return c.svc.Projects.Update(r.Context(), v.p, &pc.view.Info.Project, project.Spec{Metadata: meta})
+	}); err != nil {
 		if err := v.fail("config", err); err != nil {
 			return err
 		}
@@ -511,7 +526,9 @@ func (c *Console) deleteProject(w http.ResponseWriter, r *http.Request, v *view)
 	if !c.confirmed(w, r, v, "Delete project "+pc.Project.Name+"? Only an empty project can be deleted.", r.URL.Path, pc.Base()+"/config") {
 		return nil
 	}
-	if _, err := v.api.call(http.MethodDelete, "/projects/"+pathEscape(pc.Project.Name), nil, nil); err != nil {
+	if err := v.write("delete project", func() error {
+		return c.svc.Projects.Delete(r.Context(), v.p, &pc.view.Info.Project)
+	}); err != nil {
 		if err := v.fail("delete", err); err != nil {
 			return err
 		}

@@ -10,9 +10,9 @@ import (
 )
 
 // TestProjectListQuotas checks the quota bars of the project list: an
-// administrator sees every project's (read with one quota listing), a
-// member the bars of the projects it is a member of, not of the public
-// projects it only sees.
+// administrator sees every project's, a member the bars of the projects it
+// is a member of, not of the public projects it only sees (quota:read in
+// the caller's set; project.Service.Quotas reads them for the whole page).
 func TestProjectListQuotas(t *testing.T) {
 	srv := testserver.NewInProcess(t, "sqlite")
 	admin := newBrowser(t, srv)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/robot"
 )
 
 // Project robot accounts. The secret is in the answer of the create and
@@ -58,10 +59,7 @@ func (c *Console) robotsPage(w http.ResponseWriter, r *http.Request, v *view) er
 		return err
 	}
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	q.Set("q", "Level=project,ProjectID="+strconv.FormatInt(pc.Project.ProjectID, 10))
-	var list []api.Robot
-	resp, err := v.api.get("/robots?"+q.Encode(), &list)
+	list, total, err := c.listRobots(r, v, robot.Project, pc.Project.ProjectID, lp)
 	if err != nil && !isDenied(err) {
 		return err
 	}
@@ -69,7 +67,7 @@ func (c *Console) robotsPage(w http.ResponseWriter, r *http.Request, v *view) er
 	if err != nil {
 		v.Error, v.Status = err.Error(), http.StatusForbidden
 	} else {
-		d.Pager = makePager(r, lp, resp.total())
+		d.Pager = makePager(r, lp, total)
 	}
 	t := robotsTab{List: list}
 	if pc.Perms.Can("robot", "create") {
@@ -91,9 +89,8 @@ func (c *Console) permOptions(v *view) (common, more []permOption) {
 	} else {
 		checked["repository:pull"] = true
 	}
-	var avail api.Permissions
 	known := map[string]bool{}
-	if _, err := v.api.get("/permissions", &avail); err == nil {
+	if avail, err := c.assignable(v); err == nil {
 		for _, p := range avail.Project {
 			known[p.Resource+":"+p.Action] = true
 		}
@@ -193,11 +190,18 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
 			return nil
 		}
-		var sec api.RobotSec
-		if _, err := v.api.call(http.MethodPatch, "/robots/"+id, map[string]string{}, &sec); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		var sec string
+		if err := v.write("update robot", func() (err error) {
+			sec, err = c.svc.Robots.RefreshSecret(r.Context(), v.p, rid, "")
+			return err
+		}); err != nil {
 			return fail(err)
 		}
-		c.showSecret(w, v, pc, name, sec.Secret, false)
+		c.showSecret(w, v, pc, name, sec, false)
 		return nil
 	case "disable", "enable":
 		disable := r.PathValue("action") == "disable"
@@ -221,10 +225,61 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, "/robots/"+id, nil, nil); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
+			return err
+		}
+		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
 			return fail(err)
 		}
 		return redirect(w, r, back, name+" deleted.")
 	}
 	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
+}
+
+// robotID is the robot account the path names.
+func robotID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "robot_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+	}
+	return id, nil
+}
+
+// listRobots is a page of the robot accounts of level (robot.System, or
+// robot.Project with projectID) as the robot service lists them to the caller.
+func (c *Console) listRobots(r *http.Request, v *view, level string, projectID int64, lp listParams) ([]api.Robot, int64, error) {
+	offset, err := lp.offset()
+	if err != nil {
+		return nil, 0, err
+	}
+	rows, total, err := c.svc.Robots.List(r.Context(), v.p, level, projectID, nil, offset, lp.Size)
+	if err != nil {
+		return nil, 0, serviceError(err)
+	}
+	list := make([]api.Robot, len(rows))
+	for i := range rows {
+		if list[i], err = api.RobotView(&rows[i]); err != nil {
+			return nil, 0, serviceError(err)
+		}
+	}
+	return list, total, nil
+}
+
+// assignable is what the caller may give robot accounts, system and
+// project permissions (user.Service.Assignable), as Harbor's GET
+// /permissions lists them.
+func (c *Console) assignable(v *view) (api.Permissions, error) {
+	system, project, err := c.svc.Users.Assignable(v.r.Context(), v.p)
+	if err != nil {
+		return api.Permissions{}, serviceError(err)
+	}
+	var out api.Permissions
+	for _, p := range system.List() {
+		out.System = append(out.System, api.Permission{Resource: string(p.Resource), Action: string(p.Action)})
+	}
+	for _, p := range project.List() {
+		out.Project = append(out.Project, api.Permission{Resource: string(p.Resource), Action: string(p.Action)})
+	}
+	return out, nil
 }

@@ -44,17 +44,13 @@ func TestPageStatementBudgets(t *testing.T) {
 				path    string
 				budgets [2]int64 // SQLite statements, PostgreSQL round trips
 			}{
-				// Every page: the session with its user (systeminfo and
-				// the current user read nothing more). Projects: the
-				// listing (1 round trip on PostgreSQL, 2 statements on
-				// SQLite), the quotas (2).
-				{"projects", adminB, "/projects", [2]int64{5, 4}},
-				// ... and the summaries of the member projects in one call
-				// (listProjectSummaries: 1 round trip on PostgreSQL
-				// whatever their number, 2 statements on SQLite); the
-				// listing left the projects and the caller's rights in the
-				// page cache.
-				{"projects, member", memberB, "/projects", [2]int64{6, 3}},
+				// Every page: the session with its user (systeminfo reads
+				// nothing more). Projects: the listing (project.Service.List:
+				// 1 round trip on PostgreSQL, 2 statements on SQLite), the
+				// quota bars of the page (project.Service.Quotas: 1 round
+				// trip, 2 statements), for an administrator and a member alike.
+				{"projects", adminB, "/projects", [2]int64{5, 3}},
+				{"projects, member", memberB, "/projects", [2]int64{5, 3}},
 				// Project (once per page, by name or ID), its info with the
 				// caller's roles, permissions, the listing.
 				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{7, 4}},

@@ -4,21 +4,32 @@
 // without JavaScript; the script only adds copy buttons, confirmation
 // dialogs and a theme switch that does not reload the page.
 //
-// # The console calls the API
+// # The console calls the domain services
 //
-// The console holds no permission logic and no SQL. Every page is built
-// from calls to the REST API made in-process: for each call the console
-// builds an http.Request and serves it with the API handler (App.API) into
-// an in-memory ResponseWriter (see client). The request carries the
-// browser's session cookie ("sid") and, on writes, the session's CSRF token
-// (read from the "__csrf" cookie) in X-Harbor-Csrf-Token, so each action
-// goes through the same handler, validation, RBAC check and audit record as
-// a curl call would. A refusal of the API (401, 403, 404, 400 with its
-// message) is what the page shows. Buttons are shown or hidden from the
-// caller's permissions as the API reports them (GET
-// /api/v2.0/projects/{id}/permissions, the set its enforcement checks, for
-// anonymous visitors too), but
-// hiding is cosmetic: a forged POST reaches the API and is refused there.
+// The console holds no permission logic and no SQL. Projects, members,
+// robot accounts and users are read and changed by calling their domain
+// services (internal/project, internal/robot, internal/user) with the
+// principal of the browser's session (services.go): the services own every
+// rule and ask auth every permission question, so the console decides
+// exactly as the API, which calls the same services. A project tab reads
+// the project and the caller's view of it (auth.ProjectView, the set
+// enforcement checks, for anonymous visitors too) in one call, and shows
+// or hides its controls from that set; hiding is cosmetic: a forged POST
+// reaches the service and is refused there. A service's refusal (401, 403,
+// 404, 400 with its message) is shown as the API words it (api.Answer).
+// The console's direct writes are refused in read-only mode, as the API's
+// routes refuse theirs.
+//
+// The families that have no domain service yet (repositories and
+// artifacts, labels, webhooks, retention and immutability policies,
+// quotas, the audit log, GC and job runs, the system configuration,
+// self-registration, sign-in) are still reached through the REST API
+// in-process (apihop.go): for each call the console builds an
+// http.Request carrying the browser's session cookie ("sid") and, on
+// writes, the session's CSRF token, and serves it with the API handler
+// into an in-memory ResponseWriter. The calls that build one page share
+// the API's page cache (api.WithSessionCache): the session is read once
+// per page, by the console and those calls together (api.Server.SessionUser).
 //
 // Two reads are not in the REST API: a manifest as stored and an image's
 // config blob (for the raw manifest, layers and config on the artifact
@@ -39,10 +50,6 @@
 // (303) with a one-time flash message; after a failed one it renders the
 // page again with the input kept and the API's message shown (never a stack
 // trace: the API sends a generic message for 5xx).
-//
-// The calls that build one page share a session cache
-// (api.WithSessionCache): the API reads the browser's session once per
-// page, not once per call; a write reads it afresh.
 //
 // Destructive actions (delete, refresh secret, disable) post to an URL that
 // answers with a confirmation page unless the form carries confirm=yes; the
@@ -125,8 +132,11 @@ type TokenIssuer interface {
 
 // Options configure the console.
 type Options struct {
-	// API is the REST API handler (/api/v2.0 and /c/) the console calls.
+	// API is the REST API handler (/api/v2.0 and /c/) the console calls
+	// for the families without a domain service (apihop.go).
 	API http.Handler
+	// Services are the domain services the console calls directly.
+	Services Services
 	// Registry is the /v2 handler and Tokens the token service, for the
 	// manifest and config reads of the artifact page (nil: not shown).
 	Registry http.Handler
@@ -141,6 +151,7 @@ type Options struct {
 // Console is the web console handler.
 type Console struct {
 	api      http.Handler
+	svc      Services
 	registry http.Handler
 	tokens   TokenIssuer
 	log      *slog.Logger
@@ -155,7 +166,7 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Console{api: opts.API, registry: opts.Registry, tokens: opts.Tokens, log: opts.Logger, opts: opts}
+	c := &Console{api: opts.API, svc: opts.Services, registry: opts.Registry, tokens: opts.Tokens, log: opts.Logger, opts: opts}
 	c.pages = parsePages()
 	c.assetVer = assetVersion()
 	mux := http.NewServeMux()

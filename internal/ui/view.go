@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
 )
 
 // Cookies the console itself sets (the session cookies are the API's).
@@ -24,7 +25,10 @@ const (
 type view struct {
 	c   *Console
 	r   *http.Request
-	api *client
+	api *client // the in-process API, for families without a service (apihop.go)
+	// p is the caller the services are asked for: the session's principal,
+	// or the anonymous one.
+	p *auth.Principal
 
 	Title        string
 	Nav          string // the main navigation entry to mark current
@@ -45,10 +49,10 @@ type view struct {
 	Data         any
 }
 
-// newView reads the request's session (asking the API who is signed in),
+// newView reads the request's session (its principal, for the services),
 // the system info, theme and flash.
 func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
-	v := &view{c: c, r: r, api: &client{c: c, in: r}, Theme: themeOf(r), Version: c.opts.Version}
+	v := &view{c: c, r: r, api: &client{c: c, in: r}, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
 	if _, err := v.api.get("/systeminfo", &v.Info); err != nil {
 		return v, err
 	}
@@ -56,16 +60,14 @@ func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error)
 		v.Banner, v.BannerType = parseBanner(v.Info.BannerMessage)
 	}
 	if ck, err := r.Cookie(api.SessionCookie); err == nil && ck.Value != "" {
-		var u api.UserResp
-		_, err := v.api.get("/users/current", &u)
-		var ae *apiError
+		p, u, err := c.svc.Sessions.SessionUser(r.Context(), ck.Value)
 		switch {
 		case err == nil:
-			v.User = &u
-			if ck, err := r.Cookie(api.CSRFCookie); err == nil {
-				v.CSRF = ck.Value
-			}
-		case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+			// Forms carry the session's own CSRF token (the API set the
+			// __csrf cookie to it at sign-in), and a POST is checked
+			// against it (checkCSRF), as the API checks its header.
+			v.p, v.User, v.CSRF = p, u, p.Session.CSRF
+		case errs.Is(err, errs.Unauthenticated):
 			// The session ended: forget its cookies and go on anonymously.
 			v.api.in = withoutCookie(r, api.SessionCookie)
 			for _, name := range []string{api.SessionCookie, api.CSRFCookie} {
@@ -267,6 +269,19 @@ func readList(r *http.Request, size int) listParams {
 		p.Page = n
 	}
 	return p
+}
+
+// maxOffset bounds how far a listing pages (as the API's paging does not
+// let an offset overflow).
+const maxOffset = 1 << 40
+
+// offset is the listing's offset for a service call; a page too far off
+// is refused.
+func (p listParams) offset() (int, error) {
+	if int64(p.Page-1) > maxOffset/int64(p.Size) {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "The page number is too large."}
+	}
+	return (p.Page - 1) * p.Size, nil
 }
 
 // query returns the API parameters for the listing: page, page_size and,

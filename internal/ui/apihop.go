@@ -3,21 +3,23 @@ package ui
 import (
 	"bytes"
 	"context"
-	"encoding"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/registry"
 )
+
+// This file is the console's remaining hop to the REST API: the families
+// that have no domain service yet (docs/architecture.md, "The console's
+// remaining hop") are reached through it. Everything with a service is
+// called directly (services.go).
 
 // client calls the REST API in-process on behalf of the browser request in:
 // each call is a new http.Request served by the API handler, carrying the
@@ -62,19 +64,6 @@ type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
-	take   bool // take a successful answer's Go value (api.ValueTaker)
-	value  any
-	taken  bool
-}
-
-// TakeValue keeps a successful answer's value when the caller decodes it
-// (call with an out): no JSON is written or read (api.ValueTaker).
-func (r *recorder) TakeValue(status int, v any) bool {
-	if !r.take || status >= 400 || r.status != 0 {
-		return false
-	}
-	r.status, r.value, r.taken = status, v, true
-	return true
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -122,21 +111,14 @@ func (cl *client) request(ctx context.Context, method, target string, body io.Re
 
 // serve runs req through h and turns an error status into an *apiError.
 func serve(h http.Handler, req *http.Request) (*response, error) {
-	resp, _, err := serveTaking(h, req, false)
-	return resp, err
-}
-
-// serveTaking is serve; with take, a successful JSON answer's Go value is
-// returned as it is (api.ValueTaker) instead of encoded into the body.
-func serveTaking(h http.Handler, req *http.Request, take bool) (*response, *recorder, error) {
-	rec := &recorder{header: http.Header{}, take: take}
+	rec := &recorder{header: http.Header{}}
 	h.ServeHTTP(rec, req)
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
 	resp := &response{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
 	if rec.status < 400 {
-		return resp, rec, nil
+		return resp, nil
 	}
 	e := &apiError{Status: rec.status, RetryAfter: rec.header.Get("Retry-After")}
 	var body struct {
@@ -148,31 +130,13 @@ func serveTaking(h http.Handler, req *http.Request, take bool) (*response, *reco
 	if e.Message == "" {
 		e.Message = http.StatusText(rec.status)
 	}
-	return resp, rec, e
+	return resp, e
 }
 
 // call sends a JSON request (body nil for none) to the API path (relative
 // to /api/v2.0, with its query) and decodes a JSON answer into out (nil to
 // ignore it).
-//
-// A successful answer of a handler that writes JSON is handed over as its
-// Go value when out points to exactly that type and the type holds only
-// plain typed data (plainType), so JSON would give out the same content:
-// nothing is encoded or decoded (api.ValueTaker). The artifact listing's
-// JSON round trip was a third of the repository page's CPU.
 func (cl *client) call(method, path string, body, out any) (*response, error) {
-	return cl.callTaking(method, path, body, out, false)
-}
-
-// getValue is get for a caller that reads only the typed fields of the
-// answer: its value is handed over even when its type is not plain (the
-// any-typed fields then hold the API's own values, not JSON's). The
-// repository page's artifact table uses it (it shows no extra_attrs).
-func (cl *client) getValue(path string, out any) (*response, error) {
-	return cl.callTaking(http.MethodGet, path, nil, out, true)
-}
-
-func (cl *client) callTaking(method, path string, body, out any, typedOnly bool) (*response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -188,15 +152,9 @@ func (cl *client) callTaking(method, path string, body, out any, typedOnly bool)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, rec, err := serveTaking(cl.c.api, req, out != nil)
+	resp, err := serve(cl.c.api, req)
 	if err != nil {
 		return resp, err
-	}
-	if rec.taken {
-		if err := takeValue(rec.value, out, typedOnly); err != nil {
-			return resp, fmt.Errorf("ui: decoding %s %s: %w", method, path, err)
-		}
-		return resp, nil
 	}
 	if out != nil && len(resp.Body) > 0 {
 		if err := json.Unmarshal(resp.Body, out); err != nil {
@@ -231,13 +189,9 @@ func (cl *client) session(method, path string, form url.Values) (*response, erro
 // in-process, with a pull-scoped bearer token the token service issues for
 // the signed-in user (so the registry applies the same permissions as to
 // docker pull). Manifest reads are marked as views: they are not pulls.
-func (cl *client) registryGet(u *api.UserResp, repo, kind, digest string, max int64) ([]byte, error) {
+func (cl *client) registryGet(p *auth.Principal, repo, kind, digest string, max int64) ([]byte, error) {
 	if cl.c.tokens == nil || cl.c.registry == nil {
 		return nil, &apiError{Status: http.StatusNotImplemented, Message: "registry reads are not configured"}
-	}
-	p := &auth.Principal{}
-	if u != nil {
-		p = &auth.Principal{UserID: u.UserID, Name: u.Username, Admin: u.SysadminFlag}
 	}
 	tok, _, err := cl.c.tokens.Issue(cl.in, p, []string{"repository:" + repo + ":pull"})
 	if err != nil {
@@ -276,76 +230,4 @@ func pathEscape(s string) string { return url.PathEscape(s) }
 // Harbor clients send it: slashes double-encoded as %252F.
 func repoEscape(repo string) string {
 	return strings.ReplaceAll(url.PathEscape(repo), "%2F", "%252F")
-}
-
-// takeValue stores an answer's value v in out: as it is when out points to
-// v's own type and that type is plain (or the caller reads typed fields
-// only), else through JSON, as if it had come over the wire.
-func takeValue(v, out any, typedOnly bool) error {
-	dst := reflect.ValueOf(out)
-	if dst.Kind() == reflect.Pointer && !dst.IsNil() && v != nil {
-		if src := reflect.ValueOf(v); src.Type() == dst.Elem().Type() && (typedOnly || plainType(src.Type())) {
-			dst.Elem().Set(src)
-			return nil
-		}
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, out)
-}
-
-var plainTypes sync.Map // reflect.Type → bool
-
-// plainType reports whether values of t come out of a JSON round trip as
-// they went in: no interface values (JSON turns their numbers into
-// float64 and their json.RawMessage into maps) and no custom encoding.
-// Raw JSON (json.RawMessage, as extra_attrs) is plain: a round trip only
-// compacts it, and the console decodes it where it reads it. The API's
-// answer types are plain but for a few any-typed fields (job parameters),
-// whose values must go through JSON.
-func plainType(t reflect.Type) bool {
-	if v, ok := plainTypes.Load(t); ok {
-		return v.(bool)
-	}
-	ok := plainWalk(t, map[reflect.Type]bool{})
-	plainTypes.Store(t, ok)
-	return ok
-}
-
-var (
-	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
-	rawMessage    = reflect.TypeFor[json.RawMessage]()
-)
-
-func plainWalk(t reflect.Type, seen map[reflect.Type]bool) bool {
-	if seen[t] {
-		return true
-	}
-	seen[t] = true
-	if t == rawMessage {
-		return true // the same JSON, taken as it is or compacted by a round trip
-	}
-	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) ||
-		reflect.PointerTo(t).Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) {
-		return false
-	}
-	switch t.Kind() {
-	case reflect.Interface, reflect.Func, reflect.Chan, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
-		return false
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return plainWalk(t.Elem(), seen)
-	case reflect.Map:
-		return t.Key().Kind() == reflect.String && plainWalk(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() || f.Tag.Get("json") == "-" || !plainWalk(f.Type, seen) {
-				return false
-			}
-		}
-	}
-	return true
 }

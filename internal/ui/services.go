@@ -1,0 +1,67 @@
+package ui
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
+)
+
+// The console calls the domain services directly (internal/project,
+// internal/robot, internal/user) with the principal of the browser's
+// session, as the API's handlers call them with the principal of their
+// request: the services own every rule and ask auth every permission
+// question, so the console and the API decide the same. What the services
+// refuse is shown as the API would answer it (serviceError, through
+// api.Answer). Families without a service still go through the in-process
+// API (apihop.go; docs/architecture.md, "The console's remaining hop").
+
+// Services are what the console calls directly.
+type Services struct {
+	// Sessions authenticates the browser's session (the API's
+	// SessionUser, which reads it through the page cache the remaining
+	// in-process API calls share).
+	Sessions Sessions
+	api.Services
+}
+
+// Sessions turns a session cookie's value into its principal and user; an
+// ended session is errs.Unauthenticated.
+type Sessions interface {
+	SessionUser(ctx context.Context, sid string) (*auth.Principal, *api.UserResp, error)
+}
+
+// serviceError is err of a domain service as the page shows it: the
+// status and message the API answers it with. A 5xx stays err itself, so
+// errorPage logs its cause and shows a generic message.
+func serviceError(err error) error {
+	if err == nil {
+		return nil
+	}
+	status, code, msg, retry := api.Answer(err)
+	if status >= 500 {
+		return err
+	}
+	ae := &apiError{Status: status, Code: code, Message: msg}
+	if retry > 0 {
+		ae.RetryAfter = strconv.Itoa(retry)
+	}
+	return ae
+}
+
+// anonymous is the principal of a browser without a session.
+func anonymous() *auth.Principal { return &auth.Principal{} }
+
+// write runs call, a write of a domain service named op, and returns its
+// error as the page shows it. In read-only mode it is refused before call,
+// with the API's answer to any write: the console's direct writes pass no
+// API route, so the console refuses them itself (v.Info is this request's
+// /systeminfo, read when the page started).
+func (v *view) write(op string, call func() error) error {
+	if v.Info.ReadOnly {
+		return serviceError(errs.E(errs.Denied, op, errs.ReadOnlyMessage))
+	}
+	return serviceError(call())
+}
