@@ -403,11 +403,7 @@ func (s *Server) audit(c *Caller, projectID int64, operation, resourceType, reso
 	if s.opts.Changed != nil {
 		s.opts.Changed()
 	}
-	s.opts.Events.Publish(event.Event{
-		Type: event.Operation, Operator: c.Name, ProjectID: projectID,
-		Operation: operation, ResourceType: resourceType, Resource: resource,
-		Description: operation + " " + resourceType + " " + resource, Success: err == nil,
-	})
+	s.opts.Events.Publish(event.OperationOf(c.Name, projectID, operation, resourceType, resource, err))
 }
 
 // repoName joins a project and a path value repository name, which Harbor

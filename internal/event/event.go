@@ -53,6 +53,18 @@ type Event struct {
 	Retention *Retention
 }
 
+// OperationOf is the Operation event of a management change by operator
+// in project projectID (0 for none): Harbor's audit fields, with the
+// description "<operation> <resourceType> <resource>" and its success
+// from err.
+func OperationOf(operator string, projectID int64, operation, resourceType, resource string, err error) Event {
+	return Event{
+		Type: Operation, Operator: operator, ProjectID: projectID,
+		Operation: operation, ResourceType: resourceType, Resource: resource,
+		Description: operation + " " + resourceType + " " + resource, Success: err == nil,
+	}
+}
+
 // Retention is the outcome of a tag retention run, as Harbor's
 // TAG_RETENTION webhook payload reports it.
 type Retention struct {

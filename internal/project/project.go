@@ -85,11 +85,7 @@ func (s *Service) record(p *auth.Principal, projectID int64, operation, resource
 	if s.changed != nil {
 		s.changed()
 	}
-	s.events.Publish(event.Event{
-		Type: event.Operation, Operator: p.Name, ProjectID: projectID,
-		Operation: operation, ResourceType: resourceType, Resource: resource,
-		Description: operation + " " + resourceType + " " + resource, Success: err == nil,
-	})
+	s.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
 }
 
 // nameRe is Harbor's project name rule.

@@ -71,11 +71,7 @@ func (s *Service) record(p *auth.Principal, projectID int64, operation, resource
 	if s.changed != nil {
 		s.changed()
 	}
-	s.events.Publish(event.Event{
-		Type: event.Operation, Operator: p.Name, ProjectID: projectID,
-		Operation: operation, ResourceType: "robot", Resource: resource,
-		Description: operation + " robot " + resource, Success: err == nil,
-	})
+	s.events.Publish(event.OperationOf(p.Name, projectID, operation, "robot", resource, err))
 }
 
 // nameRe is Harbor's rule for the name part of a robot ('+' and '$' are

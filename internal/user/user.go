@@ -58,10 +58,7 @@ func (s *Service) record(p *auth.Principal, operation, resource string, err erro
 	if s.changed != nil {
 		s.changed()
 	}
-	s.events.Publish(event.Event{
-		Type: event.Operation, Operator: p.Name, Operation: operation, ResourceType: "user", Resource: resource,
-		Description: operation + " user " + resource, Success: err == nil,
-	})
+	s.events.Publish(event.OperationOf(p.Name, 0, operation, "user", resource, err))
 }
 
 // Harbor's limits for user fields.
