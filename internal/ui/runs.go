@@ -115,7 +115,12 @@ func (c *Console) showLog(w http.ResponseWriter, v *view, path string, d logData
 	if err != nil {
 		return err
 	}
-	d.Text = string(resp.Body)
+	return c.renderLog(w, v, string(resp.Body), d)
+}
+
+// renderLog renders a task's log text on its page.
+func (c *Console) renderLog(w http.ResponseWriter, v *view, text string, d logData) error {
+	d.Text = text
 	v.Title = d.Heading
 	v.Data = d
 	c.render(w, v, "log")
