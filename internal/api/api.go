@@ -34,6 +34,7 @@ import (
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/user"
+	"github.com/berth-dev/berth/internal/webhook"
 )
 
 // Prefix is where the API is mounted.
@@ -127,6 +128,7 @@ type Server struct {
 	projects *project.Service
 	robots   *robot.Service
 	users    *user.Service
+	webhooks *webhook.Policies
 }
 
 // New builds the API server.
@@ -150,6 +152,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.webhooks = s.newWebhookPolicies()
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -213,11 +216,12 @@ type Services struct {
 	Projects *project.Service
 	Robots   *robot.Service
 	Users    *user.Service
+	Webhooks *webhook.Policies
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -177,9 +177,14 @@ func writeLog(w http.ResponseWriter, r *http.Request, st interface {
 	if err != nil {
 		return err
 	}
+	return writeLogText(w, text)
+}
+
+// writeLogText sends a task's log text as text/plain.
+func writeLogText(w http.ResponseWriter, text string) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write([]byte(text))
+	_, err := w.Write([]byte(text))
 	return err
 }
 

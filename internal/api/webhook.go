@@ -1,35 +1,20 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/jobs"
-	"github.com/berth-dev/berth/internal/query"
-	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/webhook"
 )
 
-// webhookStore is what the webhook handlers need from the metadata store
-// (besides the executions, tasks and logs of jobStore).
+// webhookStore is what the webhook policy service needs from the
+// metadata store.
 type webhookStore interface {
-	CreateWebhookPolicy(ctx context.Context, p store.WebhookPolicy) (int64, error)
-	WebhookPolicy(ctx context.Context, projectID, id int64) (*store.WebhookPolicy, error)
-	ListWebhookPolicies(ctx context.Context, projectID int64, q *query.Query, offset, limit int) ([]store.WebhookPolicy, int64, error)
-	UpdateWebhookPolicy(ctx context.Context, p store.WebhookPolicy) error
-	DeleteWebhookPolicy(ctx context.Context, projectID, id int64) error
-	WebhookLastTriggers(ctx context.Context, projectID int64) (map[int64]map[string]int64, error)
-	ListWebhookExecutions(ctx context.Context, policyID int64, q *query.Query, offset, limit int) ([]store.Execution, int64, error)
-	ExecutionTaskCounts(ctx context.Context, ids []int64) (map[int64]map[string]int, error)
-	QueryTasks(ctx context.Context, executionID int64, q *query.Query, offset, limit int) ([]store.Task, int64, error)
-	ListWebhookJobs(ctx context.Context, policyID int64, statuses []string, q *query.Query, offset, limit int) ([]store.WebhookJob, int64, error)
+	webhook.PolicyStore
 }
 
 // WebhookSecretHeader carries a new policy's signing secret in the answer
@@ -182,7 +167,20 @@ type WebhookPayloadFormat struct {
 	Formats    []string `json:"formats"`
 }
 
-func webhookPolicyOf(p *store.WebhookPolicy) WebhookPolicy {
+// newWebhookPolicies is the webhook policy service the handlers and the
+// console call: permissions through the page cache, the system setting
+// webhook_block_internal_targets read at each create and update, test
+// deliveries run by the job system when it can (RunNow).
+func (s *Server) newWebhookPolicies() *webhook.Policies {
+	run, _ := s.opts.Jobs.(webhook.Runner)
+	return webhook.NewPolicies(s.st, pageCachedAuth{s}, webhook.PolicyOptions{
+		Events: s.opts.Events, Changed: s.opts.Changed, Jobs: s.opts.Jobs, Runner: run, ExternalURL: s.opts.ExternalURL,
+		BlockInternal: func() bool { return s.opts.Settings.Get().WebhookBlockInternalTargets },
+	})
+}
+
+// WebhookPolicyOf is policy p as Harbor shows it.
+func WebhookPolicyOf(p *store.WebhookPolicy) WebhookPolicy {
 	v := WebhookPolicy{
 		ID: p.ID, Name: p.Name, Description: p.Description, ProjectID: p.ProjectID, Targets: []WebhookTarget{},
 		EventTypes: p.EventTypes, Creator: p.Creator, CreationTime: Timestamp(p.CreatedAt), UpdateTime: Timestamp(p.UpdatedAt),
@@ -195,6 +193,40 @@ func webhookPolicyOf(p *store.WebhookPolicy) WebhookPolicy {
 		v.Targets = append(v.Targets, WebhookTarget(t))
 	}
 	return v
+}
+
+// WebhookExecutionOf is delivery e as Harbor shows it.
+func WebhookExecutionOf(e webhook.Execution) WebhookExecution {
+	n := e.TaskCounts
+	m := &WebhookMetrics{
+		SuccessTaskCount: n[store.JobSuccess], ErrorTaskCount: n[store.JobError], PendingTaskCount: n[store.JobPending],
+		RunningTaskCount: n[store.JobRunning], StoppedTaskCount: n[store.JobStopped],
+	}
+	for _, k := range n {
+		m.TaskCount += k
+	}
+	return WebhookExecution{
+		ID: e.ID, VendorType: e.VendorType, VendorID: e.VendorID, Status: e.Status, StatusMessage: e.StatusMessage,
+		Metrics: m, Trigger: e.Trigger, ExtraAttrs: jsonObject(e.ExtraAttrs), StartTime: Timestamp(e.StartTime), EndTime: Timestamp(e.EndTime),
+	}
+}
+
+// WebhookTaskOf is delivery task t as Harbor shows it.
+func WebhookTaskOf(t store.Task) WebhookTask {
+	return WebhookTask{
+		ID: t.ID, ExecutionID: t.ExecutionID, Status: t.Status, StatusMessage: t.StatusMessage, RunCount: t.Attempts,
+		ExtraAttrs: jsonObject(t.ExtraAttrs), CreationTime: Timestamp(t.CreationTime), UpdateTime: Timestamp(t.UpdateTime),
+		StartTime: Timestamp(t.StartTime), EndTime: Timestamp(t.EndTime),
+	}
+}
+
+// WebhookTestResultOf is the answer to a test delivery.
+func WebhookTestResultOf(res *webhook.TestResult) WebhookTestResult {
+	out := WebhookTestResult{EventType: res.EventType, Targets: make([]WebhookTestTarget, 0, len(res.Targets))}
+	for _, t := range res.Targets {
+		out.Targets = append(out.Targets, WebhookTestTarget(t))
+	}
+	return out
 }
 
 // webhookPolicyBody is a WebhookPolicy in a request. Every field is
@@ -213,198 +245,17 @@ type webhookPolicyBody struct {
 	Enabled      *bool            `json:"enabled"`
 }
 
-// apply sets the fields b carries on p and validates the result.
-func (b *webhookPolicyBody) apply(p *store.WebhookPolicy) error {
-	const op = "webhook policy"
-	if b.ProjectID != nil && *b.ProjectID != 0 && *b.ProjectID != p.ProjectID {
-		return errs.E(errs.Invalid, op, "project_id %d in the body is not the project of the path (%d)", *b.ProjectID, p.ProjectID)
-	}
-	if b.Name != nil {
-		p.Name = *b.Name
-	}
-	if b.Description != nil {
-		p.Description = *b.Description
-	}
-	if b.Enabled != nil {
-		p.Enabled = *b.Enabled
-	}
-	if b.EventTypes != nil {
-		p.EventTypes = *b.EventTypes
-	}
+// change is the policy change b asks for.
+func (b *webhookPolicyBody) change() webhook.Change {
+	ch := webhook.Change{ID: b.ID, ProjectID: b.ProjectID, Name: b.Name, Description: b.Description, Enabled: b.Enabled, EventTypes: b.EventTypes}
 	if b.Targets != nil {
-		p.Targets = nil
+		targets := make([]store.WebhookTarget, 0, len(*b.Targets))
 		for _, t := range *b.Targets {
-			p.Targets = append(p.Targets, store.WebhookTarget(t))
+			targets = append(targets, store.WebhookTarget(t))
 		}
+		ch.Targets = &targets
 	}
-	if len(p.Description) > 1024 {
-		return errs.E(errs.Invalid, op, "description is longer than 1024 characters")
-	}
-	return webhook.Validate(p)
-}
-
-// checkTargets refuses internal target addresses while the system setting
-// webhook_block_internal_targets is on (deliveries check again at dial
-// time).
-func (s *Server) checkTargets(ctx context.Context, p *store.WebhookPolicy) error {
-	if !s.opts.Settings.Get().WebhookBlockInternalTargets {
-		return nil
-	}
-	for _, t := range p.Targets {
-		if err := webhook.CheckTarget(ctx, t.Address); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Server) listWebhookPolicies(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return err
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, rbac.List); err != nil {
-		return err
-	}
-	pg, err := page(r)
-	if err != nil {
-		return err
-	}
-	list, total, err := s.st.ListWebhookPolicies(r.Context(), p.ID, pg.Query, pg.Offset(), pg.Size)
-	if err != nil {
-		return err
-	}
-	out := make([]WebhookPolicy, 0, len(list))
-	for i := range list {
-		out = append(out, webhookPolicyOf(&list[i]))
-	}
-	setPageHeaders(w, r, pg, total)
-	return writeJSON(w, http.StatusOK, out)
-}
-
-// createWebhookPolicy adds a policy with a fresh signing secret, sent back
-// once in WebhookSecretHeader. Policies are enabled unless the body says
-// otherwise.
-func (s *Server) createWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return err
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, rbac.Create); err != nil {
-		return err
-	}
-	var b webhookPolicyBody
-	if err := decode(r, &b); err != nil {
-		return err
-	}
-	pol := store.WebhookPolicy{ProjectID: p.ID, Enabled: true, Creator: c.Name, Secret: auth.RandomSecret(32)}
-	if err := b.apply(&pol); err != nil {
-		return err
-	}
-	if err := s.checkTargets(r.Context(), &pol); err != nil {
-		return err
-	}
-	pol.ID, err = s.st.CreateWebhookPolicy(r.Context(), pol)
-	s.audit(c, p.ID, "create", "webhook_policy", p.Name+"/"+pol.Name, err)
-	if err != nil {
-		return err
-	}
-	w.Header().Set(WebhookSecretHeader, pol.Secret)
-	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+strconv.FormatInt(pol.ID, 10))
-}
-
-// webhookPolicy loads the project and the policy of the path after
-// checking that c may do act on the project's policies.
-func (s *Server) webhookPolicy(r *http.Request, c *Caller, act rbac.Action) (*store.Project, *store.WebhookPolicy, error) {
-	p, err := s.project(r, "project_name_or_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, act); err != nil {
-		return nil, nil, err
-	}
-	id, err := pathID(r, "webhook_policy_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	pol, err := s.st.WebhookPolicy(r.Context(), p.ID, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, pol, nil
-}
-
-func (s *Server) getWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	_, pol, err := s.webhookPolicy(r, c, rbac.Read)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, webhookPolicyOf(pol))
-}
-
-func (s *Server) updateWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "update webhook policy"
-	p, pol, err := s.webhookPolicy(r, c, rbac.Update)
-	if err != nil {
-		return err
-	}
-	var b webhookPolicyBody
-	if err := decode(r, &b); err != nil {
-		return err
-	}
-	if b.ID != nil && *b.ID != 0 && *b.ID != pol.ID {
-		return errs.E(errs.Invalid, op, "the id in the body (%d) is not the policy's of the path (%d)", *b.ID, pol.ID)
-	}
-	if err := b.apply(pol); err != nil {
-		return err
-	}
-	if b.Targets != nil {
-		// Targets kept as they were are not checked again (their
-		// deliveries are, at dial time).
-		if err := s.checkTargets(r.Context(), pol); err != nil {
-			return err
-		}
-	}
-	err = s.st.UpdateWebhookPolicy(r.Context(), *pol)
-	s.audit(c, p.ID, "update", "webhook_policy", p.Name+"/"+pol.Name, err)
-	if err != nil {
-		return err
-	}
-	return ok(w)
-}
-
-func (s *Server) deleteWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, pol, err := s.webhookPolicy(r, c, rbac.Delete)
-	if err != nil {
-		return err
-	}
-	err = s.st.DeleteWebhookPolicy(r.Context(), p.ID, pol.ID)
-	s.audit(c, p.ID, "delete", "webhook_policy", p.Name+"/"+pol.Name, err)
-	if err != nil {
-		return err
-	}
-	return ok(w)
-}
-
-// webhookExecution loads the policy and the execution of the path, which
-// must be one of the policy's deliveries.
-func (s *Server) webhookExecution(r *http.Request, c *Caller, act rbac.Action) (*store.Project, *store.WebhookPolicy, *store.Execution, error) {
-	p, pol, err := s.webhookPolicy(r, c, act)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	id, err := pathID(r, "execution_id")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ex, err := s.st.GetExecution(r.Context(), id)
-	if err == nil && (ex.VendorID != pol.ID || (ex.VendorType != store.WebhookVendor && ex.VendorType != store.SlackVendor)) {
-		err = errs.E(errs.NotFound, "webhook execution", "execution %d not found in webhook policy %d", id, pol.ID)
-	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return p, pol, ex, nil
+	return ch
 }
 
 func jsonObject(s string) map[string]any {
@@ -413,8 +264,8 @@ func jsonObject(s string) map[string]any {
 	return m
 }
 
-func (s *Server) listWebhookExecutions(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	_, pol, err := s.webhookPolicy(r, c, rbac.Read)
+func (s *Server) listWebhookPolicies(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, err := s.project(r, "project_name_or_id")
 	if err != nil {
 		return err
 	}
@@ -422,39 +273,125 @@ func (s *Server) listWebhookExecutions(w http.ResponseWriter, r *http.Request, c
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListWebhookExecutions(r.Context(), pol.ID, pg.Query, pg.Offset(), pg.Size)
+	list, total, err := s.webhooks.List(r.Context(), c.Principal, p, pg.Query, pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
-	ids := make([]int64, 0, len(list))
-	for _, e := range list {
-		ids = append(ids, e.ID)
+	out := make([]WebhookPolicy, 0, len(list))
+	for i := range list {
+		out = append(out, WebhookPolicyOf(&list[i]))
 	}
-	counts, err := s.st.ExecutionTaskCounts(r.Context(), ids)
+	setPageHeaders(w, r, pg, total)
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// createWebhookPolicy adds a policy with a fresh signing secret, sent back
+// once in WebhookSecretHeader.
+func (s *Server) createWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, err := s.project(r, "project_name_or_id")
+	if err != nil {
+		return err
+	}
+	var b webhookPolicyBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	pol, err := s.webhooks.Create(r.Context(), c.Principal, p, b.change())
+	if err != nil {
+		return err
+	}
+	w.Header().Set(WebhookSecretHeader, pol.Secret)
+	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+strconv.FormatInt(pol.ID, 10))
+}
+
+// webhookPath is the project and the policy ID of the path.
+func (s *Server) webhookPath(r *http.Request) (*store.Project, int64, error) {
+	p, err := s.project(r, "project_name_or_id")
+	if err != nil {
+		return nil, 0, err
+	}
+	id, err := pathID(r, "webhook_policy_id")
+	if err != nil {
+		return nil, 0, err
+	}
+	return p, id, nil
+}
+
+// webhookExecPath is the project, the policy ID and the execution ID of
+// the path.
+func (s *Server) webhookExecPath(r *http.Request) (*store.Project, int64, int64, error) {
+	p, id, err := s.webhookPath(r)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	eid, err := pathID(r, "execution_id")
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return p, id, eid, nil
+}
+
+func (s *Server) getWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, id, err := s.webhookPath(r)
+	if err != nil {
+		return err
+	}
+	pol, err := s.webhooks.Get(r.Context(), c.Principal, p, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, WebhookPolicyOf(pol))
+}
+
+func (s *Server) updateWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, id, err := s.webhookPath(r)
+	if err != nil {
+		return err
+	}
+	var b webhookPolicyBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	if err := s.webhooks.Update(r.Context(), c.Principal, p, id, b.change()); err != nil {
+		return err
+	}
+	return ok(w)
+}
+
+func (s *Server) deleteWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, id, err := s.webhookPath(r)
+	if err != nil {
+		return err
+	}
+	if err := s.webhooks.Delete(r.Context(), c.Principal, p, id); err != nil {
+		return err
+	}
+	return ok(w)
+}
+
+func (s *Server) listWebhookExecutions(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	p, id, err := s.webhookPath(r)
+	if err != nil {
+		return err
+	}
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	list, total, err := s.webhooks.Executions(r.Context(), c.Principal, p, id, pg.Query, pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
 	out := make([]WebhookExecution, 0, len(list))
 	for _, e := range list {
-		n := counts[e.ID]
-		m := &WebhookMetrics{
-			SuccessTaskCount: n[store.JobSuccess], ErrorTaskCount: n[store.JobError], PendingTaskCount: n[store.JobPending],
-			RunningTaskCount: n[store.JobRunning], StoppedTaskCount: n[store.JobStopped],
-		}
-		for _, k := range n {
-			m.TaskCount += k
-		}
-		out = append(out, WebhookExecution{
-			ID: e.ID, VendorType: e.VendorType, VendorID: e.VendorID, Status: e.Status, StatusMessage: e.StatusMessage,
-			Metrics: m, Trigger: e.Trigger, ExtraAttrs: jsonObject(e.ExtraAttrs), StartTime: Timestamp(e.StartTime), EndTime: Timestamp(e.EndTime),
-		})
+		out = append(out, WebhookExecutionOf(e))
 	}
 	setPageHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) listWebhookTasks(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	_, _, ex, err := s.webhookExecution(r, c, rbac.Read)
+	p, id, eid, err := s.webhookExecPath(r)
 	if err != nil {
 		return err
 	}
@@ -462,39 +399,32 @@ func (s *Server) listWebhookTasks(w http.ResponseWriter, r *http.Request, c *Cal
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.QueryTasks(r.Context(), ex.ID, pg.Query, pg.Offset(), pg.Size)
+	_, list, total, err := s.webhooks.Tasks(r.Context(), c.Principal, p, id, eid, pg.Query, pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
 	out := make([]WebhookTask, 0, len(list))
 	for _, t := range list {
-		out = append(out, WebhookTask{
-			ID: t.ID, ExecutionID: t.ExecutionID, Status: t.Status, StatusMessage: t.StatusMessage, RunCount: t.Attempts,
-			ExtraAttrs: jsonObject(t.ExtraAttrs), CreationTime: Timestamp(t.CreationTime), UpdateTime: Timestamp(t.UpdateTime),
-			StartTime: Timestamp(t.StartTime), EndTime: Timestamp(t.EndTime),
-		})
+		out = append(out, WebhookTaskOf(t))
 	}
 	setPageHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) webhookTaskLog(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	_, _, ex, err := s.webhookExecution(r, c, rbac.Read)
+	p, id, eid, err := s.webhookExecPath(r)
 	if err != nil {
 		return err
 	}
-	id, err := pathID(r, "task_id")
+	tid, err := pathID(r, "task_id")
 	if err != nil {
 		return err
 	}
-	t, err := s.st.GetTask(r.Context(), id)
-	if err == nil && t.ExecutionID != ex.ID {
-		err = errs.E(errs.NotFound, "webhook task log", "task %d not found in execution %d", id, ex.ID)
-	}
+	text, err := s.webhooks.TaskLog(r.Context(), c.Principal, p, id, eid, tid)
 	if err != nil {
 		return err
 	}
-	return writeLog(w, r, s.st, id)
+	return writeLogText(w, text)
 }
 
 // retryWebhookExecution (Berth's own operation) delivers an execution's
@@ -502,34 +432,17 @@ func (s *Server) webhookTaskLog(w http.ResponseWriter, r *http.Request, c *Calle
 // MANUAL: the bodies and signatures are the stored ones, byte for byte.
 // It answers 201 with the new execution's Location.
 func (s *Server) retryWebhookExecution(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, pol, ex, err := s.webhookExecution(r, c, rbac.Update)
+	p, id, eid, err := s.webhookExecPath(r)
 	if err != nil {
 		return err
 	}
-	if s.opts.Jobs == nil {
-		return errs.E(errs.Unavailable, "retry webhook execution", "the job system is not running")
-	}
-	tasks, _, err := s.st.ListTasks(r.Context(), ex.ID, 0, 1000)
-	if err != nil {
-		return err
-	}
-	specs := make([]jobs.TaskOf, 0, len(tasks))
-	for _, t := range tasks {
-		extra := jsonObject(t.ExtraAttrs)
-		delete(extra, "response_code")
-		delete(extra, "response_codes")
-		specs = append(specs, jobs.TaskOf{Kind: t.Kind, Params: json.RawMessage(t.Params), Extra: extra})
-	}
-	extra := jsonObject(ex.ExtraAttrs)
-	extra["retry_of"] = ex.ID
-	id, err := s.opts.Jobs.Submit(r.Context(), ex.VendorType, pol.ID, jobs.Manual, extra, specs...)
-	s.audit(c, p.ID, "create", "webhook_execution", p.Name+"/"+pol.Name+" retry of "+strconv.FormatInt(ex.ID, 10), err)
+	nid, err := s.webhooks.Retry(r.Context(), c.Principal, p, id, eid)
 	if err != nil {
 		return err
 	}
 	path := strings.TrimSuffix(r.URL.EscapedPath(), "/")
 	path = strings.TrimSuffix(path, "/retry")
-	path = path[:strings.LastIndex(path, "/")+1] + strconv.FormatInt(id, 10)
+	path = path[:strings.LastIndex(path, "/")+1] + strconv.FormatInt(nid, 10)
 	return created(w, r, path)
 }
 
@@ -541,53 +454,15 @@ func (s *Server) retryWebhookExecution(w http.ResponseWriter, r *http.Request, c
 // policy's history as executions with trigger TEST. It needs the
 // permission to update the policy.
 func (s *Server) testWebhookPolicy(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "test webhook policy"
-	p, pol, err := s.webhookPolicy(r, c, rbac.Update)
+	p, id, err := s.webhookPath(r)
 	if err != nil {
 		return err
 	}
-	run, ok := s.opts.Jobs.(webhook.Runner)
-	if !ok {
-		return errs.E(errs.Unavailable, op, "the job system is not running")
-	}
-	ids, err := webhook.Test(r.Context(), run, p, pol, c.Name, s.opts.ExternalURL)
-	s.audit(c, p.ID, "create", "webhook_execution", p.Name+"/"+pol.Name+" test", err)
+	res, err := s.webhooks.Test(r.Context(), c.Principal, p, id)
 	if err != nil {
 		return err
 	}
-	out := WebhookTestResult{Targets: []WebhookTestTarget{}}
-	if len(pol.EventTypes) > 0 {
-		out.EventType = pol.EventTypes[0]
-	}
-	for _, id := range ids {
-		tasks, _, err := s.st.ListTasks(r.Context(), id, 0, 1000)
-		if err != nil {
-			return err
-		}
-		for _, t := range tasks {
-			x := jsonObject(t.ExtraAttrs)
-			res := WebhookTestTarget{ExecutionID: id, TaskID: t.ID, Status: t.Status, DurationMS: max(t.EndTime-t.StartTime, 0)}
-			res.Type, _ = x["notify_type"].(string)
-			res.Address, _ = x["address"].(string)
-			res.PayloadFormat, _ = x["payload_format"].(string)
-			if code, ok := x["response_code"].(float64); ok {
-				res.ResponseCode = int(code)
-			}
-			if t.Status != store.JobSuccess {
-				// Never the connection's details (refused, timed out, TLS,
-				// the address it reached), nor how long it took to fail:
-				// the test would be a port scanner.
-				res.Error = "no HTTP response from the target"
-				if res.ResponseCode != 0 {
-					res.Error = fmt.Sprintf("abnormal response code: %d", res.ResponseCode)
-				} else {
-					res.DurationMS = 0
-				}
-			}
-			out.Targets = append(out.Targets, res)
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, WebhookTestResultOf(res))
 }
 
 func (s *Server) webhookLastTrigger(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -595,83 +470,41 @@ func (s *Server) webhookLastTrigger(w http.ResponseWriter, r *http.Request, c *C
 	if err != nil {
 		return err
 	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, rbac.Read); err != nil {
-		return err
-	}
-	policies, _, err := s.st.ListWebhookPolicies(r.Context(), p.ID, nil, 0, 10000)
+	list, err := s.webhooks.LastTriggers(r.Context(), c.Principal, p)
 	if err != nil {
 		return err
 	}
-	last, err := s.st.WebhookLastTriggers(r.Context(), p.ID)
-	if err != nil {
-		return err
-	}
-	out := []WebhookLastTrigger{}
-	for _, pol := range policies {
-		for _, t := range pol.EventTypes {
-			out = append(out, WebhookLastTrigger{
-				PolicyName: pol.Name, EventType: t, Enabled: pol.Enabled, CreationTime: Timestamp(pol.CreatedAt),
-				LastTriggerTime: Timestamp(last[pol.ID][t]),
-			})
-		}
+	out := make([]WebhookLastTrigger, 0, len(list))
+	for _, t := range list {
+		out = append(out, WebhookLastTrigger{PolicyName: t.PolicyName, EventType: t.EventType, Enabled: t.Enabled,
+			CreationTime: Timestamp(t.CreationTime), LastTriggerTime: Timestamp(t.LastTrigger)})
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// webhookJobStatuses maps the statuses the legacy job listing filters by
-// (any case; Harbor's older names too) to task statuses.
-var webhookJobStatuses = map[string]string{
-	"pending": store.JobPending, "scheduled": store.JobPending, "running": store.JobRunning,
-	"success": store.JobSuccess, "finished": store.JobSuccess, "error": store.JobError,
-	"stopped": store.JobStopped,
-}
-
 func (s *Server) listWebhookJobs(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "list webhook jobs"
 	p, err := s.project(r, "project_name_or_id")
 	if err != nil {
-		return err
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, rbac.List); err != nil {
 		return err
 	}
 	v := r.URL.Query().Get("policy_id")
 	policyID, ok := parseID(v)
 	if !ok {
-		return errs.E(errs.Invalid, op, "policy_id must be a positive integer, not %q", v)
-	}
-	if _, err := s.st.WebhookPolicy(r.Context(), p.ID, policyID); err != nil {
-		return err
-	}
-	var statuses []string
-	for _, list := range r.URL.Query()["status"] {
-		for _, st := range strings.Split(list, ",") {
-			if st = strings.TrimSpace(st); st == "" {
-				continue
-			}
-			mapped, ok := webhookJobStatuses[strings.ToLower(st)]
-			if !ok {
-				return errs.E(errs.Invalid, op, "unknown status %q", st)
-			}
-			statuses = append(statuses, mapped)
-		}
+		return errs.E(errs.Invalid, "list webhook jobs", "policy_id must be a positive integer, not %q", v)
 	}
 	pg, err := page(r)
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListWebhookJobs(r.Context(), policyID, statuses, pg.Query, pg.Offset(), pg.Size)
+	list, total, err := s.webhooks.Jobs(r.Context(), c.Principal, p, policyID, r.URL.Query()["status"], pg.Query, pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
 	out := make([]WebhookJob, 0, len(list))
 	for _, j := range list {
-		x := jsonObject(j.ExecutionExtra)
-		event, _ := x["event_type"].(string)
-		detail, _ := x["payload"].(string)
 		out = append(out, WebhookJob{
-			ID: j.ID, PolicyID: j.PolicyID, EventType: event, NotifyType: webhook.NotifyType(j.VendorType), Status: j.Status,
-			JobDetail: detail, CreationTime: Timestamp(j.CreationTime), UpdateTime: Timestamp(j.UpdateTime),
+			ID: j.ID, PolicyID: j.PolicyID, EventType: j.EventType, NotifyType: j.NotifyType, Status: j.Status,
+			JobDetail: j.Body, CreationTime: Timestamp(j.CreationTime), UpdateTime: Timestamp(j.UpdateTime),
 		})
 	}
 	setPageHeaders(w, r, pg, total)
@@ -683,14 +516,19 @@ func (s *Server) webhookEventTypes(w http.ResponseWriter, r *http.Request, c *Ca
 	if err != nil {
 		return err
 	}
-	if err := s.require(r.Context(), c, p, rbac.ResNotification, rbac.Read); err != nil {
+	sup, err := s.webhooks.Supported(r.Context(), c.Principal, p)
+	if err != nil {
 		return err
 	}
-	out := SupportedWebhookEventTypes{EventType: webhook.EventTypes, NotifyType: webhook.NotifyTypes, PayloadFormats: []WebhookPayloadFormat{}}
-	for _, n := range webhook.NotifyTypes {
-		if f, ok := webhook.PayloadFormats[n]; ok {
-			out.PayloadFormats = append(out.PayloadFormats, WebhookPayloadFormat{NotifyType: n, Formats: f})
-		}
+	return writeJSON(w, http.StatusOK, SupportedWebhookEventTypesOf(sup))
+}
+
+// SupportedWebhookEventTypesOf is what policies may choose from, as Harbor
+// shows it.
+func SupportedWebhookEventTypesOf(sup *webhook.Supported) SupportedWebhookEventTypes {
+	out := SupportedWebhookEventTypes{EventType: sup.EventTypes, NotifyType: sup.NotifyTypes, PayloadFormats: []WebhookPayloadFormat{}}
+	for _, f := range sup.PayloadFormats {
+		out.PayloadFormats = append(out.PayloadFormats, WebhookPayloadFormat(f))
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return out
 }
