@@ -9,6 +9,10 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/webhook"
 )
 
 // The Webhooks tab of a project: policies (create, edit, enable, disable,
@@ -16,7 +20,8 @@ import (
 // with the response codes and logs) and a re-send of a delivery. A policy's
 // signing secret is in the answer to its creation only (the
 // X-Berth-Webhook-Secret header); the console shows it once, like a
-// robot's.
+// robot's. Every page calls the webhook policy service (webhook.Policies)
+// with the session's principal.
 
 // hookForm is the webhook policy form.
 type hookForm struct {
@@ -44,15 +49,21 @@ type hooksTab struct {
 	Form hookForm
 }
 
-func hooksPath(pc *projectCtx) string {
-	return "/projects/" + pathEscape(pc.Project.Name) + "/webhook"
+// hookPathID is the webhook page's path value param, a positive integer,
+// refused as the API refuses its path value name.
+func hookPathID(r *http.Request, param, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(param), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, serviceError(errs.E(errs.Invalid, "path", "%s must be a positive integer, not %q", name, r.PathValue(param)))
+	}
+	return id, nil
 }
 
-// hookChoices reads the event types, notify types and formats the API
-// supports (empty lists when the caller may not read them).
-func hookChoices(v *view, pc *projectCtx, f *hookForm) {
-	var sup api.SupportedWebhookEventTypes
-	if _, err := v.api.get(hooksPath(pc)+"/events", &sup); err != nil {
+// hookChoices reads the event types, notify types and formats policies
+// may choose from (empty lists when the caller may not read them).
+func (c *Console) hookChoices(r *http.Request, v *view, pc *projectCtx, f *hookForm) {
+	sup, err := c.svc.Webhooks.Supported(r.Context(), v.p, &pc.view.Info.Project)
+	if err != nil {
 		return
 	}
 	checked := map[string]bool{}
@@ -60,10 +71,10 @@ func hookChoices(v *view, pc *projectCtx, f *hookForm) {
 		checked[e.Type] = e.Checked
 	}
 	f.Events = nil
-	for _, t := range sup.EventType {
+	for _, t := range sup.EventTypes {
 		f.Events = append(f.Events, hookEvent{Type: t, Checked: checked[t]})
 	}
-	f.NotifyTypes = sup.NotifyType
+	f.NotifyTypes = sup.NotifyTypes
 	for _, pf := range sup.PayloadFormats {
 		if pf.NotifyType == "http" {
 			f.Formats = pf.Formats
@@ -97,24 +108,23 @@ func hookFormPosted(fv url.Values, f hookForm) hookForm {
 	return f
 }
 
-// hookBody is the API body of the posted form; targets beyond the first
-// of policy old (nil for a new one) are kept.
-func hookBody(fv url.Values, old *api.WebhookPolicy) map[string]any {
-	t := api.WebhookTarget{Type: fv.Get("notify_type"), Address: strings.TrimSpace(fv.Get("address")),
+// hookChange is the policy the posted form describes; targets beyond the
+// first of policy old (nil for a new one) are kept.
+func hookChange(fv url.Values, old *api.WebhookPolicy) webhook.Change {
+	t := store.WebhookTarget{Type: fv.Get("notify_type"), Address: strings.TrimSpace(fv.Get("address")),
 		AuthHeader: fv.Get("auth_header"), SkipCertVerify: fv.Get("skip_cert_verify") == "on"}
 	if t.Type == "http" {
 		t.PayloadFormat = fv.Get("payload_format")
 	}
-	targets := []api.WebhookTarget{t}
-	if old != nil && len(old.Targets) > 1 {
-		targets = append(targets, old.Targets[1:]...)
+	targets := []store.WebhookTarget{t}
+	if old != nil {
+		for _, t := range old.Targets[min(1, len(old.Targets)):] {
+			targets = append(targets, store.WebhookTarget(t))
+		}
 	}
+	name, desc, enabled := strings.TrimSpace(fv.Get("name")), fv.Get("description"), fv.Get("enabled") == "on"
 	events := fv["event_type"]
-	if events == nil {
-		events = []string{}
-	}
-	return map[string]any{"name": strings.TrimSpace(fv.Get("name")), "description": fv.Get("description"),
-		"targets": targets, "event_types": events, "enabled": fv.Get("enabled") == "on"}
+	return webhook.Change{Name: &name, Description: &desc, Targets: &targets, EventTypes: &events, Enabled: &enabled}
 }
 
 func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -123,10 +133,16 @@ func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) 
 		return err
 	}
 	lp := readList(r, pageSize)
-	q := lp.query("name")
-	var list []api.WebhookPolicy
-	resp, err := v.api.get(hooksPath(pc)+"/policies?"+q.Encode(), &list)
-	if err != nil && !isDenied(err) {
+	offset, err := lp.offset()
+	if err != nil {
+		return err
+	}
+	q, err := query.Parse(lp.query("name").Get("q"), "")
+	if err != nil {
+		return serviceError(err)
+	}
+	list, total, err := c.svc.Webhooks.List(r.Context(), v.p, &pc.view.Info.Project, q, offset, lp.Size)
+	if err = serviceError(err); err != nil && !isDenied(err) {
 		return err
 	}
 	d := tabData{Q: lp.Q}
@@ -135,10 +151,11 @@ func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) 
 			v.Error, v.Status = err.Error(), http.StatusForbidden
 		}
 	} else {
-		d.Pager = makePager(r, lp, resp.total())
+		d.Pager = makePager(r, lp, total)
 	}
 	t := hooksTab{}
-	for _, p := range list {
+	for i := range list {
+		p := api.WebhookPolicyOf(&list[i])
 		t.List = append(t.List, hookRow{WebhookPolicy: p, Link: pc.Base() + "/webhooks/" + strconv.FormatInt(p.ID, 10)})
 	}
 	if pc.Perms.Can("notification-policy", "create") {
@@ -147,7 +164,7 @@ func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, v *view) 
 		if v.FormID == "webhook" {
 			t.Form = hookFormPosted(v.Form, t.Form)
 		}
-		hookChoices(v, pc, &t.Form)
+		c.hookChoices(r, v, pc, &t.Form)
 	}
 	d.Tab = t
 	c.renderTab(w, v, pc, "webhooks", "Webhooks", d)
@@ -167,21 +184,21 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request, v *view)
 	if err != nil {
 		return err
 	}
-	body := hookBody(r.PostForm, nil)
-	resp, err := v.api.call(http.MethodPost, hooksPath(pc)+"/policies", body, nil)
+	ch := hookChange(r.PostForm, nil)
+	var pol *store.WebhookPolicy
+	err = v.write("create webhook policy", func() (err error) {
+		pol, err = c.svc.Webhooks.Create(r.Context(), v.p, &pc.view.Info.Project, ch)
+		return err
+	})
 	if err != nil {
 		if err := v.fail("webhook", err); err != nil {
 			return err
 		}
 		return c.webhooksPage(w, r, v)
 	}
-	link := pc.Base() + "/webhooks"
-	if loc := resp.Header.Get("Location"); loc != "" {
-		link += "/" + loc[strings.LastIndex(loc, "/")+1:]
-	}
 	v.Title = "Webhook created · " + pc.Project.Name
 	v.Nav = "projects"
-	v.Data = hookSecretData{P: pc, Name: body["name"].(string), Secret: resp.Header.Get(api.WebhookSecretHeader), Link: link}
+	v.Data = hookSecretData{P: pc, Name: *ch.Name, Secret: pol.Secret, Link: pc.Base() + "/webhooks/" + strconv.FormatInt(pol.ID, 10)}
 	c.render(w, v, "webhook_secret")
 	return nil
 }
@@ -209,10 +226,15 @@ func (c *Console) webhookPolicy(r *http.Request, v *view) (*projectCtx, *api.Web
 	if err != nil {
 		return nil, nil, err
 	}
-	var p api.WebhookPolicy
-	if _, err := v.api.get(hooksPath(pc)+"/policies/"+pathEscape(r.PathValue("id")), &p); err != nil {
+	id, err := hookPathID(r, "id", "webhook_policy_id")
+	if err != nil {
 		return nil, nil, err
 	}
+	pol, err := c.svc.Webhooks.Get(r.Context(), v.p, &pc.view.Info.Project, id)
+	if err != nil {
+		return nil, nil, serviceError(err)
+	}
+	p := api.WebhookPolicyOf(pol)
 	return pc, &p, nil
 }
 
@@ -227,16 +249,20 @@ func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, v *view) e
 	if v.FormID == "webhook" {
 		d.Form = hookFormPosted(v.Form, d.Form)
 	}
-	hookChoices(v, pc, &d.Form)
+	c.hookChoices(r, v, pc, &d.Form)
 	lp := readList(r, 15)
-	var list []api.WebhookExecution
-	resp, err := v.api.get(fmt.Sprintf("%s/policies/%d/executions?%s", hooksPath(pc), p.ID, lp.pageQuery()), &list)
-	if err != nil {
-		d.ExecErr = err.Error()
-	} else {
-		d.Pager = makePager(r, lp, resp.total())
+	var list []webhook.Execution
+	offset, err := lp.offset()
+	if err == nil {
+		var total int64
+		list, total, err = c.svc.Webhooks.Executions(r.Context(), v.p, &pc.view.Info.Project, p.ID, nil, offset, lp.Size)
+		d.Pager = makePager(r, lp, total)
 	}
-	for _, e := range list {
+	if err != nil {
+		d.ExecErr = serviceError(err).Error()
+	}
+	for _, x := range list {
+		e := api.WebhookExecutionOf(x)
 		ev, _ := e.ExtraAttrs["event_type"].(string)
 		d.Execs = append(d.Execs, hookExec{WebhookExecution: e, Event: ev, Link: d.Base + "/executions/" + strconv.FormatInt(e.ID, 10)})
 	}
@@ -252,7 +278,10 @@ func (c *Console) saveWebhook(w http.ResponseWriter, r *http.Request, v *view) e
 	if err != nil {
 		return err
 	}
-	if _, err := v.api.call(http.MethodPut, fmt.Sprintf("%s/policies/%d", hooksPath(pc), p.ID), hookBody(r.PostForm, p), nil); err != nil {
+	err = v.write("update webhook policy", func() error {
+		return c.svc.Webhooks.Update(r.Context(), v.p, &pc.view.Info.Project, p.ID, hookChange(r.PostForm, p))
+	})
+	if err != nil {
 		if err := v.fail("webhook", err); err != nil {
 			return err
 		}
@@ -269,17 +298,33 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 	if err != nil {
 		return err
 	}
-	path := hooksPath(pc) + "/policies/" + pathEscape(r.PathValue("id"))
+	proj := &pc.view.Info.Project
+	// The path's ID is read once the write may be made (as the API
+	// refuses a write in read-only mode before reading its path).
+	id, idErr := hookPathID(r, "id", "webhook_policy_id")
 	name := r.PostForm.Get("name")
 	back := pc.Base() + "/webhooks"
 	var msg string
 	switch act := r.PathValue("action"); act {
 	case "enable", "disable":
-		_, err = v.api.call(http.MethodPut, path, map[string]bool{"enabled": act == "enable"}, nil)
+		on := act == "enable"
+		err = v.write("update webhook policy", func() error {
+			if idErr != nil {
+				return idErr
+			}
+			return c.svc.Webhooks.Update(r.Context(), v.p, proj, id, webhook.Change{Enabled: &on})
+		})
 		msg = "Webhook " + name + " " + act + "d."
 	case "test":
-		var res api.WebhookTestResult
-		if _, err = v.api.call(http.MethodPost, path+"/test", nil, &res); err == nil {
+		var res *webhook.TestResult
+		err = v.write("test webhook policy", func() (err error) {
+			if idErr != nil {
+				return idErr
+			}
+			res, err = c.svc.Webhooks.Test(r.Context(), v.p, proj, id)
+			return err
+		})
+		if err == nil {
 			msg = hookTestSummary(name, res)
 			back += "/" + url.PathEscape(r.PathValue("id"))
 		}
@@ -287,7 +332,12 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 		if !c.confirmed(w, r, v, "Delete webhook "+name+"? Its delivery history goes with it.", r.URL.Path, back) {
 			return nil
 		}
-		_, err = v.api.call(http.MethodDelete, path, nil, nil)
+		err = v.write("delete webhook policy", func() error {
+			if idErr != nil {
+				return idErr
+			}
+			return c.svc.Webhooks.Delete(r.Context(), v.p, proj, id)
+		})
 		msg = "Webhook " + name + " deleted."
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such webhook action."}
@@ -303,7 +353,7 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 
 // hookTestSummary tells what each target of policy name made of a test
 // event, short enough for the flash cookie.
-func hookTestSummary(name string, res api.WebhookTestResult) string {
+func hookTestSummary(name string, res *webhook.TestResult) string {
 	const maxErr, maxMsg = 160, 1800
 	var parts []string
 	for _, t := range res.Targets {
@@ -348,14 +398,18 @@ func (c *Console) webhookExecPage(w http.ResponseWriter, r *http.Request, v *vie
 	if err != nil {
 		return err
 	}
-	eid, _ := strconv.ParseInt(r.PathValue("eid"), 10, 64)
-	polLink := fmt.Sprintf("%s/webhooks/%d", pc.Base(), p.ID)
-	d := hookExecData{P: pc, Policy: *p, PolLink: polLink, Base: polLink + "/executions/" + url.PathEscape(r.PathValue("eid"))}
-	var tasks []api.WebhookTask
-	if _, err := v.api.get(fmt.Sprintf("%s/policies/%d/executions/%s/tasks?page_size=100", hooksPath(pc), p.ID, pathEscape(r.PathValue("eid"))), &tasks); err != nil {
+	eid, err := hookPathID(r, "eid", "execution_id")
+	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
+	polLink := fmt.Sprintf("%s/webhooks/%d", pc.Base(), p.ID)
+	d := hookExecData{P: pc, Policy: *p, PolLink: polLink, Base: polLink + "/executions/" + url.PathEscape(r.PathValue("eid"))}
+	ex, tasks, _, err := c.svc.Webhooks.Tasks(r.Context(), v.p, &pc.view.Info.Project, p.ID, eid, nil, 0, 100)
+	if err != nil {
+		return serviceError(err)
+	}
+	for _, st := range tasks {
+		t := api.WebhookTaskOf(st)
 		ht := hookTask{WebhookTask: t}
 		ht.Address, _ = t.ExtraAttrs["address"].(string)
 		ht.Notify, _ = t.ExtraAttrs["notify_type"].(string)
@@ -368,18 +422,14 @@ func (c *Console) webhookExecPage(w http.ResponseWriter, r *http.Request, v *vie
 		}
 		d.Tasks = append(d.Tasks, ht)
 	}
-	// The execution: the API lists a policy's executions, newest first.
-	d.Exec.ID = eid
-	var list []api.WebhookExecution
-	if _, err := v.api.get(fmt.Sprintf("%s/policies/%d/executions?q=id=%d", hooksPath(pc), p.ID, eid), &list); err == nil && len(list) == 1 {
-		ev, _ := list[0].ExtraAttrs["event_type"].(string)
-		d.Exec = hookExec{WebhookExecution: list[0], Event: ev}
-		if pl, ok := list[0].ExtraAttrs["payload"].(string); ok {
-			d.Payload = pl
-			var x any
-			if json.Unmarshal([]byte(pl), &x) == nil {
-				d.Payload = prettyJSON(x)
-			}
+	e := api.WebhookExecutionOf(webhook.Execution{Execution: *ex})
+	ev, _ := e.ExtraAttrs["event_type"].(string)
+	d.Exec = hookExec{WebhookExecution: e, Event: ev}
+	if pl, ok := e.ExtraAttrs["payload"].(string); ok {
+		d.Payload = pl
+		var x any
+		if json.Unmarshal([]byte(pl), &x) == nil {
+			d.Payload = prettyJSON(x)
 		}
 	}
 	v.Title = fmt.Sprintf("Delivery %d · %s", eid, p.Name)
@@ -394,15 +444,23 @@ func (c *Console) retryWebhook(w http.ResponseWriter, r *http.Request, v *view) 
 	if err != nil {
 		return err
 	}
-	path := fmt.Sprintf("%s/policies/%s/executions/%s/retry", hooksPath(pc), pathEscape(r.PathValue("id")), pathEscape(r.PathValue("eid")))
-	resp, err := v.api.call(http.MethodPost, path, nil, nil)
+	var nid int64
+	err = v.write("retry webhook execution", func() error {
+		id, err := hookPathID(r, "id", "webhook_policy_id")
+		if err != nil {
+			return err
+		}
+		eid, err := hookPathID(r, "eid", "execution_id")
+		if err != nil {
+			return err
+		}
+		nid, err = c.svc.Webhooks.Retry(r.Context(), v.p, &pc.view.Info.Project, id, eid)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	target := pc.Base() + "/webhooks/" + url.PathEscape(r.PathValue("id"))
-	if loc := resp.Header.Get("Location"); loc != "" {
-		target += "/executions/" + loc[strings.LastIndex(loc, "/")+1:]
-	}
+	target := pc.Base() + "/webhooks/" + url.PathEscape(r.PathValue("id")) + "/executions/" + strconv.FormatInt(nid, 10)
 	return redirect(w, r, target, "The delivery is sent again as a new delivery.")
 }
 
@@ -411,10 +469,20 @@ func (c *Console) webhookLog(w http.ResponseWriter, r *http.Request, v *view) er
 	if err != nil {
 		return err
 	}
+	var ids [3]int64
+	for i, param := range [...][2]string{{"id", "webhook_policy_id"}, {"eid", "execution_id"}, {"tid", "task_id"}} {
+		if ids[i], err = hookPathID(r, param[0], param[1]); err != nil {
+			return err
+		}
+	}
+	text, err := c.svc.Webhooks.TaskLog(r.Context(), v.p, &pc.view.Info.Project, ids[0], ids[1], ids[2])
+	if err != nil {
+		return serviceError(err)
+	}
 	id, eid, tid := r.PathValue("id"), r.PathValue("eid"), r.PathValue("tid")
 	polLink := pc.Base() + "/webhooks/" + url.PathEscape(id)
 	execLink := polLink + "/executions/" + url.PathEscape(eid)
-	return c.showLog(w, v, fmt.Sprintf("%s/policies/%s/executions/%s/tasks/%s/log", hooksPath(pc), pathEscape(id), pathEscape(eid), pathEscape(tid)), logData{
+	return c.renderLog(w, v, text, logData{
 		Crumbs:  []crumb{{"/projects", "Projects"}, {pc.Base() + "/repositories", pc.Project.Name}, {pc.Base() + "/webhooks", "Webhooks"}, {polLink, "Webhook " + id}, {execLink, "Delivery " + eid}},
 		Heading: "Delivery log: delivery " + eid + ", task " + tid,
 		Back:    crumb{execLink, "Back to the delivery"},
