@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -50,11 +51,11 @@ type hooksTab struct {
 }
 
 // hookPathID is the webhook page's path value param, a positive integer,
-// refused as the API refuses its path value name.
+// refused (errs.Invalid) as the API refuses its path value name.
 func hookPathID(r *http.Request, param, name string) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue(param), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, serviceError(errs.E(errs.Invalid, "path", "%s must be a positive integer, not %q", name, r.PathValue(param)))
+		return 0, errs.E(errs.Invalid, "path", "%s must be a positive integer, not %q", name, r.PathValue(param))
 	}
 	return id, nil
 }
@@ -228,7 +229,7 @@ func (c *Console) webhookPolicy(r *http.Request, v *view) (*projectCtx, *api.Web
 	}
 	id, err := hookPathID(r, "id", "webhook_policy_id")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, serviceError(err)
 	}
 	pol, err := c.svc.Webhooks.Get(r.Context(), v.p, &pc.view.Info.Project, id)
 	if err != nil {
@@ -255,11 +256,15 @@ func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, v *view) e
 	offset, err := lp.offset()
 	if err == nil {
 		var total int64
-		list, total, err = c.svc.Webhooks.Executions(r.Context(), v.p, &pc.view.Info.Project, p.ID, nil, offset, lp.Size)
-		d.Pager = makePager(r, lp, total)
+		if list, total, err = c.svc.Webhooks.Executions(r.Context(), v.p, &pc.view.Info.Project, p.ID, nil, offset, lp.Size); err == nil {
+			d.Pager = makePager(r, lp, total)
+		} else {
+			_, _, msg, _ := api.Answer(err) // a 5xx without its cause
+			err = errors.New(msg)
+		}
 	}
 	if err != nil {
-		d.ExecErr = serviceError(err).Error()
+		d.ExecErr = err.Error()
 	}
 	for _, x := range list {
 		e := api.WebhookExecutionOf(x)
@@ -299,8 +304,8 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 		return err
 	}
 	proj := &pc.view.Info.Project
-	// The path's ID is read once the write may be made (as the API
-	// refuses a write in read-only mode before reading its path).
+	// A bad ID in the path is refused after read-only mode, as the API
+	// refuses a write in read-only mode before it reads the path.
 	id, idErr := hookPathID(r, "id", "webhook_policy_id")
 	name := r.PostForm.Get("name")
 	back := pc.Base() + "/webhooks"
@@ -400,7 +405,7 @@ func (c *Console) webhookExecPage(w http.ResponseWriter, r *http.Request, v *vie
 	}
 	eid, err := hookPathID(r, "eid", "execution_id")
 	if err != nil {
-		return err
+		return serviceError(err)
 	}
 	polLink := fmt.Sprintf("%s/webhooks/%d", pc.Base(), p.ID)
 	d := hookExecData{P: pc, Policy: *p, PolLink: polLink, Base: polLink + "/executions/" + url.PathEscape(r.PathValue("eid"))}
@@ -472,7 +477,7 @@ func (c *Console) webhookLog(w http.ResponseWriter, r *http.Request, v *view) er
 	var ids [3]int64
 	for i, param := range [...][2]string{{"id", "webhook_policy_id"}, {"eid", "execution_id"}, {"tid", "task_id"}} {
 		if ids[i], err = hookPathID(r, param[0], param[1]); err != nil {
-			return err
+			return serviceError(err)
 		}
 	}
 	text, err := c.svc.Webhooks.TaskLog(r.Context(), v.p, &pc.view.Info.Project, ids[0], ids[1], ids[2])
