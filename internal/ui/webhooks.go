@@ -118,8 +118,8 @@ func hookChange(fv url.Values, old *api.WebhookPolicy) webhook.Change {
 		t.PayloadFormat = fv.Get("payload_format")
 	}
 	targets := []store.WebhookTarget{t}
-	if old != nil {
-		for _, t := range old.Targets[min(1, len(old.Targets)):] {
+	if old != nil && len(old.Targets) > 1 {
+		for _, t := range old.Targets[1:] {
 			targets = append(targets, store.WebhookTarget(t))
 		}
 	}
