@@ -249,9 +249,9 @@ type webhookPolicyBody struct {
 func (b *webhookPolicyBody) change() webhook.Change {
 	ch := webhook.Change{ID: b.ID, ProjectID: b.ProjectID, Name: b.Name, Description: b.Description, Enabled: b.Enabled, EventTypes: b.EventTypes}
 	if b.Targets != nil {
-		targets := make([]store.WebhookTarget, 0, len(*b.Targets))
+		targets := make([]webhook.Target, 0, len(*b.Targets))
 		for _, t := range *b.Targets {
-			targets = append(targets, store.WebhookTarget(t))
+			targets = append(targets, webhook.Target(t))
 		}
 		ch.Targets = &targets
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/webhook"
 )
 
@@ -112,15 +111,15 @@ func hookFormPosted(fv url.Values, f hookForm) hookForm {
 // hookChange is the policy the posted form describes; targets beyond the
 // first of policy old (nil for a new one) are kept.
 func hookChange(fv url.Values, old *api.WebhookPolicy) webhook.Change {
-	t := store.WebhookTarget{Type: fv.Get("notify_type"), Address: strings.TrimSpace(fv.Get("address")),
+	t := webhook.Target{Type: fv.Get("notify_type"), Address: strings.TrimSpace(fv.Get("address")),
 		AuthHeader: fv.Get("auth_header"), SkipCertVerify: fv.Get("skip_cert_verify") == "on"}
 	if t.Type == "http" {
 		t.PayloadFormat = fv.Get("payload_format")
 	}
-	targets := []store.WebhookTarget{t}
+	targets := []webhook.Target{t}
 	if old != nil && len(old.Targets) > 1 {
 		for _, t := range old.Targets[1:] {
-			targets = append(targets, store.WebhookTarget(t))
+			targets = append(targets, webhook.Target(t))
 		}
 	}
 	name, desc, enabled := strings.TrimSpace(fv.Get("name")), fv.Get("description"), fv.Get("enabled") == "on"
@@ -186,9 +185,13 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request, v *view)
 		return err
 	}
 	ch := hookChange(r.PostForm, nil)
-	var pol *store.WebhookPolicy
-	err = v.write("create webhook policy", func() (err error) {
-		pol, err = c.svc.Webhooks.Create(r.Context(), v.p, &pc.view.Info.Project, ch)
+	var id int64
+	var secret string
+	err = v.write("create webhook policy", func() error {
+		pol, err := c.svc.Webhooks.Create(r.Context(), v.p, &pc.view.Info.Project, ch)
+		if err == nil {
+			id, secret = pol.ID, pol.Secret
+		}
 		return err
 	})
 	if err != nil {
@@ -199,7 +202,7 @@ func (c *Console) createWebhook(w http.ResponseWriter, r *http.Request, v *view)
 	}
 	v.Title = "Webhook created · " + pc.Project.Name
 	v.Nav = "projects"
-	v.Data = hookSecretData{P: pc, Name: *ch.Name, Secret: pol.Secret, Link: pc.Base() + "/webhooks/" + strconv.FormatInt(pol.ID, 10)}
+	v.Data = hookSecretData{P: pc, Name: *ch.Name, Secret: secret, Link: pc.Base() + "/webhooks/" + strconv.FormatInt(id, 10)}
 	c.render(w, v, "webhook_secret")
 	return nil
 }

@@ -143,8 +143,11 @@ type Change struct {
 	Name, Description *string
 	Enabled           *bool
 	EventTypes        *[]string
-	Targets           *[]store.WebhookTarget
+	Targets           *[]Target
 }
+
+// Target is a target of a policy as a request sends it.
+type Target store.WebhookTarget
 
 // apply sets the fields ch carries on pol and validates the result.
 func (ch *Change) apply(pol *store.WebhookPolicy) error {
@@ -165,7 +168,10 @@ func (ch *Change) apply(pol *store.WebhookPolicy) error {
 		pol.EventTypes = *ch.EventTypes
 	}
 	if ch.Targets != nil {
-		pol.Targets = append([]store.WebhookTarget(nil), *ch.Targets...)
+		pol.Targets = nil
+		for _, t := range *ch.Targets {
+			pol.Targets = append(pol.Targets, store.WebhookTarget(t))
+		}
 	}
 	if len(pol.Description) > maxDescription {
 		return errs.E(errs.Invalid, op, "description is longer than %d characters", maxDescription)

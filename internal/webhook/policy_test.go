@@ -105,7 +105,7 @@ func newPolicyEnv(t *testing.T, backend string, opts webhook.PolicyOptions) *pol
 // change is a valid policy change named name.
 func change(name string) webhook.Change {
 	events := []string{"PUSH_ARTIFACT"}
-	targets := []store.WebhookTarget{{Type: "http", Address: "https://ci.example.com/hook"}}
+	targets := []webhook.Target{{Type: "http", Address: "https://ci.example.com/hook"}}
 	return webhook.Change{Name: &name, EventTypes: &events, Targets: &targets}
 }
 
@@ -219,7 +219,7 @@ func TestPolicyRules(t *testing.T) {
 			t.Fatalf("events %q, changed %d", got, e.changed)
 		}
 		other, long := e.project.ID+1, strings.Repeat("x", 1025)
-		internal := []store.WebhookTarget{{Type: "http", Address: "http://127.0.0.1:8080/hook"}}
+		internal := []webhook.Target{{Type: "http", Address: "http://127.0.0.1:8080/hook"}}
 		for _, c := range []struct {
 			name  string
 			edit  func(*webhook.Change)
@@ -231,7 +231,7 @@ func TestPolicyRules(t *testing.T) {
 			{"long description", func(c *webhook.Change) { c.Description = &long }, false, "description is longer than 1024"},
 			{"no events", func(c *webhook.Change) { c.EventTypes = &[]string{} }, false, "event_types is empty"},
 			{"bad event", func(c *webhook.Change) { c.EventTypes = &[]string{"SCAN"} }, false, "unsupported event type"},
-			{"no targets", func(c *webhook.Change) { c.Targets = &[]store.WebhookTarget{} }, false, "targets is empty"},
+			{"no targets", func(c *webhook.Change) { c.Targets = &[]webhook.Target{} }, false, "targets is empty"},
 			{"internal allowed", func(c *webhook.Change) { c.Targets = &internal }, false, ""},
 			{"internal blocked", func(c *webhook.Change) { c.Targets = &internal }, true, "is internal"},
 		} {
