@@ -22,6 +22,12 @@ import (
 	"github.com/berth-dev/berth/internal/store"
 )
 
+// Label scopes.
+const (
+	Global  = store.LabelGlobal  // usable in every project
+	Project = store.LabelProject // of one project
+)
+
 // Store is what the service reads and writes.
 type Store interface {
 	CreateLabel(ctx context.Context, l store.Label) (int64, error)
@@ -122,16 +128,16 @@ func (s *Service) SystemActions(p *auth.Principal) rbac.Set {
 	return out
 }
 
-// List returns a page of the labels of scope (store.LabelGlobal, which
-// anyone may list, or store.LabelProject with project projectID, where p
+// List returns a page of the labels of scope (Global, which anyone may
+// list, or Project with project projectID, where p
 // needs label:list) whose name contains name and that q selects, and how
 // many match in all.
 func (s *Service) List(ctx context.Context, p *auth.Principal, scope string, projectID int64, name string, q *query.Query, offset, limit int) ([]store.Label, int64, error) {
 	const op = "list labels"
 	switch scope {
-	case store.LabelGlobal:
+	case Global:
 		return s.st.ListLabels(ctx, scope, 0, name, q, offset, limit)
-	case store.LabelProject:
+	case Project:
 		if projectID <= 0 {
 			return nil, 0, errs.E(errs.Invalid, op, "project_id (a positive integer) is required for project labels")
 		}
@@ -149,7 +155,7 @@ func (s *Service) ListIn(ctx context.Context, p *auth.Principal, project *store.
 	if err := s.requireIn(ctx, p, project, rbac.List); err != nil {
 		return nil, 0, err
 	}
-	return s.st.ListLabels(ctx, store.LabelProject, project.ID, name, q, offset, limit)
+	return s.st.ListLabels(ctx, Project, project.ID, name, q, offset, limit)
 }
 
 // Create adds the label sp for p and returns its ID: a global label needs
@@ -165,11 +171,11 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, sp Spec) (int64
 		l.Scope = *sp.Scope
 	}
 	switch l.Scope {
-	case store.LabelGlobal:
+	case Global:
 		if err := s.auth.DecideSystem(p, rbac.ResLabel, rbac.Create); err != nil {
 			return 0, err
 		}
-	case store.LabelProject:
+	case Project:
 		if sp.ProjectID == nil || *sp.ProjectID <= 0 {
 			return 0, errs.E(errs.Invalid, op, "project_id is required for a project label")
 		}
@@ -197,7 +203,7 @@ func (s *Service) load(ctx context.Context, p *auth.Principal, id int64, act rba
 	if err != nil {
 		return nil, err
 	}
-	if l.Scope == store.LabelGlobal {
+	if l.Scope == Global {
 		if err := s.auth.DecideSystem(p, rbac.ResLabel, act); err != nil {
 			return nil, err
 		}
