@@ -27,11 +27,11 @@ func (e *events) Publish(ev event.Event) { *e = append(*e, ev) }
 // private project "p" administered by "owner", where "dev" is a developer,
 // and the callers of the tests.
 type env struct {
-	db      *store.DB
-	svc     *label.Service
-	ev      *events
-	changed int
-	project int64
+	db                                       *store.DB
+	svc                                      *label.Service
+	ev                                       *events
+	changed                                  int
+	project                                  int64
 	admin, owner, dev, stranger, anon, robot *auth.Principal
 }
 
