@@ -370,13 +370,14 @@ func (c *Console) sysLabelsPage(w http.ResponseWriter, r *http.Request, v *view)
 }
 
 func (c *Console) createSysLabel(w http.ResponseWriter, r *http.Request, v *view) error {
-	if err := c.createLabelIn(r, v, label.Global, 0); err != nil {
+	name, err := c.createLabelIn(r, v, label.Global, 0)
+	if err != nil {
 		if err := v.fail("create", err); err != nil {
 			return err
 		}
 		return c.sysLabelsPage(w, r, v)
 	}
-	return redirect(w, r, "/admin/labels", "Label "+strings.TrimSpace(r.PostForm.Get("name"))+" created.")
+	return redirect(w, r, "/admin/labels", "Label "+name+" created.")
 }
 
 func (c *Console) deleteSysLabel(w http.ResponseWriter, r *http.Request, v *view) error {

@@ -363,14 +363,15 @@ func (c *Console) labelsPage(w http.ResponseWriter, r *http.Request, v *view) er
 }
 
 // createLabelIn creates the label of the form posted to r, of scope (in
-// project projectID for a project label), for the page's caller.
-func (c *Console) createLabelIn(r *http.Request, v *view, scope string, projectID int64) error {
+// project projectID for a project label), for the page's caller, and
+// returns its name.
+func (c *Console) createLabelIn(r *http.Request, v *view, scope string, projectID int64) (string, error) {
 	f := r.PostForm
 	sp := label.Spec{Name: strings.TrimSpace(f.Get("name")), Color: f.Get("color"), Description: f.Get("description"), Scope: &scope}
 	if scope == label.Project {
 		sp.ProjectID = &projectID
 	}
-	return v.write("create label", func() error {
+	return sp.Name, v.write("create label", func() error {
 		_, err := c.svc.Labels.Create(r.Context(), v.p, sp)
 		return err
 	})
@@ -390,13 +391,14 @@ func (c *Console) createLabel(w http.ResponseWriter, r *http.Request, v *view) e
 	if err != nil {
 		return err
 	}
-	if err := c.createLabelIn(r, v, label.Project, pc.Project.ProjectID); err != nil {
+	name, err := c.createLabelIn(r, v, label.Project, pc.Project.ProjectID)
+	if err != nil {
 		if err := v.fail("create", err); err != nil {
 			return err
 		}
 		return c.labelsPage(w, r, v)
 	}
-	return redirect(w, r, pc.Base()+"/labels", "Label "+strings.TrimSpace(r.PostForm.Get("name"))+" created.")
+	return redirect(w, r, pc.Base()+"/labels", "Label "+name+" created.")
 }
 
 func (c *Console) deleteLabel(w http.ResponseWriter, r *http.Request, v *view) error {
