@@ -24,11 +24,14 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/artifact"
+	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/label"
 	"github.com/berth-dev/berth/internal/project"
+	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/settings"
@@ -129,6 +132,9 @@ type Server struct {
 	robots   *robot.Service
 	users    *user.Service
 	webhooks *webhook.Policies
+	labels   *label.Service
+	auditLog *audit.Log
+	quotas   *quota.Service
 }
 
 // New builds the API server.
@@ -153,6 +159,9 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.webhooks = s.newWebhookPolicies()
+	s.labels = label.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.auditLog = audit.NewLog(st, pageCachedAuth{s})
+	s.quotas = quota.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -217,11 +226,15 @@ type Services struct {
 	Robots   *robot.Service
 	Users    *user.Service
 	Webhooks *webhook.Policies
+	Labels   *label.Service
+	AuditLog *audit.Log
+	Quotas   *quota.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks,
+		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,18 +1,15 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
-	"github.com/berth-dev/berth/internal/query"
-	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// auditStore is what the audit log handlers need from the metadata store.
+// auditStore is what the audit log's reader needs from the metadata store.
 type auditStore interface {
-	ListAuditEntries(ctx context.Context, q *query.Query, all bool, projectIDs []int64, offset, limit int) ([]store.AuditEntry, int64, error)
-	ProjectsWithRole(ctx context.Context, userID int64, roles ...int) ([]int64, error)
+	audit.LogStore
 }
 
 func (s *Server) auditRoutes() []route {
@@ -52,29 +49,33 @@ type AuditLogEventType struct {
 	EventType string `json:"event_type"`
 }
 
-// auditEventTypes are the operation_resource pairs Berth records.
-var auditEventTypes = []string{
-	"create_artifact", "delete_artifact", "pull_artifact", "create_tag", "delete_tag",
-	"create_project", "delete_project", "update_project", "delete_repository", "update_repository",
-	"create_user", "delete_user", "update_user", "login_user", "logout_user",
-	"create_robot", "delete_robot", "update_robot", "create_member", "delete_member", "update_member",
-	"create_label", "delete_label", "update_label", "update_configuration", "update_quota",
-}
+// auditEventTypes are the event types the audit log records.
+var auditEventTypes = audit.EventTypes
 
 func (s *Server) auditEventTypes(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireSystem(c, rbac.ResAuditLog, rbac.List); err != nil {
+	types, err := s.auditLog.ListEventTypes(c.Principal)
+	if err != nil {
 		return err
 	}
-	out := make([]AuditLogEventType, len(auditEventTypes))
-	for i, t := range auditEventTypes {
+	out := make([]AuditLogEventType, len(types))
+	for i, t := range types {
 		out[i] = AuditLogEventType{EventType: t}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// listAuditLogs serves the four listings: system-wide (admins and robots
-// with audit-log:list see everything, other users the projects they
-// administer, as Harbor does) or one project's (project log:list).
+// AuditLogsOf is the API form of audit log entries.
+func AuditLogsOf(entries []store.AuditEntry) []AuditLog {
+	out := make([]AuditLog, len(entries))
+	for i, e := range entries {
+		out[i] = AuditLog{ID: e.ID, Username: e.Username, Resource: e.Resource, ResourceType: e.ResourceType,
+			Operation: e.Operation, OpTime: Timestamp(e.OpTime)}
+	}
+	return out
+}
+
+// listAuditLogs serves the four listings: system-wide or one project's,
+// as audit.Log answers them to the caller.
 func (s *Server) listAuditLogs(ext, inProject bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
 		ctx := r.Context()
@@ -82,33 +83,17 @@ func (s *Server) listAuditLogs(ext, inProject bool) handlerFunc {
 		if err != nil {
 			return err
 		}
-		all := false
-		var projects []int64
-		switch {
-		case inProject:
-			project, err := s.project(r, "project_name")
-			if err != nil {
+		var entries []store.AuditEntry
+		var total int64
+		if inProject {
+			var project *store.Project
+			if project, err = s.project(r, "project_name"); err != nil {
 				return err
 			}
-			if err := s.require(ctx, c, project, rbac.ResLog, rbac.List); err != nil {
-				return err
-			}
-			projects = []int64{project.ID}
-		case s.auth.CanSystem(c.Principal, rbac.ResAuditLog, rbac.List):
-			all = true
-		case c.IsRobot():
-			// A robot without audit-log:list gets an empty page, not a
-			// refusal, as in Harbor (whose listing keeps the projects
-			// where a local user holds log:list; a robot is no local user).
-		default:
-			if err := requireUser(c); err != nil {
-				return err
-			}
-			if projects, err = s.st.ProjectsWithRole(ctx, c.UserID, int(rbac.ProjectAdmin)); err != nil {
-				return err
-			}
+			entries, total, err = s.auditLog.ListProject(ctx, c.Principal, project, p.Query, p.Offset(), p.Size)
+		} else {
+			entries, total, err = s.auditLog.List(ctx, c.Principal, p.Query, p.Offset(), p.Size)
 		}
-		entries, total, err := s.st.ListAuditEntries(ctx, p.Query, all, projects, p.Offset(), p.Size)
 		if err != nil {
 			return err
 		}
@@ -121,11 +106,6 @@ func (s *Server) listAuditLogs(ext, inProject bool) handlerFunc {
 			}
 			return writeJSON(w, http.StatusOK, out)
 		}
-		out := make([]AuditLog, len(entries))
-		for i, e := range entries {
-			out[i] = AuditLog{ID: e.ID, Username: e.Username, Resource: e.Resource, ResourceType: e.ResourceType,
-				Operation: e.Operation, OpTime: Timestamp(e.OpTime)}
-		}
-		return writeJSON(w, http.StatusOK, out)
+		return writeJSON(w, http.StatusOK, AuditLogsOf(entries))
 	}
 }

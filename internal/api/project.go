@@ -5,26 +5,22 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/project"
-	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// projectStore is what the project service and the quota handlers need
-// from the metadata store.
+// projectStore is what the project and quota services and the project
+// handlers need from the metadata store.
 type projectStore interface {
 	project.Store
 	UserProjectRoles(ctx context.Context, userID int64, projects []int64) (map[int64][]int, error)
 	ProjectSummariesOf(ctx context.Context, wants []store.SummaryWanted) ([]*store.ProjectSummary, error)
-
-	ListQuotas(ctx context.Context, q *query.Query, projectID int64, offset, limit int) ([]store.Quota, int64, error)
-	GetQuota(ctx context.Context, id int64) (*store.Quota, error)
-	SetStorageLimit(ctx context.Context, id, limit int64) error
+	quota.Store
 }
 
 func (s *Server) projectRoutes() []route {
@@ -166,7 +162,7 @@ type QuotaUpdateReq struct {
 }
 
 // storageResource is the one quota resource Harbor (and Berth) counts.
-const storageResource = "storage"
+const storageResource = quota.Storage
 
 func metadataMap(m *ProjectMetadata) map[string]string {
 	out := map[string]string{}
@@ -501,68 +497,31 @@ func quotaView(q *store.Quota) Quota {
 }
 
 func (s *Server) listQuotas(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireSystem(c, rbac.ResQuota, rbac.List); err != nil {
-		return err
-	}
 	p, err := page(r)
 	if err != nil {
 		return err
 	}
 	qv := r.URL.Query()
-	var projectID int64
-	empty := false
-	if ref := qv.Get("reference"); ref != "" && ref != "project" {
-		empty = true // the only quotas are projects'
-	}
 	// Only sort applies here; the listing has no q parameter.
-	lq := &query.Query{Sort: p.Query.Sort}
-	if v := qv.Get("reference_id"); v != "" {
-		// Harbor takes one ID. Berth also takes several, comma-separated,
-		// so that a page of projects can show its quotas with one call.
-		ids := strings.Split(v, ",")
-		for _, x := range ids {
-			id, ok := parseID(strings.TrimSpace(x))
-			if !ok {
-				empty = true
-			}
-			projectID = id
-		}
-		if len(ids) > 1 {
-			if len(ids) > maxPageSize {
-				return errs.E(errs.Invalid, "list quotas", "reference_id names at most %d projects, not %d", maxPageSize, len(ids))
-			}
-			for i := range ids {
-				ids[i] = strings.TrimSpace(ids[i])
-			}
-			projectID = 0
-			lq.Conds = []query.Cond{{Key: "id", Kind: query.Set, Values: ids}}
-		}
+	f := quota.Filter{Reference: qv.Get("reference"), ReferenceID: qv.Get("reference_id")}
+	list, total, err := s.quotas.List(r.Context(), c.Principal, f, p.Query.Sort, p.Offset(), p.Size)
+	if err != nil {
+		return err
 	}
-	out := []Quota{}
-	var total int64
-	if !empty {
-		list, n, err := s.st.ListQuotas(r.Context(), lq, projectID, p.Offset(), p.Size)
-		if err != nil {
-			return err
-		}
-		for i := range list {
-			out = append(out, quotaView(&list[i]))
-		}
-		total = n
+	out := make([]Quota, len(list))
+	for i := range list {
+		out[i] = quotaView(&list[i])
 	}
 	setPageHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getQuota(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireSystem(c, rbac.ResQuota, rbac.Read); err != nil {
-		return err
-	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	q, err := s.st.GetQuota(r.Context(), id)
+	q, err := s.quotas.Get(r.Context(), c.Principal, id)
 	if err != nil {
 		return err
 	}
@@ -570,10 +529,6 @@ func (s *Server) getQuota(w http.ResponseWriter, r *http.Request, c *Caller) err
 }
 
 func (s *Server) updateQuota(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "update quota"
-	if err := s.requireSystem(c, rbac.ResQuota, rbac.Update); err != nil {
-		return err
-	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -582,25 +537,7 @@ func (s *Server) updateQuota(w http.ResponseWriter, r *http.Request, c *Caller) 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if len(req.Hard) == 0 {
-		return errs.E(errs.Invalid, op, "hard must set the storage limit")
-	}
-	for k := range req.Hard {
-		if k != storageResource {
-			return errs.E(errs.Invalid, op, "unknown quota resource %q (only storage is counted)", k)
-		}
-	}
-	limit := req.Hard[storageResource]
-	if limit < -1 || limit == 0 {
-		return errs.E(errs.Invalid, op, "hard.storage must be -1 (unlimited) or a positive number of bytes, not %d", limit)
-	}
-	q, err := s.st.GetQuota(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	err = s.st.SetStorageLimit(r.Context(), id, limit)
-	s.audit(c, id, "update", "quota", q.ProjectName, err)
-	if err != nil {
+	if err := s.quotas.Update(r.Context(), c.Principal, id, req.Hard); err != nil {
 		return err
 	}
 	return ok(w)

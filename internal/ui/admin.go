@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/label"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/robot"
 )
@@ -336,19 +337,6 @@ func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view
 
 // --- system labels ---
 
-// systemPerms is what the caller may do system-wide, as the API reports it.
-func systemPerms(v *view) (perms, error) {
-	var list []api.Permission
-	if _, err := v.api.get("/users/current/permissions?scope=/system&relative=true", &list); err != nil {
-		return nil, err
-	}
-	out := perms{}
-	for _, p := range list {
-		out[p.Resource+":"+p.Action] = true
-	}
-	return out, nil
-}
-
 type sysLabelsTab struct {
 	List  []api.Label
 	Perms perms
@@ -358,37 +346,32 @@ func (c *Console) sysLabelsPage(w http.ResponseWriter, r *http.Request, v *view)
 	if v.User == nil {
 		return &apiError{Status: http.StatusUnauthorized, Message: "Sign in to manage system labels."}
 	}
-	pm, err := systemPerms(v)
-	if err != nil {
-		return err
+	pm := perms{}
+	for _, p := range c.svc.Labels.SystemActions(v.p).List() {
+		pm[string(p.Resource)+":"+string(p.Action)] = true
 	}
 	// Anyone may read the global labels; only who may change them sees
-	// this page (the API refuses the changes to anyone else).
+	// this page (the label service refuses the changes to anyone else).
 	if !pm.Can("label", "create") && !pm.Can("label", "delete") && !pm.Can("label", "update") {
 		return &apiError{Status: http.StatusForbidden, Code: "FORBIDDEN",
 			Message: "Only system administrators manage system labels (you hold no label permission at system level)."}
 	}
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	q.Set("scope", "g")
-	if lp.Q != "" {
-		q.Set("name", lp.Q)
-	}
-	var list []api.Label
-	resp, err := v.api.get("/labels?"+q.Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
 	}
-	c.renderAdmin(w, v, "labels", "System labels", adminData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: sysLabelsTab{List: list, Perms: pm}})
+	list, total, err := c.svc.Labels.List(r.Context(), v.p, label.Global, 0, lp.Q, nil, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
+	}
+	c.renderAdmin(w, v, "labels", "System labels", adminData{Q: lp.Q, Pager: makePager(r, lp, total), Tab: sysLabelsTab{List: api.LabelsOf(list), Perms: pm}})
 	return nil
 }
 
 func (c *Console) createSysLabel(w http.ResponseWriter, r *http.Request, v *view) error {
-	f := r.PostForm
-	name := strings.TrimSpace(f.Get("name"))
-	if _, err := v.api.call(http.MethodPost, "/labels", map[string]any{
-		"name": name, "color": f.Get("color"), "description": f.Get("description"), "scope": "g",
-	}, nil); err != nil {
+	name, err := c.createLabelIn(r, v, label.Global, 0)
+	if err != nil {
 		if err := v.fail("create", err); err != nil {
 			return err
 		}
@@ -402,7 +385,7 @@ func (c *Console) deleteSysLabel(w http.ResponseWriter, r *http.Request, v *view
 	if !c.confirmed(w, r, v, "Delete label "+name+"? It is removed from every artifact that has it, in every project.", r.URL.Path, "/admin/labels") {
 		return nil
 	}
-	if _, err := v.api.call(http.MethodDelete, "/labels/"+pathEscape(r.PathValue("id")), nil, nil); err != nil {
+	if err := c.deleteLabelOf(r, v); err != nil {
 		if err := v.fail("delete", err); err != nil {
 			return err
 		}

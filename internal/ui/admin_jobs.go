@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/query"
 )
 
 // Administration pages about system jobs: the audit log and its purge,
@@ -160,6 +161,24 @@ func auditQuery(f auditFilter) (string, error) {
 	return strings.Join(conds, ","), nil
 }
 
+// auditEntries is the page lp of the audit log that q (Harbor's query
+// language) selects, as the audit log's reader answers it to the caller.
+func (c *Console) auditEntries(r *http.Request, v *view, q string, lp listParams) ([]api.AuditLog, int64, error) {
+	offset, err := lp.offset()
+	if err != nil {
+		return nil, 0, err
+	}
+	parsed, err := query.Parse(q, "")
+	if err != nil {
+		return nil, 0, serviceError(err)
+	}
+	entries, total, err := c.svc.AuditLog.List(r.Context(), v.p, parsed, offset, lp.Size)
+	if err != nil {
+		return nil, 0, serviceError(err)
+	}
+	return api.AuditLogsOf(entries), total, nil
+}
+
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	// The purge settings are the administrators' alone: their refusal is
 	// the page's.
@@ -177,11 +196,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) err
 	if qerr != nil {
 		v.Error, v.Status = qerr.Error(), http.StatusBadRequest
 	} else {
-		query := url.Values{"page": {strconv.Itoa(lp.Page)}, "page_size": {strconv.Itoa(lp.Size)}}
-		if q != "" {
-			query.Set("q", q)
-		}
-		resp, err := v.api.get("/audit-logs?"+query.Encode(), &t.List)
+		list, total, err := c.auditEntries(r, v, q, lp)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
@@ -189,7 +204,8 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) err
 			}
 			v.Error, v.Status = ae.Message, ae.Status
 		} else {
-			d.Pager = makePager(r, lp, resp.total())
+			t.List = list
+			d.Pager = makePager(r, lp, total)
 		}
 	}
 
@@ -213,10 +229,9 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) err
 			included[e] = true
 		}
 	}
-	var events []api.AuditLogEventType
-	if _, err := v.api.get("/auditlog-exts/events", &events); err == nil {
-		for _, e := range events {
-			t.Events = append(t.Events, hookEvent{Type: e.EventType, Checked: included[e.EventType]})
+	if types, err := c.svc.AuditLog.ListEventTypes(v.p); err == nil {
+		for _, e := range types {
+			t.Events = append(t.Events, hookEvent{Type: e, Checked: included[e]})
 		}
 	}
 	rp := readPage(r, "rpage", 10)

@@ -11,8 +11,10 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/label"
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/quota"
 )
 
 // The projects list, the project tabs that are not about repositories
@@ -341,25 +343,47 @@ func (c *Console) labelsPage(w http.ResponseWriter, r *http.Request, v *view) er
 		return err
 	}
 	lp := readList(r, pageSize)
-	q := lp.query("")
-	q.Set("scope", "p")
-	q.Set("project_id", strconv.FormatInt(pc.Project.ProjectID, 10))
-	if lp.Q != "" {
-		q.Set("name", lp.Q)
+	offset, err := lp.offset()
+	if err != nil {
+		return err
 	}
-	var list []api.Label
-	resp, err := v.api.get("/labels?"+q.Encode(), &list)
+	list, total, err := c.svc.Labels.ListIn(r.Context(), v.p, &pc.view.Info.Project, lp.Q, nil, offset, lp.Size)
+	err = serviceError(err)
 	if err != nil && !isDenied(err) {
 		return err
 	}
-	d := tabData{Q: lp.Q, Tab: list}
+	d := tabData{Q: lp.Q, Tab: api.LabelsOf(list)}
 	if err != nil {
 		v.Error, v.Status = err.Error(), http.StatusForbidden
 	} else {
-		d.Pager = makePager(r, lp, resp.total())
+		d.Pager = makePager(r, lp, total)
 	}
 	c.renderTab(w, v, pc, "labels", "Labels", d)
 	return nil
+}
+
+// createLabelIn creates the label of the form posted to r, of scope (in
+// project projectID for a project label), for the page's caller, and
+// returns its name.
+func (c *Console) createLabelIn(r *http.Request, v *view, scope string, projectID int64) (string, error) {
+	f := r.PostForm
+	sp := label.Spec{Name: strings.TrimSpace(f.Get("name")), Color: f.Get("color"), Description: f.Get("description"), Scope: &scope}
+	if scope == label.Project {
+		sp.ProjectID = &projectID
+	}
+	return sp.Name, v.write("create label", func() error {
+		_, err := c.svc.Labels.Create(r.Context(), v.p, sp)
+		return err
+	})
+}
+
+// deleteLabelOf deletes the label of r's path for the page's caller.
+func (c *Console) deleteLabelOf(r *http.Request, v *view) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "label_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+	}
+	return v.write("delete label", func() error { return c.svc.Labels.Delete(r.Context(), v.p, id) })
 }
 
 func (c *Console) createLabel(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -367,12 +391,7 @@ func (c *Console) createLabel(w http.ResponseWriter, r *http.Request, v *view) e
 	if err != nil {
 		return err
 	}
-	f := r.PostForm
-	name := strings.TrimSpace(f.Get("name"))
-	_, err = v.api.call(http.MethodPost, "/labels", map[string]any{
-		"name": name, "color": f.Get("color"), "description": f.Get("description"),
-		"scope": "p", "project_id": pc.Project.ProjectID,
-	}, nil)
+	name, err := c.createLabelIn(r, v, label.Project, pc.Project.ProjectID)
 	if err != nil {
 		if err := v.fail("create", err); err != nil {
 			return err
@@ -391,7 +410,7 @@ func (c *Console) deleteLabel(w http.ResponseWriter, r *http.Request, v *view) e
 	if !c.confirmed(w, r, v, "Delete label "+name+"? It is removed from every artifact that has it.", r.URL.Path, pc.Base()+"/labels") {
 		return nil
 	}
-	if _, err := v.api.call(http.MethodDelete, "/labels/"+pathEscape(r.PathValue("id")), nil, nil); err != nil {
+	if err := c.deleteLabelOf(r, v); err != nil {
 		if err := v.fail("delete", err); err != nil {
 			return err
 		}
@@ -408,16 +427,26 @@ func (c *Console) logsPage(w http.ResponseWriter, r *http.Request, v *view) erro
 		return err
 	}
 	lp := readList(r, 25)
-	var list []api.AuditLog
-	resp, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/logs?"+lp.query("username").Encode(), &list)
+	offset, err := lp.offset()
+	if err != nil {
+		return err
+	}
+	var q *query.Query
+	if lp.Q != "" {
+		if q, err = query.Parse(`username=~"`+queryText(lp.Q)+`"`, ""); err != nil {
+			return serviceError(err)
+		}
+	}
+	entries, total, err := c.svc.AuditLog.ListProject(r.Context(), v.p, &pc.view.Info.Project, q, offset, lp.Size)
+	err = serviceError(err)
 	if err != nil && !isDenied(err) {
 		return err
 	}
-	d := tabData{Q: lp.Q, Tab: list}
+	d := tabData{Q: lp.Q, Tab: api.AuditLogsOf(entries)}
 	if err != nil {
 		v.Error, v.Status = err.Error(), http.StatusForbidden
 	} else {
-		d.Pager = makePager(r, lp, resp.total())
+		d.Pager = makePager(r, lp, total)
 	}
 	c.renderTab(w, v, pc, "logs", "Logs", d)
 	return nil
@@ -464,9 +493,11 @@ func (c *Console) configPage(w http.ResponseWriter, r *http.Request, v *view) er
 		pc.Public = v.Form.Get("public") == "on"
 		pc.Meta["severity"] = v.Form.Get("severity")
 	}
-	var sum api.ProjectSummary
-	if _, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/summary", &sum); err == nil && sum.Quota != nil {
-		t.Quota = &usage{Used: sum.Quota.Used["storage"], Hard: sum.Quota.Hard["storage"]}
+	// The quota, when the caller may read it (quota:read in its set).
+	if quotas, err := c.svc.Projects.Quotas(r.Context(), v.p, []project.View{pc.view}); err == nil {
+		if q, ok := quotas[pc.view.Info.ID]; ok {
+			t.Quota = &usage{Used: q.Used, Hard: q.Hard}
+		}
 	}
 	c.renderTab(w, v, pc, "config", "Configuration", tabData{Tab: t})
 	return nil
@@ -506,8 +537,9 @@ func (c *Console) updateQuota(w http.ResponseWriter, r *http.Request, v *view) e
 		err = &apiError{Status: http.StatusBadRequest, Message: "Enter a quota, or -1 for unlimited."}
 	}
 	if err == nil {
-		_, err = v.api.call(http.MethodPut, "/quotas/"+strconv.FormatInt(pc.Project.ProjectID, 10),
-			map[string]any{"hard": map[string]int64{"storage": limit}}, nil)
+		err = v.write("update quota", func() error {
+			return c.svc.Quotas.Update(r.Context(), v.p, pc.Project.ProjectID, map[string]int64{quota.Storage: limit})
+		})
 	}
 	if err != nil {
 		if err := v.fail("quota", err); err != nil {

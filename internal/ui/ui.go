@@ -93,7 +93,8 @@
 // The Administration entry of the navigation shows to administrators
 // only. Its pages are built from calls the API refuses to anyone else, and
 // show that refusal (403); the system labels page, whose listing anyone may
-// read, shows a refusal when the API reports no system label permission.
+// read, shows a refusal when the label service reports no system label
+// permission.
 // Read-only mode and the banner message show on every page: every render
 // reads /systeminfo once.
 //
