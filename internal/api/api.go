@@ -33,6 +33,7 @@ import (
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/system"
 	"github.com/berth-dev/berth/internal/user"
 )
 
@@ -127,6 +128,7 @@ type Server struct {
 	projects *project.Service
 	robots   *robot.Service
 	users    *user.Service
+	system   *system.Service
 }
 
 // New builds the API server.
@@ -150,6 +152,8 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
+		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version})
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -213,11 +217,12 @@ type Services struct {
 	Projects *project.Service
 	Robots   *robot.Service
 	Users    *user.Service
+	System   *system.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, System: s.system}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -260,13 +265,14 @@ func isWrite(method string) bool {
 }
 
 // allowedReadOnly lists writes that stay possible in read-only mode: logging
-// in and out, and changing the configuration (to leave read-only mode).
+// in and out, and what the system service lets through (changing the
+// configuration, to leave read-only mode).
 func (rt *route) allowedReadOnly() bool {
 	switch rt.op {
-	case "updateConfigurations", "login", "logout":
+	case "login", "logout":
 		return true
 	}
-	return false
+	return system.AllowedReadOnly(rt.op)
 }
 
 // SessionCookie is the name of the browser session cookie.
