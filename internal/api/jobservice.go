@@ -102,12 +102,18 @@ func (s *Server) workerPools(w http.ResponseWriter, r *http.Request, c *Caller) 
 	if err != nil {
 		return err
 	}
-	now := Timestamp(time.Now().UnixMilli())
 	out := make([]WorkerPool, len(pools))
 	for i, p := range pools {
-		out[i] = WorkerPool{PID: p.PID, WorkerPoolID: p.ID, StartAt: Timestamp(p.Start), HeartbeatAt: now, Concurrency: p.Concurrency, Host: p.Host}
+		out[i] = WorkerPoolOf(p)
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// WorkerPoolOf is a worker pool as Harbor shows it: this process's, whose
+// heartbeat is now.
+func WorkerPoolOf(p system.Pool) WorkerPool {
+	return WorkerPool{PID: p.PID, WorkerPoolID: p.ID, StartAt: Timestamp(p.Start), HeartbeatAt: Timestamp(time.Now().UnixMilli()),
+		Concurrency: p.Concurrency, Host: p.Host}
 }
 
 func (s *Server) workers(w http.ResponseWriter, r *http.Request, c *Caller) error {
