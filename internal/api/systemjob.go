@@ -51,13 +51,13 @@ type ExecHistory struct {
 	UpdateTime    string       `json:"update_time"`
 }
 
-// run shows an execution as Harbor does: the trigger is the job kind and
-// the schedule type; the parameters are the job parameters.
-func (j systemJob) run(e store.Execution) any {
+// run shows a run as Harbor does: the trigger is the job kind and the
+// schedule type; the parameters are the job parameters.
+func (j systemJob) run(e system.Run) any {
 	return j.resp(ExecHistory{
-		ID: e.ID, JobName: j.job.Vendor, JobKind: e.Trigger, JobParameters: e.ExtraAttrs,
+		ID: e.ID, JobName: j.job.Vendor, JobKind: e.Trigger, JobParameters: e.Params,
 		Schedule: &ScheduleObj{Type: j.trigger(e.Trigger)}, JobStatus: e.Status,
-		CreationTime: Timestamp(e.StartTime), UpdateTime: Timestamp(e.UpdateTime),
+		CreationTime: Timestamp(e.Start), UpdateTime: Timestamp(e.Update),
 	})
 }
 

@@ -51,12 +51,34 @@ func (s *Service) MayJob(p *auth.Principal, j *Job, act rbac.Action) error {
 	return nil
 }
 
+// Run is one run of a system job.
+type Run struct {
+	ID      int64
+	Trigger string // how it started: jobs.Manual, jobs.Schedule
+	Status  string
+	Params  string // its parameters as JSON, with its results once done
+	Start   int64  // Unix milliseconds
+	Update  int64  // Unix milliseconds
+}
+
+func runOf(e *store.Execution) *Run {
+	return &Run{ID: e.ID, Trigger: e.Trigger, Status: e.Status, Params: e.ExtraAttrs, Start: e.StartTime, Update: e.UpdateTime}
+}
+
 // Runs lists j's runs matching q, newest first, and their total.
-func (s *Service) Runs(ctx context.Context, p *auth.Principal, j *Job, q *query.Query, offset, limit int) ([]store.Execution, int64, error) {
+func (s *Service) Runs(ctx context.Context, p *auth.Principal, j *Job, q *query.Query, offset, limit int) ([]Run, int64, error) {
 	if err := s.MayJob(p, j, rbac.List); err != nil {
 		return nil, 0, err
 	}
-	return s.st.ListExecutionsMatching(ctx, j.Vendor, j.VendorID, q, offset, limit)
+	list, total, err := s.st.ListExecutionsMatching(ctx, j.Vendor, j.VendorID, q, offset, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Run, len(list))
+	for i := range list {
+		out[i] = *runOf(&list[i])
+	}
+	return out, total, nil
 }
 
 // run loads j's run id.
@@ -69,11 +91,15 @@ func (s *Service) run(ctx context.Context, j *Job, id int64) (*store.Execution, 
 }
 
 // Run is j's run id.
-func (s *Service) Run(ctx context.Context, p *auth.Principal, j *Job, id int64) (*store.Execution, error) {
+func (s *Service) Run(ctx context.Context, p *auth.Principal, j *Job, id int64) (*Run, error) {
 	if err := s.MayJob(p, j, rbac.Read); err != nil {
 		return nil, err
 	}
-	return s.run(ctx, j, id)
+	e, err := s.run(ctx, j, id)
+	if err != nil {
+		return nil, err
+	}
+	return runOf(e), nil
 }
 
 // StopRun stops j's run id; what it did stays done.

@@ -12,10 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/audit"
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/gc"
-	"github.com/berth-dev/berth/internal/rbac"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/system"
 )
 
@@ -33,13 +30,13 @@ type run struct {
 }
 
 // runsOf reads a history of system job runs.
-func runsOf(list []store.Execution, logBase string) []run {
+func runsOf(list []system.Run, logBase string) []run {
 	out := make([]run, 0, len(list))
 	for _, e := range list {
-		rn := run{ID: e.ID, JobStatus: e.Status, JobKind: e.Trigger, CreationTime: api.Timestamp(e.StartTime), UpdateTime: api.Timestamp(e.UpdateTime),
+		rn := run{ID: e.ID, JobStatus: e.Status, JobKind: e.Trigger, CreationTime: api.Timestamp(e.Start), UpdateTime: api.Timestamp(e.Update),
 			Link: fmt.Sprintf("%s/%d/log", logBase, e.ID)}
 		var params map[string]any
-		if json.Unmarshal([]byte(e.ExtraAttrs), &params) == nil {
+		if json.Unmarshal([]byte(e.Params), &params) == nil {
 			rn.DryRun, _ = params["dry_run"].(bool)
 			rn.Summary = summary(params)
 		}
@@ -83,18 +80,12 @@ func (c *Console) jobSchedule(v *view, j *system.Job) (schedule, map[string]any,
 // setJobSchedule handles the schedule form of system job j: do=save sets
 // the schedule (or removes it), do=run and do=dry run the job now (a dry
 // run with dryRun set), each through set, which calls the service with the
-// job's parameters. As the API, it asks whether the caller may before it
-// reads the schedule. It returns the message to show.
+// job's parameters. It returns the message to show.
 func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(create bool, w system.When, dryRun bool) error) (string, error) {
 	switch f.Get("do") {
 	case "run", "dry":
 		dry := f.Get("do") == "dry"
-		err := v.write("run "+j.Name, func() error {
-			if err := c.svc.System.MayJob(v.p, j, rbac.Create); err != nil {
-				return err
-			}
-			return set(true, system.When{Manual: true}, dry)
-		})
+		err := v.write("run "+j.Name, func() error { return set(true, system.When{Manual: true}, dry) })
 		if dry {
 			return "Dry run started: nothing will be deleted.", err
 		}
@@ -105,9 +96,6 @@ func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(
 		return "", &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 	}
 	err := v.write("schedule "+j.Name, func() error {
-		if err := c.svc.System.MayJob(v.p, j, rbac.Update); err != nil {
-			return err
-		}
 		when, err := system.ScheduleOf(map[bool]string{true: "None", false: "Custom"}[typ == "None"], cron)
 		if err != nil {
 			return err
@@ -120,25 +108,22 @@ func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(
 	return "Schedule saved.", err
 }
 
-// runID is the run of system job j the path names (the API names it
-// param), once the caller may do act on j's runs: the API's order.
-func (c *Console) runID(v *view, j *system.Job, param string, act rbac.Action) (int64, error) {
-	if err := c.svc.System.MayJob(v.p, j, act); err != nil {
-		return 0, err
-	}
-	s := v.r.PathValue("id")
+// runID is the run of a system job the path names (the API names it
+// param).
+func runID(r *http.Request, param string) (int64, error) {
+	s := r.PathValue("id")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, errs.E(errs.Invalid, "path", "%s must be a positive integer, not %q", param, s)
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: param + " must be a positive integer, not " + strconv.Quote(s)}
 	}
 	return id, nil
 }
 
 // runLog is the log of the run of system job j the path names.
 func (c *Console) runLog(v *view, j *system.Job, param string) (string, error) {
-	id, err := c.runID(v, j, param, rbac.Read)
+	id, err := runID(v.r, param)
 	if err != nil {
-		return "", serviceError(err)
+		return "", err
 	}
 	text, err := c.svc.System.RunLog(v.r.Context(), v.p, j, id)
 	return text, serviceError(err)
@@ -392,13 +377,10 @@ func (c *Console) stopGC(w http.ResponseWriter, r *http.Request, v *view) error 
 	if !c.confirmed(w, r, v, "Stop garbage collection "+id+"? What it deleted stays deleted.", r.URL.Path, "/admin/gc") {
 		return nil
 	}
-	err := v.write("stop garbage collection", func() error {
-		rid, err := c.runID(v, system.GC, "gc_id", rbac.Stop)
-		if err != nil {
-			return err
-		}
-		return c.svc.System.StopRun(r.Context(), v.p, system.GC, rid)
-	})
+	rid, err := runID(r, "gc_id")
+	if err == nil {
+		err = v.write("stop garbage collection", func() error { return c.svc.System.StopRun(r.Context(), v.p, system.GC, rid) })
+	}
 	if err != nil {
 		if err := v.fail("gc-stop", err); err != nil {
 			return err
