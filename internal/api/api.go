@@ -153,7 +153,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
-		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version})
+		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version, StorageRoot: storageRoot(blobs)})
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),

@@ -3,9 +3,9 @@ package api
 import (
 	"context"
 	"net/http"
-	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/settings"
@@ -118,15 +118,13 @@ type Storage struct {
 }
 
 func (s *Server) volumes(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireSystem(c, rbac.ResSystemVolumes, rbac.Read); err != nil {
+	vols, err := s.system.Volumes(c.Principal)
+	if err != nil {
 		return err
 	}
-	out := SystemInfo{Storage: []Storage{}}
-	if root, ok := s.blobs.Driver().(interface{ Root() string }); ok {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(root.Root(), &st); err == nil {
-			out.Storage = append(out.Storage, Storage{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)})
-		}
+	out := SystemInfo{Storage: make([]Storage, len(vols))}
+	for i, v := range vols {
+		out.Storage[i] = Storage{Total: v.Total, Free: v.Free}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -143,26 +141,16 @@ type Statistic struct {
 }
 
 func (s *Server) statistics(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := requireUser(c); err != nil && !c.IsRobot() {
-		return err
-	}
-	st, err := s.st.Statistics(r.Context())
+	st, err := s.system.Statistics(r.Context(), c.Principal)
 	if err != nil {
 		return err
 	}
-	out := Statistic{
+	return writeJSON(w, http.StatusOK, Statistic{
 		PublicProjectCount: st.PublicProjects, PublicRepoCount: st.PublicRepos,
 		PrivateProjectCount: st.PrivateProjects, PrivateRepoCount: st.PrivateRepos,
 		TotalProjectCount: st.PublicProjects + st.PrivateProjects, TotalRepoCount: st.PublicRepos + st.PrivateRepos,
-	}
-	// Harbor shows private and total counts and storage to admins only.
-	if !c.Admin {
-		out.PrivateProjectCount, out.PrivateRepoCount = 0, 0
-		out.TotalProjectCount, out.TotalRepoCount = out.PublicProjectCount, out.PublicRepoCount
-	} else {
-		out.TotalStorageConsumption = st.StorageBytes
-	}
-	return writeJSON(w, http.StatusOK, out)
+		TotalStorageConsumption: st.StorageBytes,
+	})
 }
 
 // ConfigItem is one configuration value and whether it may be changed.
@@ -320,4 +308,16 @@ func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c 
 		return err
 	}
 	return ok(w)
+}
+
+// storageRoot is the directory blobs' driver stores under, "" when it is
+// not a local file system.
+func storageRoot(blobs *blob.Store) string {
+	if blobs == nil {
+		return ""
+	}
+	if root, ok := blobs.Driver().(interface{ Root() string }); ok {
+		return root.Root()
+	}
+	return ""
 }

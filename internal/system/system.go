@@ -11,6 +11,7 @@ package system
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
@@ -37,6 +38,7 @@ type Store interface {
 	PausedQueues(ctx context.Context) ([]string, error)
 	SetQueuePaused(ctx context.Context, kind string, paused bool) error
 	StopPendingOfKind(ctx context.Context, kind string) error
+	Statistics(ctx context.Context) (store.Statistics, error)
 }
 
 // Auth answers what a caller may do.
@@ -75,6 +77,9 @@ type Options struct {
 	AuditEventTypes []string
 	// ExternalURL and Version are shown by Info.
 	ExternalURL, Version string
+	// StorageRoot is the directory the blobs are stored under ("" when
+	// they are not on a local file system), whose volume Volumes reports.
+	StorageRoot string
 }
 
 // Service is the system service.
@@ -176,4 +181,41 @@ func (s *Service) Permissions(p *auth.Principal) ([]rbac.Permission, error) {
 		}
 	}
 	return out, nil
+}
+
+// Volume is the capacity of one storage volume, in bytes.
+type Volume struct {
+	Total, Free uint64
+}
+
+// Volumes reports the capacity of the volume that holds the blobs (none
+// when they are not on a local file system).
+func (s *Service) Volumes(p *auth.Principal) ([]Volume, error) {
+	if err := s.auth.DecideSystem(p, rbac.ResSystemVolumes, rbac.Read); err != nil {
+		return nil, err
+	}
+	out := []Volume{}
+	if s.opts.StorageRoot != "" {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(s.opts.StorageRoot, &st); err == nil {
+			out = append(out, Volume{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)})
+		}
+	}
+	return out, nil
+}
+
+// Statistics counts projects and repositories and the bytes stored.
+// Signed-in users and robots may read them; as in Harbor, the private
+// counts (the totals count the public ones only) and the storage are the
+// system administrators' alone.
+func (s *Service) Statistics(ctx context.Context, p *auth.Principal) (store.Statistics, error) {
+	if p.Anonymous() {
+		return store.Statistics{}, errs.E(errs.Unauthenticated, "authorize", "authentication required")
+	}
+	st, err := s.st.Statistics(ctx)
+	if err != nil || p.Admin {
+		return st, err
+	}
+	st.PrivateProjects, st.PrivateRepos, st.StorageBytes = 0, 0, 0
+	return st, nil
 }
