@@ -95,8 +95,11 @@ func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(
 	if typ == "Custom" && cron == "" {
 		return "", &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 	}
+	if typ != "None" {
+		typ = "Custom" // with the cron of Hourly, Daily and Weekly
+	}
 	err := v.write("schedule "+j.Name, func() error {
-		when, err := system.ScheduleOf(map[bool]string{true: "None", false: "Custom"}[typ == "None"], cron)
+		when, err := system.ScheduleOf(typ, cron)
 		if err != nil {
 			return err
 		}
