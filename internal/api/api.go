@@ -36,6 +36,7 @@ import (
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/system"
 	"github.com/berth-dev/berth/internal/user"
 	"github.com/berth-dev/berth/internal/webhook"
 )
@@ -135,6 +136,7 @@ type Server struct {
 	labels   *label.Service
 	auditLog *audit.Log
 	quotas   *quota.Service
+	system   *system.Service
 }
 
 // New builds the API server.
@@ -162,6 +164,8 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.labels = label.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.auditLog = audit.NewLog(st, pageCachedAuth{s})
 	s.quotas = quota.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
+		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version, StorageRoot: storageRoot(blobs)})
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -229,12 +233,13 @@ type Services struct {
 	Labels   *label.Service
 	AuditLog *audit.Log
 	Quotas   *quota.Service
+	System   *system.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
 	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks,
-		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas}
+		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas, System: s.system}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -277,13 +282,14 @@ func isWrite(method string) bool {
 }
 
 // allowedReadOnly lists writes that stay possible in read-only mode: logging
-// in and out, and changing the configuration (to leave read-only mode).
+// in and out, and what the system service lets through (changing the
+// configuration, to leave read-only mode).
 func (rt *route) allowedReadOnly() bool {
 	switch rt.op {
-	case "updateConfigurations", "login", "logout":
+	case "login", "logout":
 		return true
 	}
-	return false
+	return system.AllowedReadOnly(rt.op)
 }
 
 // SessionCookie is the name of the browser session cookie.

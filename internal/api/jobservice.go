@@ -3,15 +3,13 @@ package api
 import (
 	"context"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // Jobs is the job system as the API uses it.
@@ -26,7 +24,8 @@ type Jobs interface {
 	Wake()
 }
 
-// jobStore is what the job handlers need from the metadata store.
+// jobStore is what the job handlers need from the metadata store (what
+// system.Service reads, and the retention and webhook handlers).
 type jobStore interface {
 	GetExecution(ctx context.Context, id int64) (*store.Execution, error)
 	ListExecutions(ctx context.Context, vendorType string, vendorID int64, offset, limit int) ([]store.Execution, int64, error)
@@ -41,8 +40,6 @@ type jobStore interface {
 	SetQueuePaused(ctx context.Context, kind string, paused bool) error
 	StopPendingOfKind(ctx context.Context, kind string) error
 }
-
-var processStart = time.Now()
 
 func (s *Server) jobserviceRoutes() []route {
 	return []route{
@@ -100,73 +97,73 @@ type SchedulerStatus struct {
 	Paused bool `json:"paused"`
 }
 
-func (s *Server) requireJobs(c *Caller, act rbac.Action) error {
-	if s.opts.Jobs == nil {
-		return errs.E(errs.Unavailable, "jobs", "the job system is not running")
-	}
-	return s.requireSystem(c, rbac.ResJobMonitor, act)
-}
-
 func (s *Server) workerPools(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
+	pools, err := s.system.Pools(c.Principal)
+	if err != nil {
 		return err
 	}
-	host, _ := os.Hostname()
-	now := Timestamp(time.Now().UnixMilli())
-	return writeJSON(w, http.StatusOK, []WorkerPool{{
-		PID: os.Getpid(), WorkerPoolID: s.opts.Jobs.Owner(), StartAt: Timestamp(processStart.UnixMilli()),
-		HeartbeatAt: now, Concurrency: s.opts.Jobs.Workers(), Host: host,
-	}})
-}
-
-func (s *Server) workers(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
-		return err
-	}
-	pool := r.PathValue("pool_id")
-	if pool != s.opts.Jobs.Owner() && pool != "all" {
-		return errs.E(errs.NotFound, "workers", "worker pool %s is not this process's (%s)", pool, s.opts.Jobs.Owner())
-	}
-	out := []Worker{}
-	for i, t := range s.opts.Jobs.Running() {
-		out = append(out, Worker{ID: strconv.Itoa(i), PoolID: s.opts.Jobs.Owner(), JobName: t.Kind, JobID: strconv.FormatInt(t.ID, 10),
-			StartAt: Timestamp(t.StartTime), CheckIn: t.StatusMessage, CheckinAt: Timestamp(t.UpdateTime)})
+	out := make([]WorkerPool, len(pools))
+	for i, p := range pools {
+		out[i] = WorkerPoolOf(p)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// WorkerPoolOf is a worker pool as Harbor shows it: this process's, whose
+// heartbeat is now.
+func WorkerPoolOf(p system.Pool) WorkerPool {
+	return WorkerPool{PID: p.PID, WorkerPoolID: p.ID, StartAt: Timestamp(p.Start), HeartbeatAt: Timestamp(time.Now().UnixMilli()),
+		Concurrency: p.Concurrency, Host: p.Host}
+}
+
+func (s *Server) workers(w http.ResponseWriter, r *http.Request, c *Caller) error {
+	list, err := s.system.Workers(c.Principal, r.PathValue("pool_id"))
+	if err != nil {
+		return err
+	}
+	out := make([]Worker, len(list))
+	for i, wk := range list {
+		out[i] = WorkerOf(wk)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// WorkerOf is a busy worker as Harbor shows it.
+func WorkerOf(wk system.Worker) Worker {
+	t := wk.Task
+	return Worker{ID: wk.ID, PoolID: wk.Pool, JobName: t.Kind, JobID: strconv.FormatInt(t.ID, 10),
+		StartAt: Timestamp(t.StartTime), CheckIn: t.StatusMessage, CheckinAt: Timestamp(t.UpdateTime)}
+}
+
+// taskID is the task the path names, once c may do act on the job service.
+func (s *Server) taskID(r *http.Request, c *Caller, act rbac.Action) (int64, error) {
+	if err := s.system.MayMonitor(c.Principal, act); err != nil {
+		return 0, err
+	}
+	return pathID(r, "job_id")
+}
+
 func (s *Server) stopJob(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.Stop); err != nil {
-		return err
-	}
-	id, err := pathID(r, "job_id")
+	id, err := s.taskID(r, c, rbac.Stop)
 	if err != nil {
 		return err
 	}
-	t, err := s.st.GetTask(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	err = s.opts.Jobs.Stop(r.Context(), t.ExecutionID)
-	s.audit(c, 0, "stop", "job", strconv.FormatInt(id, 10), err)
-	if err != nil {
+	if err := s.system.StopJob(r.Context(), c.Principal, id); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) jobLog(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
-		return err
-	}
-	id, err := pathID(r, "job_id")
+	id, err := s.taskID(r, c, rbac.List)
 	if err != nil {
 		return err
 	}
-	if _, err := s.st.GetTask(r.Context(), id); err != nil {
+	text, err := s.system.JobLog(r.Context(), c.Principal, id)
+	if err != nil {
 		return err
 	}
-	return writeLog(w, r, s.st, id)
+	return writeLogText(w, text)
 }
 
 // writeLog sends a task's log as text/plain.
@@ -189,45 +186,24 @@ func writeLogText(w http.ResponseWriter, text string) error {
 }
 
 func (s *Server) jobQueues(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	stats, err := s.st.QueueStats(ctx)
+	list, err := s.system.Queues(r.Context(), c.Principal)
 	if err != nil {
 		return err
 	}
-	paused, err := s.st.PausedQueues(ctx)
-	if err != nil {
-		return err
+	out := make([]JobQueue, len(list))
+	for i, q := range list {
+		out[i] = JobQueueOf(q)
 	}
-	byKind := map[string]JobQueue{}
-	for _, k := range s.opts.Jobs.Kinds() {
-		byKind[k] = JobQueue{JobType: k}
-	}
-	now := time.Now().UnixMilli()
-	for _, st := range stats {
-		q := JobQueue{JobType: st.Kind, Count: st.Pending}
-		if st.Oldest > 0 && st.Oldest < now {
-			q.Latency = (now - st.Oldest) / 1000
-		}
-		byKind[st.Kind] = q
-	}
-	for _, k := range paused {
-		q := byKind[k]
-		q.JobType, q.Paused = k, true
-		byKind[k] = q
-	}
-	out := make([]JobQueue, 0, len(byKind))
-	for _, q := range byKind {
-		out = append(out, q)
-	}
-	sortBy(out, func(q JobQueue) string { return q.JobType })
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// JobQueueOf is a queue as Harbor shows it.
+func JobQueueOf(q system.Queue) JobQueue {
+	return JobQueue{JobType: q.Kind, Count: q.Pending, Latency: q.Latency, Paused: q.Paused}
+}
+
 func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.Stop); err != nil {
+	if err := s.system.MayMonitor(c.Principal, rbac.Stop); err != nil {
 		return err
 	}
 	var req struct {
@@ -236,55 +212,21 @@ func (s *Server) queueAction(w http.ResponseWriter, r *http.Request, c *Caller) 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	// Harbor upper-cases the job type and compares the action without
-	// regard to case (ALL, all, Stop, PAUSE).
-	kind := strings.ToUpper(r.PathValue("job_type"))
-	ctx := r.Context()
-	known := kind == "ALL"
-	for _, k := range s.opts.Jobs.Kinds() {
-		known = known || k == kind
-	}
-	if !known {
-		return errs.E(errs.NotFound, "queue action", "no job type %q", r.PathValue("job_type"))
-	}
-	kinds := []string{kind}
-	if kind == "ALL" {
-		kinds = s.opts.Jobs.Kinds()
-	}
-	req.Action = strings.ToLower(req.Action)
-	var err error
-	for _, k := range kinds {
-		switch req.Action {
-		case "pause":
-			err = s.st.SetQueuePaused(ctx, k, true)
-		case "resume":
-			err = s.st.SetQueuePaused(ctx, k, false)
-		case "stop":
-			err = s.st.StopPendingOfKind(ctx, k)
-		default:
-			return errs.E(errs.Invalid, "queue action", "action must be stop, pause or resume, not %q", req.Action)
-		}
-		if err != nil {
-			break
-		}
-	}
-	s.opts.Jobs.Wake()
-	s.audit(c, 0, req.Action, "job_queue", kind, err)
-	if err != nil {
+	if err := s.system.QueueAction(r.Context(), c.Principal, r.PathValue("job_type"), req.Action); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
+	if err := s.system.MayMonitor(c.Principal, rbac.List); err != nil {
 		return err
 	}
 	p, err := page(r)
 	if err != nil {
 		return err
 	}
-	all, err := s.st.ListSchedules(r.Context())
+	all, err := s.system.Schedules(r.Context(), c.Principal)
 	if err != nil {
 		return err
 	}
@@ -298,21 +240,11 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request, c *Caller
 }
 
 func (s *Server) schedulePaused(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireJobs(c, rbac.List); err != nil {
-		return err
-	}
-	paused, err := s.st.PausedQueues(r.Context())
+	paused, err := s.system.QueuePaused(r.Context(), c.Principal, r.PathValue("job_type"))
 	if err != nil {
 		return err
 	}
-	kind := strings.ToUpper(r.PathValue("job_type"))
-	out := SchedulerStatus{}
-	for _, k := range paused {
-		if k == kind || kind == "ALL" {
-			out.Paused = true
-		}
-	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, SchedulerStatus{Paused: paused})
 }
 
 // ScheduleObj is Harbor's schedule of a periodic job.
@@ -320,48 +252,4 @@ type ScheduleObj struct {
 	Type              string `json:"type"`
 	Cron              string `json:"cron,omitempty"`
 	NextScheduledTime string `json:"next_scheduled_time,omitempty"`
-}
-
-// Harbor's fixed schedule types, in its six-field cron.
-var scheduleCron = map[string]string{
-	"Hourly": "0 0 * * * *",
-	"Daily":  "0 0 0 * * *",
-	"Weekly": "0 0 0 * * 0",
-}
-
-// cronOf validates a schedule object and returns the cron it runs on.
-// manual is true for "Manual" (run now, once); none for "None" (no schedule).
-func cronOf(o ScheduleObj) (cron string, manual, none bool, err error) {
-	switch o.Type {
-	case "Hourly", "Daily", "Weekly":
-		return scheduleCron[o.Type], false, false, nil
-	case "Custom", "Schedule":
-		if _, err := jobs.ParseCron(o.Cron); err != nil {
-			return "", false, false, err
-		}
-		return o.Cron, false, false, nil
-	case "Manual":
-		return "", true, false, nil
-	case "None":
-		return "", false, true, nil
-	}
-	return "", false, false, errs.E(errs.Invalid, "schedule", "schedule type must be Hourly, Daily, Weekly, Custom, Schedule, Manual or None, not %q", o.Type)
-}
-
-// scheduleTypeOf names a cron as Harbor shows it.
-func scheduleTypeOf(cron string) string {
-	for t, c := range scheduleCron {
-		if c == cron {
-			return t
-		}
-	}
-	return "Custom"
-}
-
-func sortBy[T any](xs []T, key func(T) string) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && key(xs[j]) < key(xs[j-1]); j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
 }

@@ -1,20 +1,15 @@
 package api
 
 import (
-	"context"
 	"net/http"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/audit"
-	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/jobs"
-	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // purgeJob is the audit log purge as a system job.
 var purgeJob = systemJob{
-	vendor: audit.PurgeVendor, param: "purge_id", res: rbac.ResPurgeAudit,
-	name: "purge job", auditType: "purge_audit", path: "/system/purgeaudit",
+	job: system.Purge, param: "purge_id", path: "/system/purgeaudit",
 	// Harbor shows the trigger itself as the schedule type.
 	trigger: func(t string) string { return t },
 	resp:    func(h ExecHistory) any { return h },
@@ -35,58 +30,7 @@ func (s *Server) purgeRoutes() []route {
 // purgeScheduleBody is Harbor's Schedule object for a purge.
 type purgeScheduleBody struct {
 	jobScheduleBody
-	Parameters *struct {
-		AuditRetentionHour *int    `json:"audit_retention_hour"`
-		IncludeEventTypes  *string `json:"include_event_types"`
-		// IncludeOperations is the older form: operations (create,
-		// delete, pull), each meaning every event type of that operation.
-		IncludeOperations *string `json:"include_operations"`
-		DryRun            *bool   `json:"dry_run"`
-	} `json:"parameters"`
-}
-
-// params validates the body's parameters.
-func (b *purgeScheduleBody) params() (audit.PurgeParams, error) {
-	const op = "purge schedule"
-	var p audit.PurgeParams
-	if b.Parameters == nil {
-		return p, errs.E(errs.Invalid, op, "parameters are required (audit_retention_hour, include_event_types, dry_run)")
-	}
-	if b.Parameters.AuditRetentionHour == nil {
-		return p, errs.E(errs.Invalid, op, "parameters.audit_retention_hour is required")
-	}
-	p.RetentionHour = *b.Parameters.AuditRetentionHour
-	switch {
-	case b.Parameters.IncludeEventTypes != nil && b.Parameters.IncludeOperations != nil:
-		return p, errs.E(errs.Invalid, op, "give parameters.include_event_types or include_operations, not both")
-	case b.Parameters.IncludeEventTypes != nil:
-		p.IncludeEventTypes = *b.Parameters.IncludeEventTypes
-	case b.Parameters.IncludeOperations != nil:
-		var types []string
-		for _, o := range strings.Split(*b.Parameters.IncludeOperations, ",") {
-			o = strings.ToLower(strings.TrimSpace(o))
-			if o == "" {
-				continue
-			}
-			n := len(types)
-			for _, t := range auditEventTypes {
-				if strings.HasPrefix(t, o+"_") {
-					types = append(types, t)
-				}
-			}
-			if len(types) == n {
-				return p, errs.E(errs.Invalid, op, "include_operations: no event type has operation %q", o)
-			}
-		}
-		p.IncludeEventTypes = strings.Join(types, ",")
-	default:
-		return p, errs.E(errs.Invalid, op, "parameters.include_event_types is required (a comma-separated list such as create_artifact,pull_artifact)")
-	}
-	if b.Parameters.DryRun != nil {
-		p.DryRun = *b.Parameters.DryRun
-	}
-	p.IncludeEventTypes = strings.Join(p.EventTypes(), ",")
-	return p, p.Validate(auditEventTypes)
+	Parameters *system.PurgeParameters `json:"parameters"`
 }
 
 // setPurgeSchedule serves createPurgeSchedule and updatePurgeSchedule.
@@ -94,18 +38,20 @@ func (b *purgeScheduleBody) params() (audit.PurgeParams, error) {
 func (s *Server) setPurgeSchedule(create bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
 		var b purgeScheduleBody
-		sc, err := s.decodeJobSchedule(r, c, purgeJob, create, &b, &b.jobScheduleBody)
+		when, err := s.decodeJobSchedule(r, c, purgeJob, create, &b, &b.jobScheduleBody)
 		if err != nil {
 			return err
 		}
 		var p audit.PurgeParams
-		if !sc.none {
-			if p, err = b.params(); err != nil {
+		if !when.None {
+			if p, err = s.system.PurgeParams(b.Parameters); err != nil {
 				return err
 			}
 		}
-		return s.setJobSchedule(w, r, c, purgeJob, sc, p, func(ctx context.Context) (int64, error) {
-			return audit.StartPurge(ctx, s.opts.Jobs, jobs.Manual, p)
-		})
+		id, err := s.system.SetPurgeSchedule(r.Context(), c.Principal, create, when, p)
+		if err != nil {
+			return err
+		}
+		return scheduleSet(w, r, purgeJob, create, when, id)
 	}
 }

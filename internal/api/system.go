@@ -3,13 +3,14 @@ package api
 import (
 	"context"
 	"net/http"
-	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // systemStore is what the system handlers need from the metadata store.
@@ -89,24 +90,20 @@ type GeneralInfo struct {
 }
 
 func (s *Server) systemInfo(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	cfg := s.opts.Settings.Get()
-	info := GeneralInfo{
-		BannerMessage:      cfg.BannerMessage,
-		CurrentTime:        time.Now().UTC().Format(time.RFC3339),
-		SelfRegistration:   cfg.SelfRegistration,
-		ReadOnly:           cfg.ReadOnly,
-		HarborVersion:      "berth-" + s.opts.Version,
-		NotificationEnable: cfg.NotificationEnable,
-	}
-	// Harbor shows the details to signed-in callers only.
-	if !c.Anonymous() {
-		info.ExternalURL = s.opts.ExternalURL
-		info.RegistryURL = s.opts.ExternalURL
-		info.AuthMode = cfg.AuthMode
-		info.ProjectCreationRestriction = cfg.ProjectCreationRestriction
-		info.StorageProvider = "filesystem"
-	}
-	return writeJSON(w, http.StatusOK, info)
+	info := s.system.Info(c.Principal)
+	return writeJSON(w, http.StatusOK, GeneralInfo{
+		BannerMessage:              info.BannerMessage,
+		CurrentTime:                time.Now().UTC().Format(time.RFC3339),
+		RegistryURL:                info.ExternalURL,
+		ExternalURL:                info.ExternalURL,
+		AuthMode:                   info.AuthMode,
+		ProjectCreationRestriction: info.ProjectCreationRestriction,
+		SelfRegistration:           info.SelfRegistration,
+		HarborVersion:              info.HarborVersion,
+		StorageProvider:            info.StorageProvider,
+		ReadOnly:                   info.ReadOnly,
+		NotificationEnable:         info.NotificationEnable,
+	})
 }
 
 // SystemInfo is the storage volume report.
@@ -121,15 +118,13 @@ type Storage struct {
 }
 
 func (s *Server) volumes(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := s.requireSystem(c, rbac.ResSystemVolumes, rbac.Read); err != nil {
+	vols, err := s.system.Volumes(c.Principal)
+	if err != nil {
 		return err
 	}
-	out := SystemInfo{Storage: []Storage{}}
-	if root, ok := s.blobs.Driver().(interface{ Root() string }); ok {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(root.Root(), &st); err == nil {
-			out.Storage = append(out.Storage, Storage{Total: st.Blocks * uint64(st.Bsize), Free: st.Bavail * uint64(st.Bsize)})
-		}
+	out := SystemInfo{Storage: make([]Storage, len(vols))}
+	for i, v := range vols {
+		out.Storage[i] = Storage{Total: v.Total, Free: v.Free}
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -146,26 +141,16 @@ type Statistic struct {
 }
 
 func (s *Server) statistics(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if err := requireUser(c); err != nil && !c.IsRobot() {
-		return err
-	}
-	st, err := s.st.Statistics(r.Context())
+	st, err := s.system.Statistics(r.Context(), c.Principal)
 	if err != nil {
 		return err
 	}
-	out := Statistic{
+	return writeJSON(w, http.StatusOK, Statistic{
 		PublicProjectCount: st.PublicProjects, PublicRepoCount: st.PublicRepos,
 		PrivateProjectCount: st.PrivateProjects, PrivateRepoCount: st.PrivateRepos,
 		TotalProjectCount: st.PublicProjects + st.PrivateProjects, TotalRepoCount: st.PublicRepos + st.PrivateRepos,
-	}
-	// Harbor shows private and total counts and storage to admins only.
-	if !c.Admin {
-		out.PrivateProjectCount, out.PrivateRepoCount = 0, 0
-		out.TotalProjectCount, out.TotalRepoCount = out.PublicProjectCount, out.PublicRepoCount
-	} else {
-		out.TotalStorageConsumption = st.StorageBytes
-	}
-	return writeJSON(w, http.StatusOK, out)
+		TotalStorageConsumption: st.StorageBytes,
+	})
 }
 
 // ConfigItem is one configuration value and whether it may be changed.
@@ -194,7 +179,7 @@ type ConfigurationsResponse struct {
 
 	// Settings of features Berth does not have (LDAP, OIDC, UAA and HTTP
 	// authentication proxy, scanners): answered with their off state, not
-	// editable (unsupportedSettings).
+	// editable (system.ConfigUpdate).
 	HTTPAuthproxyAdminGroups         ConfigItem[string] `json:"http_authproxy_admin_groups"`
 	HTTPAuthproxyAdminUsernames      ConfigItem[string] `json:"http_authproxy_admin_usernames"`
 	HTTPAuthproxyEndpoint            ConfigItem[string] `json:"http_authproxy_endpoint"`
@@ -246,10 +231,10 @@ type ScanAllPolicy struct {
 }
 
 func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if !c.Admin {
-		return s.requireSystem(c, "configuration", rbac.Read)
+	cfg, err := s.system.Configuration(c.Principal)
+	if err != nil {
+		return err
 	}
-	cfg := s.opts.Settings.Get()
 	return writeJSON(w, http.StatusOK, ConfigurationsResponse{
 		AuthMode:                         ConfigItem[string]{cfg.AuthMode, false},
 		ProjectCreationRestriction:       ConfigItem[string]{cfg.ProjectCreationRestriction, true},
@@ -311,174 +296,28 @@ func (s *Server) getConfigurations(w http.ResponseWriter, r *http.Request, c *Ca
 	})
 }
 
-// configUpdate is the body of PUT /configurations: any subset of keys.
-type configUpdate struct {
-	AuthMode                    *string `json:"auth_mode"`
-	ProjectCreationRestriction  *string `json:"project_creation_restriction"`
-	SelfRegistration            *bool   `json:"self_registration"`
-	TokenExpiration             *int    `json:"token_expiration"`
-	RobotTokenDuration          *int    `json:"robot_token_duration"`
-	RobotNamePrefix             *string `json:"robot_name_prefix"`
-	ReadOnly                    *bool   `json:"read_only"`
-	StoragePerProject           *int64  `json:"storage_per_project"`
-	SessionTimeout              *int    `json:"session_timeout"`
-	BannerMessage               *string `json:"banner_message"`
-	NotificationEnable          *bool   `json:"notification_enable"`
-	AuditLogForwardEndpoint     *string `json:"audit_log_forward_endpoint"`
-	SkipAuditLogDatabase        *bool   `json:"skip_audit_log_database"`
-	DisabledAuditLogEventTypes  *string `json:"disabled_audit_log_event_types"`
-	WebhookBlockInternalTargets *bool   `json:"webhook_block_internal_targets"`
-
-	// Settings of features Berth does not have: accepted only with the
-	// value GET /configurations answers (a client writing back what it
-	// read), refused otherwise (unsupportedSettings).
-	HTTPAuthproxyAdminGroups         *string `json:"http_authproxy_admin_groups"`
-	HTTPAuthproxyAdminUsernames      *string `json:"http_authproxy_admin_usernames"`
-	HTTPAuthproxyEndpoint            *string `json:"http_authproxy_endpoint"`
-	HTTPAuthproxyServerCertificate   *string `json:"http_authproxy_server_certificate"`
-	HTTPAuthproxySkipSearch          *bool   `json:"http_authproxy_skip_search"`
-	HTTPAuthproxyTokenreviewEndpoint *string `json:"http_authproxy_tokenreview_endpoint"`
-	HTTPAuthproxyVerifyCert          *bool   `json:"http_authproxy_verify_cert"`
-	LDAPBaseDN                       *string `json:"ldap_base_dn"`
-	LDAPFilter                       *string `json:"ldap_filter"`
-	LDAPGroupAdminDN                 *string `json:"ldap_group_admin_dn"`
-	LDAPGroupAttachParallel          *bool   `json:"ldap_group_attach_parallel"`
-	LDAPGroupAttributeName           *string `json:"ldap_group_attribute_name"`
-	LDAPGroupBaseDN                  *string `json:"ldap_group_base_dn"`
-	LDAPGroupMembershipAttribute     *string `json:"ldap_group_membership_attribute"`
-	LDAPGroupSearchFilter            *string `json:"ldap_group_search_filter"`
-	LDAPGroupSearchScope             *int    `json:"ldap_group_search_scope"`
-	LDAPScope                        *int    `json:"ldap_scope"`
-	LDAPSearchDN                     *string `json:"ldap_search_dn"`
-	LDAPSearchPassword               *string `json:"ldap_search_password"`
-	LDAPTimeout                      *int    `json:"ldap_timeout"`
-	LDAPUID                          *string `json:"ldap_uid"`
-	LDAPURL                          *string `json:"ldap_url"`
-	LDAPVerifyCert                   *bool   `json:"ldap_verify_cert"`
-	OIDCAdminGroup                   *string `json:"oidc_admin_group"`
-	OIDCAutoOnboard                  *bool   `json:"oidc_auto_onboard"`
-	OIDCClientID                     *string `json:"oidc_client_id"`
-	OIDCClientSecret                 *string `json:"oidc_client_secret"`
-	OIDCEndpoint                     *string `json:"oidc_endpoint"`
-	OIDCExtraRedirectParms           *string `json:"oidc_extra_redirect_parms"`
-	OIDCGroupFilter                  *string `json:"oidc_group_filter"`
-	OIDCGroupsClaim                  *string `json:"oidc_groups_claim"`
-	OIDCLogout                       *bool   `json:"oidc_logout"`
-	OIDCName                         *string `json:"oidc_name"`
-	OIDCScope                        *string `json:"oidc_scope"`
-	OIDCUserClaim                    *string `json:"oidc_user_claim"`
-	OIDCVerifyCert                   *bool   `json:"oidc_verify_cert"`
-	PrimaryAuthMode                  *bool   `json:"primary_auth_mode"`
-	QuotaPerProjectEnable            *bool   `json:"quota_per_project_enable"`
-	ScannerSkipUpdatePulltime        *bool   `json:"scanner_skip_update_pulltime"`
-	UAAClientID                      *string `json:"uaa_client_id"`
-	UAAClientSecret                  *string `json:"uaa_client_secret"`
-	UAAEndpoint                      *string `json:"uaa_endpoint"`
-	UAAVerifyCert                    *bool   `json:"uaa_verify_cert"`
-}
-
-// fixedSetting refuses a change of a setting Berth does not implement:
-// storing it would have no effect. Sending its current value is a no-op.
-func fixedSetting[T comparable](name string, v *T, current T) error {
-	if v == nil || *v == current {
-		return nil
-	}
-	return errs.E(errs.Invalid, "update configurations", "%s cannot be changed: Berth does not implement it (its value stays %v)", name, current)
-}
-
-// unsupportedSettings checks u's settings of features Berth does not have.
-func (u *configUpdate) unsupportedSettings() error {
-	for _, err := range []error{
-		fixedSetting("http_authproxy_admin_groups", u.HTTPAuthproxyAdminGroups, ""),
-		fixedSetting("http_authproxy_admin_usernames", u.HTTPAuthproxyAdminUsernames, ""),
-		fixedSetting("http_authproxy_endpoint", u.HTTPAuthproxyEndpoint, ""),
-		fixedSetting("http_authproxy_server_certificate", u.HTTPAuthproxyServerCertificate, ""),
-		fixedSetting("http_authproxy_skip_search", u.HTTPAuthproxySkipSearch, false),
-		fixedSetting("http_authproxy_tokenreview_endpoint", u.HTTPAuthproxyTokenreviewEndpoint, ""),
-		fixedSetting("http_authproxy_verify_cert", u.HTTPAuthproxyVerifyCert, false),
-		fixedSetting("ldap_base_dn", u.LDAPBaseDN, ""),
-		fixedSetting("ldap_filter", u.LDAPFilter, ""),
-		fixedSetting("ldap_group_admin_dn", u.LDAPGroupAdminDN, ""),
-		fixedSetting("ldap_group_attach_parallel", u.LDAPGroupAttachParallel, false),
-		fixedSetting("ldap_group_attribute_name", u.LDAPGroupAttributeName, ""),
-		fixedSetting("ldap_group_base_dn", u.LDAPGroupBaseDN, ""),
-		fixedSetting("ldap_group_membership_attribute", u.LDAPGroupMembershipAttribute, ""),
-		fixedSetting("ldap_group_search_filter", u.LDAPGroupSearchFilter, ""),
-		fixedSetting("ldap_group_search_scope", u.LDAPGroupSearchScope, 0),
-		fixedSetting("ldap_scope", u.LDAPScope, 0),
-		fixedSetting("ldap_search_dn", u.LDAPSearchDN, ""),
-		fixedSetting("ldap_search_password", u.LDAPSearchPassword, ""),
-		fixedSetting("ldap_timeout", u.LDAPTimeout, 0),
-		fixedSetting("ldap_uid", u.LDAPUID, ""),
-		fixedSetting("ldap_url", u.LDAPURL, ""),
-		fixedSetting("ldap_verify_cert", u.LDAPVerifyCert, false),
-		fixedSetting("oidc_admin_group", u.OIDCAdminGroup, ""),
-		fixedSetting("oidc_auto_onboard", u.OIDCAutoOnboard, false),
-		fixedSetting("oidc_client_id", u.OIDCClientID, ""),
-		fixedSetting("oidc_client_secret", u.OIDCClientSecret, ""),
-		fixedSetting("oidc_endpoint", u.OIDCEndpoint, ""),
-		fixedSetting("oidc_extra_redirect_parms", u.OIDCExtraRedirectParms, ""),
-		fixedSetting("oidc_group_filter", u.OIDCGroupFilter, ""),
-		fixedSetting("oidc_groups_claim", u.OIDCGroupsClaim, ""),
-		fixedSetting("oidc_logout", u.OIDCLogout, false),
-		fixedSetting("oidc_name", u.OIDCName, ""),
-		fixedSetting("oidc_scope", u.OIDCScope, ""),
-		fixedSetting("oidc_user_claim", u.OIDCUserClaim, ""),
-		fixedSetting("oidc_verify_cert", u.OIDCVerifyCert, false),
-		fixedSetting("primary_auth_mode", u.PrimaryAuthMode, false),
-		fixedSetting("quota_per_project_enable", u.QuotaPerProjectEnable, true),
-		fixedSetting("scanner_skip_update_pulltime", u.ScannerSkipUpdatePulltime, false),
-		fixedSetting("uaa_client_id", u.UAAClientID, ""),
-		fixedSetting("uaa_client_secret", u.UAAClientSecret, ""),
-		fixedSetting("uaa_endpoint", u.UAAEndpoint, ""),
-		fixedSetting("uaa_verify_cert", u.UAAVerifyCert, false),
-	} {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func setIf[T any](dst *T, v *T) {
-	if v != nil {
-		*dst = *v
-	}
-}
-
 func (s *Server) updateConfigurations(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	if !c.Admin {
-		if err := s.requireSystem(c, "configuration", rbac.Update); err != nil {
-			return err
-		}
+	if err := s.system.MayConfigure(c.Principal, rbac.Update); err != nil {
+		return err
 	}
-	var u configUpdate
+	var u system.ConfigUpdate
 	if err := decode(r, &u); err != nil {
 		return err
 	}
-	if err := u.unsupportedSettings(); err != nil {
-		return err
-	}
-	cfg := s.opts.Settings.Get()
-	setIf(&cfg.AuthMode, u.AuthMode)
-	setIf(&cfg.ProjectCreationRestriction, u.ProjectCreationRestriction)
-	setIf(&cfg.SelfRegistration, u.SelfRegistration)
-	setIf(&cfg.TokenExpiration, u.TokenExpiration)
-	setIf(&cfg.RobotTokenDuration, u.RobotTokenDuration)
-	setIf(&cfg.RobotNamePrefix, u.RobotNamePrefix)
-	setIf(&cfg.ReadOnly, u.ReadOnly)
-	setIf(&cfg.StoragePerProject, u.StoragePerProject)
-	setIf(&cfg.SessionTimeout, u.SessionTimeout)
-	setIf(&cfg.BannerMessage, u.BannerMessage)
-	setIf(&cfg.NotificationEnable, u.NotificationEnable)
-	setIf(&cfg.AuditLogForwardEndpoint, u.AuditLogForwardEndpoint)
-	setIf(&cfg.SkipAuditLogDatabase, u.SkipAuditLogDatabase)
-	setIf(&cfg.DisabledAuditLogEventTypes, u.DisabledAuditLogEventTypes)
-	setIf(&cfg.WebhookBlockInternalTargets, u.WebhookBlockInternalTargets)
-	err := s.opts.Settings.Save(r.Context(), cfg)
-	s.audit(c, 0, "update", "configuration", "configurations", err)
-	if err != nil {
+	if err := s.system.UpdateConfiguration(r.Context(), c.Principal, u); err != nil {
 		return err
 	}
 	return ok(w)
+}
+
+// storageRoot is the directory blobs' driver stores under, "" when it is
+// not a local file system.
+func storageRoot(blobs *blob.Store) string {
+	if blobs == nil {
+		return ""
+	}
+	if root, ok := blobs.Driver().(interface{ Root() string }); ok {
+		return root.Root()
+	}
+	return ""
 }

@@ -9,10 +9,12 @@ import (
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // systemJobStore is what the handlers of the system jobs (garbage
-// collection, audit log purge) need from the metadata store.
+// collection, audit log purge) need from the metadata store: what
+// system.Service reads.
 type systemJobStore interface {
 	ListExecutionsMatching(ctx context.Context, vendorType string, vendorID int64, q *query.Query, offset, limit int) ([]store.Execution, int64, error)
 	GetExecution(ctx context.Context, id int64) (*store.Execution, error)
@@ -22,17 +24,13 @@ type systemJobStore interface {
 	DeleteSchedule(ctx context.Context, vendorType string, vendorID int64) error
 }
 
-// systemJob is a system-wide periodic job whose runs are the executions of
-// one vendor. Its history, run, stop, log and schedule endpoints work the
-// same for every such job but for these names.
+// systemJob is a system job (system.GC, system.Purge) as the API shows
+// it: its history, run, stop, log and schedule endpoints work the same for
+// every such job but for these names.
 type systemJob struct {
-	vendor    string        // execution vendor type
-	vendorID  int64         // execution vendor ID
-	param     string        // path parameter naming a run
-	res       rbac.Resource // what the caller needs permission on
-	name      string        // a run in messages: "garbage collection"
-	auditType string        // audit resource type prefix: "gc" for gc_job and gc_schedule
-	path      string        // the job's endpoints below Prefix: "/system/gc"
+	job   *system.Job
+	param string // path parameter naming a run
+	path  string // the job's endpoints below Prefix: "/system/gc"
 	// trigger shows a run's trigger as its schedule type.
 	trigger func(string) string
 	// resp gives a run or the schedule the job's response type
@@ -53,26 +51,26 @@ type ExecHistory struct {
 	UpdateTime    string       `json:"update_time"`
 }
 
-// run shows an execution as Harbor does: the trigger is the job kind and
-// the schedule type; the parameters are the job parameters.
-func (j systemJob) run(e store.Execution) any {
+// run shows a run as Harbor does: the trigger is the job kind and the
+// schedule type; the parameters are the job parameters.
+func (j systemJob) run(e system.Run) any {
 	return j.resp(ExecHistory{
-		ID: e.ID, JobName: j.vendor, JobKind: e.Trigger, JobParameters: e.ExtraAttrs,
+		ID: e.ID, JobName: j.job.Vendor, JobKind: e.Trigger, JobParameters: e.Params,
 		Schedule: &ScheduleObj{Type: j.trigger(e.Trigger)}, JobStatus: e.Status,
-		CreationTime: Timestamp(e.StartTime), UpdateTime: Timestamp(e.UpdateTime),
+		CreationTime: Timestamp(e.Start), UpdateTime: Timestamp(e.Update),
 	})
 }
 
 func (s *Server) jobHistory(j systemJob) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
-		if err := s.requireSystem(c, j.res, rbac.List); err != nil {
+		if err := s.system.MayJob(c.Principal, j.job, rbac.List); err != nil {
 			return err
 		}
 		p, err := page(r)
 		if err != nil {
 			return err
 		}
-		list, total, err := s.st.ListExecutionsMatching(r.Context(), j.vendor, j.vendorID, p.Query, p.Offset(), p.Size)
+		list, total, err := s.system.Runs(r.Context(), c.Principal, j.job, p.Query, p.Offset(), p.Size)
 		if err != nil {
 			return err
 		}
@@ -85,25 +83,21 @@ func (s *Server) jobHistory(j systemJob) handlerFunc {
 	}
 }
 
-// execution loads the run named by the path.
-func (s *Server) execution(r *http.Request, j systemJob) (*store.Execution, error) {
-	id, err := pathID(r, j.param)
-	if err != nil {
-		return nil, err
+// runID is the run the path names, once c may do act on j's runs.
+func (s *Server) runID(r *http.Request, c *Caller, j systemJob, act rbac.Action) (int64, error) {
+	if err := s.system.MayJob(c.Principal, j.job, act); err != nil {
+		return 0, err
 	}
-	e, err := s.st.GetExecution(r.Context(), id)
-	if err == nil && e.VendorType != j.vendor {
-		err = errs.E(errs.NotFound, "get "+j.name, "%s %d not found", j.name, id)
-	}
-	return e, err
+	return pathID(r, j.param)
 }
 
 func (s *Server) jobGet(j systemJob) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
-		if err := s.requireSystem(c, j.res, rbac.Read); err != nil {
+		id, err := s.runID(r, c, j, rbac.Read)
+		if err != nil {
 			return err
 		}
-		e, err := s.execution(r, j)
+		e, err := s.system.Run(r.Context(), c.Principal, j.job, id)
 		if err != nil {
 			return err
 		}
@@ -113,19 +107,11 @@ func (s *Server) jobGet(j systemJob) handlerFunc {
 
 func (s *Server) jobStop(j systemJob) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
-		if err := s.requireSystem(c, j.res, rbac.Stop); err != nil {
-			return err
-		}
-		if s.opts.Jobs == nil {
-			return errs.E(errs.Unavailable, "stop "+j.name, "the job system is not running")
-		}
-		e, err := s.execution(r, j)
+		id, err := s.runID(r, c, j, rbac.Stop)
 		if err != nil {
 			return err
 		}
-		err = s.opts.Jobs.Stop(r.Context(), e.ID)
-		s.audit(c, 0, "stop", j.auditType+"_job", strconv.FormatInt(e.ID, 10), err)
-		if err != nil {
+		if err := s.system.StopRun(r.Context(), c.Principal, j.job, id); err != nil {
 			return err
 		}
 		return ok(w)
@@ -134,21 +120,15 @@ func (s *Server) jobStop(j systemJob) handlerFunc {
 
 func (s *Server) jobRunLog(j systemJob) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
-		if err := s.requireSystem(c, j.res, rbac.Read); err != nil {
-			return err
-		}
-		e, err := s.execution(r, j)
+		id, err := s.runID(r, c, j, rbac.Read)
 		if err != nil {
 			return err
 		}
-		tasks, _, err := s.st.ListTasks(r.Context(), e.ID, 0, 1)
+		text, err := s.system.RunLog(r.Context(), c.Principal, j.job, id)
 		if err != nil {
 			return err
 		}
-		if len(tasks) == 0 {
-			return errs.E(errs.NotFound, j.name+" log", "%s %d has no log", j.name, e.ID)
-		}
-		return writeLog(w, r, s.st, tasks[0].ID)
+		return writeLogText(w, text)
 	}
 }
 
@@ -156,19 +136,16 @@ func (s *Server) jobRunLog(j systemJob) handlerFunc {
 // is the cron.
 func (s *Server) jobScheduleGet(j systemJob) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *Caller) error {
-		if err := s.requireSystem(c, j.res, rbac.Read); err != nil {
-			return err
-		}
-		sc, err := s.st.GetSchedule(r.Context(), j.vendor, j.vendorID)
-		if errs.Is(err, errs.NotFound) {
-			return writeJSON(w, http.StatusOK, j.resp(ExecHistory{Schedule: &ScheduleObj{Type: "None"}, CreationTime: Timestamp(0), UpdateTime: Timestamp(0)}))
-		}
+		sc, err := s.system.Schedule(r.Context(), c.Principal, j.job)
 		if err != nil {
 			return err
 		}
+		if sc == nil {
+			return writeJSON(w, http.StatusOK, j.resp(ExecHistory{Schedule: &ScheduleObj{Type: "None"}, CreationTime: Timestamp(0), UpdateTime: Timestamp(0)}))
+		}
 		return writeJSON(w, http.StatusOK, j.resp(ExecHistory{
 			ID: sc.ID, JobKind: sc.Cron, JobParameters: sc.Params,
-			Schedule:     &ScheduleObj{Type: scheduleTypeOf(sc.Cron), Cron: sc.Cron, NextScheduledTime: Timestamp(sc.NextRun)},
+			Schedule:     &ScheduleObj{Type: system.ScheduleType(sc.Cron), Cron: sc.Cron, NextScheduledTime: Timestamp(sc.NextRun)},
 			CreationTime: Timestamp(sc.CreationTime), UpdateTime: Timestamp(sc.UpdateTime),
 		}))
 	}
@@ -186,72 +163,34 @@ type jobScheduleBody struct {
 	Schedule *ScheduleObj `json:"schedule"`
 }
 
-// jobSchedule is a request to set a system job's schedule: create or
-// update it to cron, run the job now (manual) or remove the schedule (none).
-type jobSchedule struct {
-	create       bool
-	cron         string
-	manual, none bool
-}
-
 // decodeJobSchedule checks that the caller may create (or update) j's
 // schedule and decodes the request into body, a job's Schedule object
-// embedding head. The job's own parameters are left to the caller to check.
-func (s *Server) decodeJobSchedule(r *http.Request, c *Caller, j systemJob, create bool, body any, head *jobScheduleBody) (jobSchedule, error) {
+// embedding head. The job's own parameters are left to the caller to read.
+func (s *Server) decodeJobSchedule(r *http.Request, c *Caller, j systemJob, create bool, body any, head *jobScheduleBody) (system.When, error) {
 	act := rbac.Update
 	if create {
 		act = rbac.Create
 	}
-	if err := s.requireSystem(c, j.res, act); err != nil {
-		return jobSchedule{}, err
+	if err := s.system.MayJob(c.Principal, j.job, act); err != nil {
+		return system.When{}, err
 	}
 	if err := decode(r, body); err != nil {
-		return jobSchedule{}, err
+		return system.When{}, err
 	}
 	if head.Schedule == nil {
-		return jobSchedule{}, errs.E(errs.Invalid, j.name+" schedule", "schedule is required")
+		return system.When{}, errs.E(errs.Invalid, j.job.Name+" schedule", "schedule is required")
 	}
-	cron, manual, none, err := cronOf(*head.Schedule)
-	return jobSchedule{create: create, cron: cron, manual: manual, none: none}, err
+	return system.ScheduleOf(head.Schedule.Type, head.Schedule.Cron)
 }
 
-// setJobSchedule does what createXSchedule and updateXSchedule do in
-// Harbor once the request is valid: Manual runs the job now (start, with
-// params), None removes the schedule, other types (re)place it.
-func (s *Server) setJobSchedule(w http.ResponseWriter, r *http.Request, c *Caller, j systemJob, sc jobSchedule, params any, start func(context.Context) (int64, error)) error {
-	if s.opts.Jobs == nil {
-		return errs.E(errs.Unavailable, j.name+" schedule", "the job system is not running")
-	}
-	ctx := r.Context()
+// scheduleSet answers createXSchedule and updateXSchedule once the
+// service set the schedule (or, for Manual, started run id).
+func scheduleSet(w http.ResponseWriter, r *http.Request, j systemJob, create bool, when system.When, id int64) error {
 	switch {
-	case sc.manual:
-		id, err := start(ctx)
-		s.audit(c, 0, "create", j.auditType+"_job", strconv.FormatInt(id, 10), err)
-		if err != nil {
-			return err
-		}
-		if sc.create {
-			return created(w, r, Prefix+j.path+"/"+strconv.FormatInt(id, 10))
-		}
-	case sc.none:
-		err := s.st.DeleteSchedule(ctx, j.vendor, j.vendorID)
-		s.audit(c, 0, "delete", j.auditType+"_schedule", j.vendor, err)
-		if err != nil {
-			return err
-		}
-	default:
-		err := s.opts.Jobs.SetSchedule(ctx, j.vendor, j.vendorID, sc.cron, params)
-		operation := "update"
-		if sc.create {
-			operation = "create"
-		}
-		s.audit(c, 0, operation, j.auditType+"_schedule", sc.cron, err)
-		if err != nil {
-			return err
-		}
+	case !create:
+		return ok(w)
+	case when.Manual:
+		return created(w, r, Prefix+j.path+"/"+strconv.FormatInt(id, 10))
 	}
-	if sc.create {
-		return created(w, r, Prefix+j.path+"/schedule")
-	}
-	return ok(w)
+	return created(w, r, Prefix+j.path+"/schedule")
 }

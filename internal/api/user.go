@@ -281,35 +281,6 @@ func (s *Server) setCliSecret(w http.ResponseWriter, r *http.Request, c *Caller)
 		"unable to update the CLI secret under auth mode %s: CLI secrets exist only in oidc_auth mode; use the password (or a robot account) with the docker CLI", mode)
 }
 
-// adminSystemPolicies are the system-level permissions a system administrator
-// holds (Harbor's src/common/rbac/system/policies.go).
-var adminSystemPolicies = func() rbac.Set {
-	out := rbac.Set{}
-	add := func(res rbac.Resource, acts ...rbac.Action) {
-		for _, a := range acts {
-			out[rbac.Permission{Resource: res, Action: a}] = true
-		}
-	}
-	crudl := []rbac.Action{rbac.Create, rbac.Read, rbac.Update, rbac.Delete, rbac.List}
-	add(rbac.ResCatalog, rbac.Read)
-	add(rbac.ResAuditLog, rbac.List)
-	add(rbac.ResProject, crudl...)
-	add(rbac.ResUser, crudl...)
-	add(rbac.ResUserGroup, crudl...)
-	add(rbac.ResRegistry, crudl...)
-	add(rbac.ResReplication, crudl...)
-	add(rbac.Resource("distribution"), crudl...)
-	add(rbac.ResGC, crudl...)
-	add(rbac.ResScanAll, append(crudl, rbac.Stop)...)
-	add(rbac.ResSystemVolumes, rbac.Read)
-	add(rbac.ResLdapUser, rbac.Create, rbac.List)
-	add(rbac.ResConfiguration, rbac.Read, rbac.Update)
-	add(rbac.ResJobMonitor, rbac.Read, rbac.List, rbac.Stop)
-	add(rbac.ResSecurityHub, rbac.Read, rbac.List)
-	out.Add(rbac.RobotSystemAssignable)
-	return out
-}()
-
 var permProjectScope = regexp.MustCompile(`^/project/([^/]*)/?`)
 
 // currentUserPermissions lists what the caller may do in a scope: Harbor's
@@ -347,10 +318,12 @@ func (s *Server) currentUserPermissions(w http.ResponseWriter, r *http.Request, 
 			out = append(out, Permission{Resource: res, Action: string(p.Action)})
 		}
 	} else if strings.HasPrefix(scope, "/system") {
-		for _, p := range adminSystemPolicies.List() {
-			if s.auth.CanSystem(c.Principal, p.Resource, p.Action) {
-				out = append(out, Permission{Resource: string(p.Resource), Action: string(p.Action)})
-			}
+		list, err := s.system.Permissions(c.Principal)
+		if err != nil {
+			return err
+		}
+		for _, p := range list {
+			out = append(out, Permission{Resource: string(p.Resource), Action: string(p.Action)})
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

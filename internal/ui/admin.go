@@ -12,6 +12,7 @@ import (
 	"github.com/berth-dev/berth/internal/label"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/robot"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -409,16 +410,16 @@ type configForm struct {
 var bannerTypes = []string{"info", "success", "warning", "danger"}
 
 func (c *Console) configAdminPage(w http.ResponseWriter, r *http.Request, v *view) error {
-	var cfg api.ConfigurationsResponse
-	if _, err := v.api.get("/configurations", &cfg); err != nil {
-		return err
+	cfg, err := c.svc.System.Configuration(v.p)
+	if err != nil {
+		return serviceError(err)
 	}
 	f := configForm{
-		AuthMode: cfg.AuthMode.Value, ProjectCreationRestriction: cfg.ProjectCreationRestriction.Value,
-		SelfRegistration: cfg.SelfRegistration.Value, TokenExpiration: strconv.Itoa(cfg.TokenExpiration.Value),
-		RobotTokenDuration: strconv.Itoa(cfg.RobotTokenDuration.Value), ReadOnly: cfg.ReadOnly.Value,
+		AuthMode: cfg.AuthMode, ProjectCreationRestriction: cfg.ProjectCreationRestriction,
+		SelfRegistration: cfg.SelfRegistration, TokenExpiration: strconv.Itoa(cfg.TokenExpiration),
+		RobotTokenDuration: strconv.Itoa(cfg.RobotTokenDuration), ReadOnly: cfg.ReadOnly,
 	}
-	f.Banner, f.BannerType = parseBanner(cfg.BannerMessage.Value)
+	f.Banner, f.BannerType = parseBanner(cfg.BannerMessage)
 	if v.FormID == "config" {
 		fv := v.Form
 		f.ProjectCreationRestriction, f.SelfRegistration = fv.Get("project_creation_restriction"), fv.Get("self_registration") == "on"
@@ -447,19 +448,19 @@ func parseBanner(s string) (msg, typ string) {
 
 func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, v *view) error {
 	f := r.PostForm
-	body := map[string]any{
-		"project_creation_restriction": f.Get("project_creation_restriction"),
-		"self_registration":            f.Get("self_registration") == "on",
-		"read_only":                    f.Get("read_only") == "on",
-	}
+	pcr, selfReg, readOnly := f.Get("project_creation_restriction"), f.Get("self_registration") == "on", f.Get("read_only") == "on"
+	u := system.ConfigUpdate{ProjectCreationRestriction: &pcr, SelfRegistration: &selfReg, ReadOnly: &readOnly}
 	var err error
-	for _, k := range []string{"token_expiration", "robot_token_duration"} {
-		n, perr := strconv.Atoi(strings.TrimSpace(f.Get(k)))
+	for _, k := range []struct {
+		name string
+		dst  **int
+	}{{"token_expiration", &u.TokenExpiration}, {"robot_token_duration", &u.RobotTokenDuration}} {
+		n, perr := strconv.Atoi(strings.TrimSpace(f.Get(k.name)))
 		if perr != nil {
-			err = &apiError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(k, "_", " ") + " must be a whole number."}
+			err = &apiError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(k.name, "_", " ") + " must be a whole number."}
 			break
 		}
-		body[k] = n
+		*k.dst = &n
 	}
 	banner := ""
 	if msg := strings.TrimSpace(f.Get("banner")); msg != "" {
@@ -470,9 +471,9 @@ func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, v *view) er
 		b, _ := json.Marshal(map[string]any{"message": msg, "type": typ, "closable": false, "fromDate": "", "toDate": ""})
 		banner = string(b)
 	}
-	body["banner_message"] = banner
+	u.BannerMessage = &banner
 	if err == nil {
-		_, err = v.api.call(http.MethodPut, "/configurations", body, nil)
+		err = v.write(system.OpUpdateConfiguration, func() error { return c.svc.System.UpdateConfiguration(r.Context(), v.p, u) })
 	}
 	if err != nil {
 		if err := v.fail("config", err); err != nil {

@@ -12,6 +12,9 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/audit"
+	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // Administration pages about system jobs: the audit log and its purge,
@@ -19,20 +22,22 @@ import (
 
 // run is one execution of a system job (GC or purge) as its history shows it.
 type run struct {
-	api.GCHistory
-	DryRun  bool
-	Summary string // what it did, once done
-	Link    string // its log
+	ID                       int64
+	JobStatus, JobKind       string // its status and trigger
+	CreationTime, UpdateTime string // API timestamps
+	DryRun                   bool
+	Summary                  string // what it did, once done
+	Link                     string // its log
 }
 
-// runsOf reads a history of system job runs (GCHistory and ExecHistory
-// have the same fields).
-func runsOf(list []api.GCHistory, logBase string) []run {
+// runsOf reads a history of system job runs.
+func runsOf(list []system.Run, logBase string) []run {
 	out := make([]run, 0, len(list))
-	for _, h := range list {
-		rn := run{GCHistory: h, Link: fmt.Sprintf("%s/%d/log", logBase, h.ID)}
+	for _, e := range list {
+		rn := run{ID: e.ID, JobStatus: e.Status, JobKind: e.Trigger, CreationTime: api.Timestamp(e.Start), UpdateTime: api.Timestamp(e.Update),
+			Link: fmt.Sprintf("%s/%d/log", logBase, e.ID)}
 		var params map[string]any
-		if json.Unmarshal([]byte(h.JobParameters), &params) == nil {
+		if json.Unmarshal([]byte(e.Params), &params) == nil {
 			rn.DryRun, _ = params["dry_run"].(bool)
 			rn.Summary = summary(params)
 		}
@@ -58,36 +63,31 @@ func summary(params map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
-// jobSchedule reads a system job's schedule (GET …/schedule): the
-// schedule and its stored parameters.
-func jobSchedule(v *view, path string) (schedule, map[string]any, error) {
-	var h api.GCHistory
-	if _, err := v.api.get(path, &h); err != nil {
-		return schedule{}, nil, err
+// jobSchedule reads system job j's schedule and its stored parameters.
+func (c *Console) jobSchedule(v *view, j *system.Job) (schedule, map[string]any, error) {
+	sc, err := c.svc.System.Schedule(v.r.Context(), v.p, j)
+	if err != nil {
+		return schedule{}, nil, serviceError(err)
 	}
-	s := schedule{Type: "None"}
-	if h.Schedule != nil && h.Schedule.Type != "" && h.Schedule.Type != "None" {
-		s = scheduleOf(h.Schedule.Cron)
-		s.Next = h.Schedule.NextScheduledTime
+	s, params := schedule{Type: "None"}, map[string]any{}
+	if sc != nil {
+		s = scheduleOf(sc.Cron)
+		s.Next = api.Timestamp(sc.NextRun)
+		json.Unmarshal([]byte(sc.Params), &params)
 	}
-	params := map[string]any{}
-	json.Unmarshal([]byte(h.JobParameters), &params)
 	return s, params, nil
 }
 
-// setJobSchedule posts the schedule form of a system job to path
-// (…/schedule): do=save sets the schedule, do=run and do=dry run it now
-// (a dry run with dry_run set). It returns the message to show.
-func setJobSchedule(v *view, path string, f url.Values, params map[string]any) (string, error) {
+// setJobSchedule handles the schedule form of system job j: do=save sets
+// the schedule (or removes it), do=run and do=dry run the job now (a dry
+// run with dryRun set), each through set, which calls the service with the
+// job's parameters. It returns the message to show.
+func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(create bool, w system.When, dryRun bool) error) (string, error) {
 	switch f.Get("do") {
 	case "run", "dry":
-		p := map[string]any{}
-		for k, x := range params {
-			p[k] = x
-		}
-		p["dry_run"] = f.Get("do") == "dry"
-		_, err := v.api.call(http.MethodPost, path, map[string]any{"schedule": map[string]string{"type": "Manual"}, "parameters": p}, nil)
-		if f.Get("do") == "dry" {
+		dry := f.Get("do") == "dry"
+		err := v.write("run "+j.Name, func() error { return set(true, system.When{Manual: true}, dry) })
+		if dry {
 			return "Dry run started: nothing will be deleted.", err
 		}
 		return "Started.", err
@@ -96,16 +96,41 @@ func setJobSchedule(v *view, path string, f url.Values, params map[string]any) (
 	if typ == "Custom" && cron == "" {
 		return "", &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 	}
-	sched := map[string]string{"type": typ}
 	if typ != "None" {
-		sched = map[string]string{"type": "Custom", "cron": cron}
+		typ = "Custom" // with the cron of Hourly, Daily and Weekly
 	}
-	params["dry_run"] = false
-	_, err := v.api.call(http.MethodPut, path, map[string]any{"schedule": sched, "parameters": params}, nil)
+	err := v.write("schedule "+j.Name, func() error {
+		when, err := system.ScheduleOf(typ, cron)
+		if err != nil {
+			return err
+		}
+		return set(false, when, false)
+	})
 	if typ == "None" {
 		return "Schedule removed.", err
 	}
 	return "Schedule saved.", err
+}
+
+// runID is the run of a system job the path names (the API names it
+// param).
+func runID(r *http.Request, param string) (int64, error) {
+	s := r.PathValue("id")
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: param + " must be a positive integer, not " + strconv.Quote(s)}
+	}
+	return id, nil
+}
+
+// runLog is the log of the run of system job j the path names.
+func (c *Console) runLog(v *view, j *system.Job, param string) (string, error) {
+	id, err := runID(v.r, param)
+	if err != nil {
+		return "", err
+	}
+	text, err := c.svc.System.RunLog(v.r.Context(), v.p, j, id)
+	return text, serviceError(err)
 }
 
 // --- audit log and purge ---
@@ -182,7 +207,7 @@ func (c *Console) auditEntries(r *http.Request, v *view, q string, lp listParams
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	// The purge settings are the administrators' alone: their refusal is
 	// the page's.
-	sched, params, err := jobSchedule(v, "/system/purgeaudit/schedule")
+	sched, params, err := c.jobSchedule(v, system.Purge)
 	if err != nil {
 		return err
 	}
@@ -235,10 +260,11 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) err
 		}
 	}
 	rp := readPage(r, "rpage", 10)
-	var hist []api.GCHistory
-	if resp, err := v.api.get("/system/purgeaudit?"+rp.pageQuery(), &hist); err == nil {
-		t.Runs = runsOf(hist, "/admin/audit/purge")
-		t.RunPager = pagerFor(r, "rpage", rp, resp.total())
+	if offset, err := rp.offset(); err == nil {
+		if hist, total, err := c.svc.System.Runs(r.Context(), v.p, system.Purge, nil, offset, rp.Size); err == nil {
+			t.Runs = runsOf(hist, "/admin/audit/purge")
+			t.RunPager = pagerFor(r, "rpage", rp, total)
+		}
 	}
 	d.Tab = t
 	c.renderAdmin(w, v, "audit", "Audit log", d)
@@ -255,8 +281,18 @@ func (c *Console) purgePost(w http.ResponseWriter, r *http.Request, v *view) err
 	if err != nil {
 		err = &apiError{Status: http.StatusBadRequest, Message: "Keep entries for a whole number of hours."}
 	} else {
-		params := map[string]any{"audit_retention_hour": hours, "include_event_types": strings.Join(f["event_type"], ",")}
-		msg, err = setJobSchedule(v, "/system/purgeaudit/schedule", f, params)
+		types := strings.Join(f["event_type"], ",")
+		msg, err = c.setJobSchedule(v, system.Purge, f, func(create bool, when system.When, dry bool) error {
+			var p audit.PurgeParams
+			if !when.None {
+				var err error
+				if p, err = c.svc.System.PurgeParams(&system.PurgeParameters{AuditRetentionHour: &hours, IncludeEventTypes: &types, DryRun: &dry}); err != nil {
+					return err
+				}
+			}
+			_, err := c.svc.System.SetPurgeSchedule(r.Context(), v.p, create, when, p)
+			return err
+		})
 	}
 	if err != nil {
 		if err := v.fail("purge", err); err != nil {
@@ -273,7 +309,11 @@ func (c *Console) purgePost(w http.ResponseWriter, r *http.Request, v *view) err
 func (c *Console) purgeLog(w http.ResponseWriter, r *http.Request, v *view) error {
 	id := r.PathValue("id")
 	v.Nav = "admin"
-	return c.showLog(w, v, "/system/purgeaudit/"+pathEscape(id)+"/log", logData{
+	text, err := c.runLog(v, system.Purge, "purge_id")
+	if err != nil {
+		return err
+	}
+	return c.renderLog(w, v, text, logData{
 		Crumbs:  []crumb{{"/admin", "Administration"}, {"/admin/audit#purge", "Audit log purge"}},
 		Heading: "Audit log purge " + id + ": log",
 		Back:    crumb{"/admin/audit#purge", "Back to the audit log"},
@@ -291,7 +331,7 @@ type gcTab struct {
 }
 
 func (c *Console) gcPage(w http.ResponseWriter, r *http.Request, v *view) error {
-	sched, params, err := jobSchedule(v, "/system/gc/schedule")
+	sched, params, err := c.jobSchedule(v, system.GC)
 	if err != nil {
 		return err
 	}
@@ -305,16 +345,19 @@ func (c *Console) gcPage(w http.ResponseWriter, r *http.Request, v *view) error 
 		t.DeleteUntagged, t.Workers = v.Form.Get("delete_untagged") == "on", v.Form.Get("workers")
 	}
 	lp := readList(r, 15)
-	var hist []api.GCHistory
-	resp, err := v.api.get("/system/gc?"+lp.pageQuery(), &hist)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
+	}
+	hist, total, err := c.svc.System.Runs(r.Context(), v.p, system.GC, nil, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
 	}
 	t.Runs = runsOf(hist, "/admin/gc")
 	for _, rn := range t.Runs {
 		t.Running = t.Running || rn.JobStatus == "Running" || rn.JobStatus == "Pending"
 	}
-	c.renderAdmin(w, v, "gc", "Garbage collection", adminData{Pager: makePager(r, lp, resp.total()), Tab: t})
+	c.renderAdmin(w, v, "gc", "Garbage collection", adminData{Pager: makePager(r, lp, total), Tab: t})
 	return nil
 }
 
@@ -328,7 +371,12 @@ func (c *Console) gcPost(w http.ResponseWriter, r *http.Request, v *view) error 
 	if err != nil {
 		err = &apiError{Status: http.StatusBadRequest, Message: "Workers must be a whole number from 1 to 5."}
 	} else {
-		msg, err = setJobSchedule(v, "/system/gc/schedule", f, map[string]any{"delete_untagged": f.Get("delete_untagged") == "on", "workers": workers})
+		msg, err = c.setJobSchedule(v, system.GC, f, func(create bool, when system.When, dry bool) error {
+			p := gc.DefaultParams()
+			p.DeleteUntagged, p.Workers, p.DryRun = f.Get("delete_untagged") == "on", workers, dry
+			_, err := c.svc.System.SetGCSchedule(r.Context(), v.p, create, when, p)
+			return err
+		})
 	}
 	if err != nil {
 		if err := v.fail("gc", err); err != nil {
@@ -347,7 +395,11 @@ func (c *Console) stopGC(w http.ResponseWriter, r *http.Request, v *view) error 
 	if !c.confirmed(w, r, v, "Stop garbage collection "+id+"? What it deleted stays deleted.", r.URL.Path, "/admin/gc") {
 		return nil
 	}
-	if _, err := v.api.call(http.MethodPut, "/system/gc/"+pathEscape(id), nil, nil); err != nil {
+	rid, err := runID(r, "gc_id")
+	if err == nil {
+		err = v.write("stop garbage collection", func() error { return c.svc.System.StopRun(r.Context(), v.p, system.GC, rid) })
+	}
+	if err != nil {
 		if err := v.fail("gc-stop", err); err != nil {
 			return err
 		}
@@ -359,7 +411,11 @@ func (c *Console) stopGC(w http.ResponseWriter, r *http.Request, v *view) error 
 func (c *Console) gcLog(w http.ResponseWriter, r *http.Request, v *view) error {
 	id := r.PathValue("id")
 	v.Nav = "admin"
-	return c.showLog(w, v, "/system/gc/"+pathEscape(id)+"/log", logData{
+	text, err := c.runLog(v, system.GC, "gc_id")
+	if err != nil {
+		return err
+	}
+	return c.renderLog(w, v, text, logData{
 		Crumbs:  []crumb{{"/admin", "Administration"}, {"/admin/gc", "Garbage collection"}},
 		Heading: "Garbage collection " + id + ": log",
 		Back:    crumb{"/admin/gc", "Back to garbage collection"},
@@ -376,11 +432,21 @@ type jobsTab struct {
 
 func (c *Console) jobsPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	var t jobsTab
-	if _, err := v.api.get("/jobservice/queues", &t.Queues); err != nil {
-		return err
+	queues, err := c.svc.System.Queues(r.Context(), v.p)
+	if err != nil {
+		return serviceError(err)
 	}
-	v.api.get("/jobservice/pools", &t.Pools)
-	v.api.get("/jobservice/pools/all/workers", &t.Workers)
+	for _, q := range queues {
+		t.Queues = append(t.Queues, api.JobQueueOf(q))
+	}
+	pools, _ := c.svc.System.Pools(v.p)
+	for _, p := range pools {
+		t.Pools = append(t.Pools, api.WorkerPoolOf(p))
+	}
+	workers, _ := c.svc.System.Workers(v.p, "all")
+	for _, wk := range workers {
+		t.Workers = append(t.Workers, api.WorkerOf(wk))
+	}
 	c.renderAdmin(w, v, "jobs", "Job queues", adminData{Tab: t})
 	return nil
 }
@@ -400,7 +466,7 @@ func (c *Console) queueAction(w http.ResponseWriter, r *http.Request, v *view) e
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such queue action."}
 	}
-	if _, err := v.api.call(http.MethodPut, "/jobservice/queues/"+pathEscape(kind), map[string]string{"action": act}, nil); err != nil {
+	if err := v.write("queue action", func() error { return c.svc.System.QueueAction(r.Context(), v.p, kind, act) }); err != nil {
 		if err := v.fail("queues", err); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // The console calls the domain services directly (internal/project,
@@ -56,11 +57,13 @@ func anonymous() *auth.Principal { return &auth.Principal{} }
 
 // write runs call, a write of a domain service named op, and returns its
 // error as the page shows it. In read-only mode it is refused before call,
-// with the API's answer to any write: the console's direct writes pass no
-// API route, so the console refuses them itself (v.Info is this request's
-// /systeminfo, read when the page started).
+// with the API's answer to any write, unless the system service lets op
+// through (system.AllowedReadOnly: changing the configuration): the
+// console's direct writes pass no API route, so the console refuses them
+// itself (v.Info is this request's system info, read when the page
+// started).
 func (v *view) write(op string, call func() error) error {
-	if v.Info.ReadOnly {
+	if v.Info.ReadOnly && !system.AllowedReadOnly(op) {
 		return serviceError(errs.E(errs.Denied, op, errs.ReadOnlyMessage))
 	}
 	return serviceError(call())

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/system"
 )
 
 // Cookies the console itself sets (the session cookies are the API's).
@@ -35,7 +36,7 @@ type view struct {
 	Status       int    // HTTP status to answer with (0: 200)
 	RetryAfter   string // Retry-After to answer with, if any
 	User         *api.UserResp
-	Info         api.GeneralInfo
+	Info         system.Info
 	Banner       string
 	BannerType   string // info, success, warning or danger
 	CSRF         string
@@ -50,15 +51,9 @@ type view struct {
 }
 
 // newView reads the request's session (its principal, for the services),
-// the system info, theme and flash.
+// the system info as the session's caller sees it, theme and flash.
 func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
 	v := &view{c: c, r: r, api: &client{c: c, in: r}, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
-	if _, err := v.api.get("/systeminfo", &v.Info); err != nil {
-		return v, err
-	}
-	if v.Info.BannerMessage != "" {
-		v.Banner, v.BannerType = parseBanner(v.Info.BannerMessage)
-	}
 	if ck, err := r.Cookie(api.SessionCookie); err == nil && ck.Value != "" {
 		p, u, err := c.svc.Sessions.SessionUser(r.Context(), ck.Value)
 		switch {
@@ -76,6 +71,11 @@ func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error)
 		default:
 			return v, err
 		}
+	}
+	// The live configuration: no statement.
+	v.Info = c.svc.System.Info(v.p)
+	if v.Info.BannerMessage != "" {
+		v.Banner, v.BannerType = parseBanner(v.Info.BannerMessage)
 	}
 	if v.User == nil {
 		if ck, err := r.Cookie(preCSRFCookie); err == nil && len(ck.Value) >= 16 {
