@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/gc"
+	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/system"
 )
 
