@@ -31,6 +31,7 @@ import (
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
+	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/user"
@@ -127,6 +128,7 @@ type Server struct {
 	projects *project.Service
 	robots   *robot.Service
 	users    *user.Service
+	sessions *session.Service
 }
 
 // New builds the API server.
@@ -147,9 +149,10 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	if s.arts == nil {
 		s.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: opts.Changed})
 	}
-	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.projects = project.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.robots = robot.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.users = user.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.sessions = session.New(pageCachedSessions{st, s}, a, opts.Settings, opts.SessionTTL, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -213,11 +216,13 @@ type Services struct {
 	Projects *project.Service
 	Robots   *robot.Service
 	Users    *user.Service
+	// Sessions signs browsers in and out and reads their sessions.
+	Sessions *session.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Sessions: s.sessions}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/robot"
+	"github.com/berth-dev/berth/internal/user"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -75,10 +76,8 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, v *view) er
 	if f.Get("password") != f.Get("password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPost, "/users", map[string]string{
-			"username": name, "email": strings.TrimSpace(f.Get("email")),
-			"realname": strings.TrimSpace(f.Get("realname")), "password": f.Get("password"), "comment": f.Get("comment"),
-		}, nil)
+		err = c.addUser(r, v, user.NewUser{Username: name, Password: f.Get("password"), Profile: user.Profile{
+			Email: strings.TrimSpace(f.Get("email")), Realname: strings.TrimSpace(f.Get("realname")), Comment: f.Get("comment")}})
 	}
 	if err != nil {
 		if err := v.fail("create", err); err != nil {

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -10,7 +9,7 @@ import (
 )
 
 // The console calls the domain services directly (internal/project,
-// internal/robot, internal/user) with the principal of the browser's
+// internal/robot, internal/user, internal/session) with the principal of the browser's
 // session, as the API's handlers call them with the principal of their
 // request: the services own every rule and ask auth every permission
 // question, so the console and the API decide the same. What the services
@@ -18,19 +17,11 @@ import (
 // api.Answer). Families without a service still go through the in-process
 // API (apihop.go; docs/architecture.md, "The console's remaining hop").
 
-// Services are what the console calls directly.
+// Services are what the console calls directly. The browser's session is
+// read with Sessions.User (through the page cache the remaining in-process
+// API calls share, so a page reads it once for both).
 type Services struct {
-	// Sessions authenticates the browser's session (the API's
-	// SessionUser, which reads it through the page cache the remaining
-	// in-process API calls share).
-	Sessions Sessions
 	api.Services
-}
-
-// Sessions turns a session cookie's value into its principal and user; an
-// ended session is errs.Unauthenticated.
-type Sessions interface {
-	SessionUser(ctx context.Context, sid string) (*auth.Principal, *api.UserResp, error)
 }
 
 // serviceError is err of a domain service as the page shows it: the
