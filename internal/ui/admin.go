@@ -58,9 +58,8 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *view) err
 		return serviceError(err)
 	}
 	t := usersTab{List: make([]api.UserResp, len(users))}
-	for i, u := range users {
-		t.List[i] = api.UserResp{Email: u.Email, Realname: u.Realname, Comment: u.Comment, UserID: u.ID, Username: u.Username,
-			SysadminFlag: u.SysAdmin, CreationTime: api.Timestamp(u.CreatedAt), UpdateTime: api.Timestamp(u.UpdatedAt)}
+	for i := range users {
+		t.List[i] = api.UserRespOf(&users[i])
 	}
 	if v.User != nil {
 		t.Self = v.User.UserID
