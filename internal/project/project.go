@@ -197,9 +197,10 @@ type Spec struct {
 	RegistryID   *int64
 }
 
-// Create adds a project for p and returns its ID. Its owner, who becomes
-// its first member as project administrator, is p (the first
-// administrator for a system robot, as Harbor does). Under the live
+// Create adds a project for p (anonymous callers are refused) and returns
+// its ID. Its owner, who becomes its first member as project
+// administrator, is p (the first administrator for a system robot, as
+// Harbor does). Under the live
 // settings, project_creation_restriction adminonly leaves creation to
 // callers with the system project:create permission, and a project gets
 // storage_per_project unless such a caller chose its limit.
@@ -208,6 +209,8 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, spec Spec) (int
 	cfg := s.cfg.Get()
 	sysCreate := s.auth.CanSystem(p, rbac.ResProject, rbac.Create)
 	switch {
+	case p.Anonymous():
+		return 0, errs.E(errs.Unauthenticated, op, "authentication required")
 	case p.IsRobot() && (p.Robot.Level != "system" || !sysCreate):
 		return 0, errs.E(errs.Denied, op, "only system robot accounts with the project create permission can create projects")
 	case cfg.ProjectCreationRestriction == "adminonly" && !sysCreate:

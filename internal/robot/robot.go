@@ -229,6 +229,9 @@ type Created struct {
 // may not see is a missing project, named as req names it.
 func (s *Service) Create(ctx context.Context, p *auth.Principal, req Create) (*Created, error) {
 	const op = "create robot"
+	if p.Anonymous() {
+		return nil, errs.E(errs.Unauthenticated, op, "authentication required")
+	}
 	if !nameRe.MatchString(req.Name) {
 		return nil, errs.E(errs.Invalid, op, "robot name %q is not in lower case or contains illegal characters", req.Name)
 	}
