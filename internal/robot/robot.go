@@ -209,6 +209,29 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, level string, pro
 	return s.st.ListRobots(ctx, q, projectID, offset, limit)
 }
 
+// Grant is an entry of a permission list as a form names it: its kind
+// ("system" or "project"), namespace ("/" for system, a project name or
+// "*") and "resource:action" values (values without ':' are dropped).
+type Grant struct {
+	Kind, Namespace string
+	Access          []string
+}
+
+// Grants is the permission list grants name (empty, not nil, for none).
+func Grants(grants ...Grant) []rbac.RobotPermission {
+	out := make([]rbac.RobotPermission, 0, len(grants))
+	for _, g := range grants {
+		var acc []rbac.RobotAccess
+		for _, v := range g.Access {
+			if res, act, ok := strings.Cut(v, ":"); ok {
+				acc = append(acc, rbac.RobotAccess{Resource: rbac.Resource(res), Action: rbac.Action(act)})
+			}
+		}
+		out = append(out, rbac.RobotPermission{Kind: g.Kind, Namespace: g.Namespace, Access: acc})
+	}
+	return out
+}
+
 // Create is a request to create a robot.
 type Create struct {
 	Name, Description, Secret, Level string

@@ -11,9 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
-	"github.com/berth-dev/berth/internal/store"
 )
 
 // Robot accounts, of a project and of the system (robotScope). The secret
@@ -126,8 +124,8 @@ type robotScope struct {
 	list func() error
 	// secret renders the one page that shows a robot's secret.
 	secret func(name, secret string, created bool)
-	// perms is the permission list the create form f asks for.
-	perms func(f url.Values) []rbac.RobotPermission
+	// grants are the permissions the create form f asks for.
+	grants func(f url.Values) []robot.Grant
 }
 
 // projectRobots is the scope of the robots of the project the path names.
@@ -141,8 +139,8 @@ func (c *Console) projectRobots(w http.ResponseWriter, r *http.Request, v *view)
 		back:   pc.Base() + "/robots",
 		list:   func() error { return c.robotsPage(w, r, v) },
 		secret: func(name, secret string, created bool) { c.showSecret(w, v, pc, name, secret, created) },
-		perms: func(f url.Values) []rbac.RobotPermission {
-			return []rbac.RobotPermission{{Kind: "project", Namespace: pc.Project.Name, Access: access(f["perm"])}}
+		grants: func(f url.Values) []robot.Grant {
+			return []robot.Grant{{Kind: "project", Namespace: pc.Project.Name, Access: f["perm"]}}
 		},
 	}, nil
 }
@@ -154,32 +152,21 @@ func (c *Console) systemRobots(w http.ResponseWriter, r *http.Request, v *view) 
 		back:   "/admin/robots",
 		list:   func() error { return c.sysRobotsPage(w, r, v) },
 		secret: func(name, secret string, created bool) { c.showSysSecret(w, v, name, secret, created) },
-		perms: func(f url.Values) []rbac.RobotPermission {
-			perms := []rbac.RobotPermission{}
+		grants: func(f url.Values) []robot.Grant {
+			var grants []robot.Grant
 			if sys := f["system"]; len(sys) > 0 {
-				perms = append(perms, rbac.RobotPermission{Kind: "system", Namespace: "/", Access: access(sys)})
+				grants = append(grants, robot.Grant{Kind: "system", Namespace: "/", Access: sys})
 			}
 			if proj := f["project"]; len(proj) > 0 {
 				for _, ns := range strings.Split(f.Get("projects"), ",") {
 					if ns = strings.TrimSpace(ns); ns != "" {
-						perms = append(perms, rbac.RobotPermission{Kind: "project", Namespace: ns, Access: access(proj)})
+						grants = append(grants, robot.Grant{Kind: "project", Namespace: ns, Access: proj})
 					}
 				}
 			}
-			return perms
+			return grants
 		},
 	}
-}
-
-// access turns "resource:action" values into robot access entries.
-func access(values []string) []rbac.RobotAccess {
-	var out []rbac.RobotAccess
-	for _, p := range values {
-		if res, act, ok := strings.Cut(p, ":"); ok {
-			out = append(out, rbac.RobotAccess{Resource: rbac.Resource(res), Action: rbac.Action(act)})
-		}
-	}
-	return out
 }
 
 func (c *Console) createRobot(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -203,7 +190,7 @@ func (c *Console) newRobot(r *http.Request, v *view, sc *robotScope) error {
 		}
 		return sc.list()
 	}
-	req := robot.Create{Name: strings.TrimSpace(f.Get("name")), Description: f.Get("description"), Level: sc.level, Permissions: sc.perms(f)}
+	req := robot.Create{Name: strings.TrimSpace(f.Get("name")), Description: f.Get("description"), Level: sc.level, Permissions: robot.Grants(sc.grants(f)...)}
 	if d := strings.TrimSpace(f.Get("duration")); d != "" {
 		n, err := strconv.ParseInt(d, 10, 64)
 		if err != nil {
@@ -299,14 +286,16 @@ func (c *Console) actOnRobot(w http.ResponseWriter, r *http.Request, v *view, sc
 		if err != nil {
 			return fail(err)
 		}
-		var rb *store.Robot
-		if err := v.write("update robot", func() (err error) {
-			rb, err = c.svc.Robots.SetDisabled(r.Context(), v.p, rid, disable)
+		if err := v.write("update robot", func() error {
+			rb, err := c.svc.Robots.SetDisabled(r.Context(), v.p, rid, disable)
+			if err == nil {
+				name = rb.Name
+			}
 			return err
 		}); err != nil {
 			return fail(err)
 		}
-		return redirect(w, r, sc.back, rb.Name+" "+r.PathValue("action")+"d.")
+		return redirect(w, r, sc.back, name+" "+r.PathValue("action")+"d.")
 	case "delete":
 		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, sc.back) {
 			return nil
