@@ -26,13 +26,15 @@ type Services struct {
 
 // serviceError is err of a domain service as the page shows it: the
 // status and message the API answers it with. A 5xx stays err itself, so
-// errorPage logs its cause and shows a generic message.
+// errorPage logs its cause and shows a generic message; but a write that
+// found no space left (507) is shown as the API words it, on the page of
+// the form (a sign-in on a full disk, docs/security.md).
 func serviceError(err error) error {
 	if err == nil {
 		return nil
 	}
 	status, code, msg, retry := api.Answer(err)
-	if status >= 500 {
+	if status >= 500 && !errs.Is(err, errs.StorageFull) {
 		return err
 	}
 	ae := &apiError{Status: status, Code: code, Message: msg}
