@@ -10,8 +10,8 @@ import (
 
 // The console calls the domain services directly (internal/project,
 // internal/robot, internal/user, internal/session) with the principal of
-// the browser's session, as the API's handlers call them with the principal of their
-// request: the services own every rule and ask auth every permission
+// the browser's session, as the API's handlers call them with the
+// principal of their request: the services own every rule and ask auth every permission
 // question, so the console and the API decide the same. What the services
 // refuse is shown as the API would answer it (serviceError, through
 // api.Answer). Families without a service still go through the in-process
