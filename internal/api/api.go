@@ -34,6 +34,7 @@ import (
 	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
+	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/system"
@@ -137,6 +138,7 @@ type Server struct {
 	auditLog *audit.Log
 	quotas   *quota.Service
 	system   *system.Service
+	sessions *session.Service
 }
 
 // New builds the API server.
@@ -157,9 +159,10 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	if s.arts == nil {
 		s.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: opts.Changed})
 	}
-	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.projects = project.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.robots = robot.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.users = user.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
+	s.sessions = session.New(pageCachedSessions{st, s}, a, opts.Settings, opts.SessionTTL, opts.Events, opts.Changed)
 	s.webhooks = s.newWebhookPolicies()
 	s.labels = label.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.auditLog = audit.NewLog(st, pageCachedAuth{s})
@@ -234,12 +237,15 @@ type Services struct {
 	AuditLog *audit.Log
 	Quotas   *quota.Service
 	System   *system.Service
+	// Sessions signs browsers in and out and reads their sessions.
+	Sessions *session.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
 	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks,
-		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas, System: s.system}
+		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas, System: s.system,
+		Sessions: s.sessions}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -255,13 +255,11 @@ func projectSpec(req *ProjectReq) project.Spec {
 }
 
 func (s *Server) createProject(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	cfg := s.opts.Settings.Get()
-	pol := project.CreatePolicy{AdminOnly: cfg.ProjectCreationRestriction == "adminonly", StoragePerProject: cfg.StoragePerProject}
 	var req ProjectReq
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	id, err := s.projects.Create(r.Context(), c.Principal, projectSpec(&req), pol)
+	id, err := s.projects.Create(r.Context(), c.Principal, projectSpec(&req))
 	if err != nil {
 		return err
 	}

@@ -172,11 +172,8 @@ func (s *Server) createRobot(w http.ResponseWriter, r *http.Request, c *Caller) 
 	made, err := s.robots.Create(r.Context(), c.Principal, robot.Create{
 		Name: req.Name, Description: req.Description, Secret: req.Secret, Level: req.Level,
 		Disable: req.Disable, Duration: req.Duration, Permissions: req.Permissions,
-	}, s.opts.Settings.Get().RobotTokenDuration)
+	})
 	if err != nil {
-		if req.Level == robotProject && len(req.Permissions) > 0 {
-			err = hideName(err, req.Permissions[0].Namespace)
-		}
 		return err
 	}
 	rb := made.Robot
@@ -214,7 +211,7 @@ func (s *Server) updateRobot(w http.ResponseWriter, r *http.Request, c *Caller) 
 	err = s.robots.Update(r.Context(), c.Principal, id, robot.Update{
 		ID: req.ID, Name: req.Name, Description: req.Description, Secret: req.Secret, Level: req.Level,
 		Disable: req.Disable, Duration: req.Duration, Permissions: req.Permissions,
-	}, s.opts.Settings.Get().RobotTokenDuration)
+	})
 	if err != nil {
 		return err
 	}

@@ -1,19 +1,16 @@
 package api
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/store"
+	"github.com/berth-dev/berth/internal/session"
 )
 
-// sessionStore is what browser sign-in needs from the metadata store.
+// sessionStore is what the session service needs from the metadata store.
 type sessionStore interface {
-	CreateSession(ctx context.Context, s store.Session) error
-	DeleteSession(ctx context.Context, idHash string) error
+	session.Store
 }
 
 // Browser sessions live outside /api/v2.0, where Harbor has them:
@@ -37,23 +34,20 @@ func (s *Server) registerSessionHandlers() {
 	})
 }
 
-// StartSession signs a user in: it creates a session and sets its cookies.
-// It returns the CSRF token.
-func (s *Server) StartSession(w http.ResponseWriter, r *http.Request, p *auth.Principal) (string, error) {
-	id, csrf := auth.RandomSecret(32), auth.RandomSecret(24)
-	ttl := time.Duration(s.opts.Settings.Get().SessionTimeout) * time.Minute
-	if ttl <= 0 {
-		ttl = s.opts.SessionTTL
-	}
-	exp := time.Now().Add(ttl)
-	if err := s.st.CreateSession(r.Context(), store.Session{IDHash: hashSessionID(id), UserID: p.UserID, CSRF: csrf, ExpiresAt: exp.UnixMilli()}); err != nil {
-		return "", err
-	}
+// SetSessionCookies sets the cookies of st, a session started for request
+// r: the session cookie and the CSRF cookie the page's scripts read. The
+// API's /c/login and the console's sign-in both set them here.
+func SetSessionCookies(w http.ResponseWriter, r *http.Request, st *session.Started) {
 	secure := r.TLS != nil
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode, Expires: exp})
-	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: csrf, Path: "/", Secure: secure, SameSite: http.SameSiteStrictMode, Expires: exp})
-	w.Header().Set(CSRFHeader, csrf)
-	return csrf, nil
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: st.ID, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode, Expires: st.ExpiresAt})
+	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: st.CSRF, Path: "/", Secure: secure, SameSite: http.SameSiteStrictMode, Expires: st.ExpiresAt})
+}
+
+// ClearSessionCookies tells the browser to forget its session cookies.
+func ClearSessionCookies(w http.ResponseWriter) {
+	for _, name := range []string{SessionCookie, CSRFCookie} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
+	}
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
@@ -64,49 +58,29 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := checkValues("login", "form field", r.PostForm); err != nil {
 		return err
 	}
-	user, pass := r.PostForm.Get("principal"), r.PostForm.Get("password")
-	if user == "" || pass == "" {
-		return errs.E(errs.Invalid, "login", "principal and password are required")
-	}
-	p, err := s.auth.Login(r.Context(), user, pass, auth.ClientAddr(r))
-	c := &Caller{&auth.Principal{Name: user}}
+	st, err := s.sessions.Login(r.Context(), r.PostForm.Get("principal"), r.PostForm.Get("password"), auth.ClientAddr(r))
 	if err != nil {
-		if errs.Is(err, errs.Unauthenticated) {
-			s.audit(c, 0, "login", "user", user, err)
-		}
 		return err
 	}
-	if p.IsRobot() {
-		return errs.E(errs.Denied, "login", "robot accounts cannot sign in to the console")
-	}
-	if _, err := s.StartSession(w, r, p); err != nil {
-		return err
-	}
-	s.audit(&Caller{p}, 0, "login", "user", user, nil)
+	SetSessionCookies(w, r, st)
+	w.Header().Set(CSRFHeader, st.CSRF)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-// EndSession signs the request's session out and clears its cookies.
-func (s *Server) EndSession(w http.ResponseWriter, r *http.Request) error {
-	if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
-		if err := s.st.DeleteSession(r.Context(), hashSessionID(ck.Value)); err != nil {
-			return err
-		}
-	}
-	for _, name := range []string{SessionCookie, CSRFCookie} {
-		http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
-	}
-	return nil
-}
-
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := s.caller(r); err == nil && !c.Anonymous() {
-		s.audit(c, 0, "logout", "user", c.Name, nil)
+	var p *auth.Principal
+	if c, err := s.caller(r); err == nil {
+		p = c.Principal
 	}
-	if err := s.EndSession(w, r); err != nil {
+	var id string
+	if ck, err := r.Cookie(SessionCookie); err == nil {
+		id = ck.Value
+	}
+	if err := s.sessions.Logout(r.Context(), p, id); err != nil {
 		return err
 	}
+	ClearSessionCookies(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/berth-dev/berth/internal/auth"
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -69,23 +68,16 @@ func (s *Server) sessionUser(ctx context.Context, idHash string, write bool) (*s
 	return sess, u, err
 }
 
-// SessionUser is the principal of the browser session whose cookie value
-// is sid and its user as Harbor shows it (UserResp), read with
-// auth.SessionPrincipalOf through ctx's page cache: the web console
-// authenticates its browser session with it while some of its pages still
-// call the API in-process, so the page reads the session once for both.
-// An ended session is errs.Unauthenticated.
-func (s *Server) SessionUser(ctx context.Context, sid string) (*auth.Principal, *UserResp, error) {
-	if sid == "" {
-		_, _, err := auth.SessionPrincipalOf(nil, nil, errs.E(errs.NotFound, "session", "no session"))
-		return nil, nil, err
-	}
-	p, u, err := auth.SessionPrincipalOf(s.sessionUser(ctx, hashSessionID(sid), false))
-	if err != nil {
-		return nil, nil, err
-	}
-	ur := userResp(u)
-	return p, &ur, nil
+// pageCachedSessions is the API's store as the session service sees it:
+// a session is read through the page cache, so a console page that still
+// calls the API in-process reads its session once for both.
+type pageCachedSessions struct {
+	Store
+	s *Server
+}
+
+func (c pageCachedSessions) SessionUser(ctx context.Context, idHash string) (*store.Session, *store.User, error) {
+	return c.s.sessionUser(ctx, idHash, false)
 }
 
 // clearPageCache empties the projects and permissions of ctx's page cache.

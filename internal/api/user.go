@@ -50,7 +50,8 @@ type UserResp struct {
 	UpdateTime      string `json:"update_time"`
 }
 
-func userResp(u *store.User) UserResp {
+// UserRespOf is u as Harbor shows a user.
+func UserRespOf(u *store.User) UserResp {
 	return UserResp{
 		Email: u.Email, Realname: u.Realname, Comment: u.Comment, UserID: u.ID, Username: u.Username,
 		SysadminFlag: u.SysAdmin, CreationTime: Timestamp(u.CreatedAt), UpdateTime: Timestamp(u.UpdatedAt),
@@ -124,7 +125,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *Caller) er
 	}
 	out := make([]UserResp, len(users))
 	for i := range users {
-		out[i] = userResp(&users[i])
+		out[i] = UserRespOf(&users[i])
 	}
 	setPageHeaders(w, r, p, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -133,9 +134,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, c *Caller) er
 // createUser adds a local user: administrators (and system robots with
 // user:create) always, anyone else only while self-registration is on.
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	cfg := s.opts.Settings.Get()
-	reg := user.Registration{AuthMode: cfg.AuthMode, SelfRegistration: cfg.SelfRegistration}
-	if err := s.users.MayCreate(c.Principal, reg); err != nil {
+	if err := s.users.MayCreate(c.Principal); err != nil {
 		return err // before reading the body, as Harbor
 	}
 	var req userCreationReq
@@ -143,7 +142,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, c *Caller) e
 		return err
 	}
 	id, err := s.users.Create(r.Context(), c.Principal, user.NewUser{Username: req.Username, Password: req.Password,
-		Profile: user.Profile{Email: req.Email, Realname: req.Realname, Comment: req.Comment}}, reg)
+		Profile: user.Profile{Email: req.Email, Realname: req.Realname, Comment: req.Comment}})
 	if err != nil {
 		return err
 	}
@@ -163,7 +162,7 @@ func (s *Server) getCurrentUser(w http.ResponseWriter, r *http.Request, c *Calle
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, userResp(u))
+	return writeJSON(w, http.StatusOK, UserRespOf(u))
 }
 
 // searchUsers finds users by a part of their name; any signed-in caller
@@ -194,7 +193,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *Caller) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, userResp(u))
+	return writeJSON(w, http.StatusOK, UserRespOf(u))
 }
 
 func (s *Server) updateUserProfile(w http.ResponseWriter, r *http.Request, c *Caller) error {

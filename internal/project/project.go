@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -53,6 +54,11 @@ type Auth interface {
 	CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool
 }
 
+// Settings is the live system configuration (settings.Source): its
+// project_creation_restriction and storage_per_project apply to new
+// projects.
+type Settings interface{ Get() settings.Config }
+
 // Publisher takes the events of the service's changes.
 type Publisher interface{ Publish(event.Event) }
 
@@ -60,15 +66,17 @@ type Publisher interface{ Publish(event.Event) }
 type Service struct {
 	st      Store
 	auth    Auth
+	cfg     Settings
 	events  Publisher
 	changed func()
 }
 
-// New returns a service over st that asks a what callers may do, publishes
-// its changes on events and calls changed (if set) after every write, so
-// that caches elsewhere drop what they hold.
-func New(st Store, a Auth, events Publisher, changed func()) *Service {
-	return &Service{st: st, auth: a, events: events, changed: changed}
+// New returns a service over st that asks a what callers may do, reads
+// the settings it obeys from cfg when it acts, publishes its changes on
+// events and calls changed (if set) after every write, so that caches
+// elsewhere drop what they hold.
+func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Service {
+	return &Service{st: st, auth: a, cfg: cfg, events: events, changed: changed}
 }
 
 // Require checks that p may do act on res in project (auth.Decide).
@@ -189,24 +197,23 @@ type Spec struct {
 	RegistryID   *int64
 }
 
-// CreatePolicy is the system configuration that applies to new projects.
-type CreatePolicy struct {
-	// AdminOnly: only callers with the system project:create permission create projects.
-	AdminOnly bool
-	// StoragePerProject is the default storage limit (bytes, -1 unlimited).
-	StoragePerProject int64
-}
-
-// Create adds a project for p and returns its ID. Its owner, who becomes
-// its first member as project administrator, is p (the first
-// administrator for a system robot, as Harbor does).
-func (s *Service) Create(ctx context.Context, p *auth.Principal, spec Spec, pol CreatePolicy) (int64, error) {
+// Create adds a project for p (anonymous callers are refused) and returns
+// its ID. Its owner, who becomes its first member as project
+// administrator, is p (the first administrator for a system robot, as
+// Harbor does). Under the live
+// settings, project_creation_restriction adminonly leaves creation to
+// callers with the system project:create permission, and a project gets
+// storage_per_project unless such a caller chose its limit.
+func (s *Service) Create(ctx context.Context, p *auth.Principal, spec Spec) (int64, error) {
 	const op = "create project"
+	cfg := s.cfg.Get()
 	sysCreate := s.auth.CanSystem(p, rbac.ResProject, rbac.Create)
 	switch {
+	case p.Anonymous():
+		return 0, errs.E(errs.Unauthenticated, op, "authentication required")
 	case p.IsRobot() && (p.Robot.Level != "system" || !sysCreate):
 		return 0, errs.E(errs.Denied, op, "only system robot accounts with the project create permission can create projects")
-	case pol.AdminOnly && !sysCreate:
+	case cfg.ProjectCreationRestriction == "adminonly" && !sysCreate:
 		return 0, errs.E(errs.Denied, op, "Only system admin can create project")
 	}
 	if err := ValidateName(spec.Name); err != nil {
@@ -215,7 +222,7 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, spec Spec, pol 
 	if spec.RegistryID != nil {
 		return 0, errs.E(errs.Invalid, op, "proxy cache projects (registry_id) are not supported")
 	}
-	limit := pol.StoragePerProject
+	limit := cfg.StoragePerProject
 	if spec.StorageLimit != nil {
 		switch v := *spec.StorageLimit; {
 		case v < -1:

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -51,6 +52,10 @@ type Auth interface {
 	ForgetCredentials()
 }
 
+// Settings is the live system configuration (settings.Source): its
+// robot_token_duration is the duration of a robot that asks for none.
+type Settings interface{ Get() settings.Config }
+
 // Publisher takes the events of the service's changes.
 type Publisher interface{ Publish(event.Event) }
 
@@ -58,13 +63,14 @@ type Publisher interface{ Publish(event.Event) }
 type Service struct {
 	st      Store
 	auth    Auth
+	cfg     Settings
 	events  Publisher
 	changed func()
 }
 
-// New returns a robot service (see project.New for changed).
-func New(st Store, a Auth, events Publisher, changed func()) *Service {
-	return &Service{st: st, auth: a, events: events, changed: changed}
+// New returns a robot service (see project.New for cfg and changed).
+func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Service {
+	return &Service{st: st, auth: a, cfg: cfg, events: events, changed: changed}
 }
 
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resource string, err error) {
@@ -203,6 +209,29 @@ func (s *Service) List(ctx context.Context, p *auth.Principal, level string, pro
 	return s.st.ListRobots(ctx, q, projectID, offset, limit)
 }
 
+// Grant is an entry of a permission list as a form names it: its kind
+// ("system" or "project"), namespace ("/" for system, a project name or
+// "*") and "resource:action" values (values without ':' are dropped).
+type Grant struct {
+	Kind, Namespace string
+	Access          []string
+}
+
+// Grants is the permission list grants name (empty, not nil, for none).
+func Grants(grants ...Grant) []rbac.RobotPermission {
+	out := make([]rbac.RobotPermission, 0, len(grants))
+	for _, g := range grants {
+		var acc []rbac.RobotAccess
+		for _, v := range g.Access {
+			if res, act, ok := strings.Cut(v, ":"); ok {
+				acc = append(acc, rbac.RobotAccess{Resource: rbac.Resource(res), Action: rbac.Action(act)})
+			}
+		}
+		out = append(out, rbac.RobotPermission{Kind: g.Kind, Namespace: g.Namespace, Access: acc})
+	}
+	return out
+}
+
 // Create is a request to create a robot.
 type Create struct {
 	Name, Description, Secret, Level string
@@ -218,16 +247,21 @@ type Created struct {
 }
 
 // Create adds a robot for p and returns it with its secret: chosen, or
-// generated when req has none. defaultDays is the configured duration.
-func (s *Service) Create(ctx context.Context, p *auth.Principal, req Create, defaultDays int) (*Created, error) {
+// generated when req has none. A robot without a duration gets the
+// configured robot_token_duration. The project of a project robot that p
+// may not see is a missing project, named as req names it.
+func (s *Service) Create(ctx context.Context, p *auth.Principal, req Create) (*Created, error) {
 	const op = "create robot"
+	if p.Anonymous() {
+		return nil, errs.E(errs.Unauthenticated, op, "authentication required")
+	}
 	if !nameRe.MatchString(req.Name) {
 		return nil, errs.E(errs.Invalid, op, "robot name %q is not in lower case or contains illegal characters", req.Name)
 	}
 	if len(req.Description) > maxDescription {
 		return nil, errs.E(errs.Invalid, op, "description is longer than %d bytes", maxDescription)
 	}
-	days, expiresAt, err := duration(req.Duration, defaultDays, time.Now())
+	days, expiresAt, err := duration(req.Duration, s.cfg.Get().RobotTokenDuration, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -244,12 +278,16 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, req Create, def
 	if req.Level == Project {
 		ns := req.Permissions[0].Namespace
 		if project, err = s.st.ProjectByName(ctx, ns); errs.Is(err, errs.NotFound) {
-			return nil, errs.E(errs.NotFound, "get project", "project %s not found", ns)
+			return nil, projectNotFound(ns)
 		} else if err != nil {
 			return nil, err
 		}
 	}
 	if err := s.require(ctx, p, req.Level, project, rbac.Create); err != nil {
+		var h *auth.HiddenProject
+		if errors.As(err, &h) {
+			return nil, projectNotFound(req.Permissions[0].Namespace)
+		}
 		return nil, err
 	}
 	if req.Level == System {
@@ -300,6 +338,12 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, req Create, def
 	return &Created{Robot: stored, Secret: secret}, nil
 }
 
+// projectNotFound is the one answer for a project named name that does not
+// exist or that the caller may not see.
+func projectNotFound(name string) error {
+	return errs.E(errs.NotFound, "get project", "project %s not found", name)
+}
+
 // load reads robot id and checks that p may do act on it. The project is
 // nil for system robots. A robot of a project p may not see is a missing
 // robot.
@@ -348,8 +392,9 @@ type Update struct {
 }
 
 // Update changes robot id for p (robot:update): its description,
-// duration, state and permissions.
-func (s *Service) Update(ctx context.Context, p *auth.Principal, id int64, req Update, defaultDays int) error {
+// duration, state and permissions. A changed duration of 0 is the
+// configured robot_token_duration.
+func (s *Service) Update(ctx context.Context, p *auth.Principal, id int64, req Update) error {
 	const op = "update robot"
 	rb, project, err := s.load(ctx, p, id, rbac.Update)
 	if err != nil {
@@ -375,7 +420,7 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, id int64, req U
 	}
 	days, expiresAt := rb.Duration, rb.ExpiresAt
 	if req.Duration != nil && *req.Duration != rb.Duration {
-		if days, expiresAt, err = duration(req.Duration, defaultDays, time.UnixMilli(rb.CreatedAt)); err != nil {
+		if days, expiresAt, err = duration(req.Duration, s.cfg.Get().RobotTokenDuration, time.UnixMilli(rb.CreatedAt)); err != nil {
 			return err
 		}
 	}
@@ -399,6 +444,24 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, id int64, req U
 	s.auth.ForgetCredentials()
 	s.record(p, rb.ProjectID, "update", rb.Name, err)
 	return err
+}
+
+// SetDisabled disables or enables robot id for p and returns the robot as
+// it was read: an Update of the robot as Get shows it with only its state
+// changed, so p needs robot:read and robot:update, and every rule of
+// Update applies (a client of the API does the same with GET and PUT).
+func (s *Service) SetDisabled(ctx context.Context, p *auth.Principal, id int64, disable bool) (*store.Robot, error) {
+	rb, err := s.Get(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	perms, err := Permissions(rb)
+	if err != nil {
+		return nil, err
+	}
+	days := rb.Duration
+	return rb, s.Update(ctx, p, id, Update{ID: rb.ID, Name: rb.Name, Description: rb.Description, Level: rb.Level,
+		Disable: disable, Duration: &days, Permissions: perms})
 }
 
 // RefreshSecret gives robot id a new secret for p (robot:update): secret

@@ -4,6 +4,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/user"
 )
 
 // Sign in, sign out, self-registration, own account, theme.
@@ -26,11 +30,9 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, v *view) err
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request, v *view) error {
 	principal := strings.TrimSpace(r.PostForm.Get("principal"))
-	resp, err := v.api.session(http.MethodPost, "/c/login", url.Values{
-		"principal": {principal}, "password": {r.PostForm.Get("password")},
-	})
+	st, err := c.svc.Sessions.Login(r.Context(), principal, r.PostForm.Get("password"), auth.ClientAddr(r))
 	if err != nil {
-		if err := v.fail("login", err); err != nil {
+		if err := v.fail("login", serviceError(err)); err != nil {
 			return err
 		}
 		v.Title = "Sign in"
@@ -38,22 +40,23 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, v *view) error {
 		c.render(w, v, "login")
 		return nil
 	}
-	for _, ck := range resp.Header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", ck)
-	}
+	api.SetSessionCookies(w, r, st)
 	http.SetCookie(w, &http.Cookie{Name: preCSRFCookie, Value: "", Path: "/", MaxAge: -1})
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 	return nil
 }
 
+// logout ends the browser's session, if it has one that has not ended,
+// and forgets its cookies.
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *view) error {
-	resp, err := v.api.session(http.MethodGet, "/c/log_out", nil)
-	if err != nil {
-		return err
+	var id string
+	if ck, err := r.Cookie(api.SessionCookie); err == nil && v.User != nil {
+		id = ck.Value
 	}
-	for _, ck := range resp.Header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", ck)
+	if err := c.svc.Sessions.Logout(r.Context(), v.p, id); err != nil {
+		return serviceError(err)
 	}
+	api.ClearSessionCookies(w)
 	return redirect(w, r, "/login", "You are signed out.")
 }
 
@@ -75,10 +78,8 @@ func (c *Console) register(w http.ResponseWriter, r *http.Request, v *view) erro
 	if f.Get("password") != f.Get("password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPost, "/users", map[string]string{
-			"username": strings.TrimSpace(f.Get("username")), "email": strings.TrimSpace(f.Get("email")),
-			"realname": strings.TrimSpace(f.Get("realname")), "password": f.Get("password"), "comment": "",
-		}, nil)
+		err = c.addUser(r, v, user.NewUser{Username: strings.TrimSpace(f.Get("username")), Password: f.Get("password"),
+			Profile: user.Profile{Email: strings.TrimSpace(f.Get("email")), Realname: strings.TrimSpace(f.Get("realname"))}})
 	}
 	if err != nil {
 		if err := v.fail("register", err); err != nil {
@@ -89,6 +90,15 @@ func (c *Console) register(w http.ResponseWriter, r *http.Request, v *view) erro
 		return nil
 	}
 	return redirect(w, r, "/login", "Your account is ready: sign in.")
+}
+
+// addUser creates u for the caller (user.Service.Create decides who may:
+// administrators, anyone while self-registration is on).
+func (c *Console) addUser(r *http.Request, v *view, u user.NewUser) error {
+	return v.write("create user", func() error {
+		_, err := c.svc.Users.Create(r.Context(), v.p, u)
+		return err
+	})
 }
 
 func (c *Console) accountPage(w http.ResponseWriter, r *http.Request, v *view) error {

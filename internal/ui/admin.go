@@ -13,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/system"
+	"github.com/berth-dev/berth/internal/user"
 )
 
 // Administration: users, system robot accounts, system labels and the
@@ -59,9 +60,8 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *view) err
 		return serviceError(err)
 	}
 	t := usersTab{List: make([]api.UserResp, len(users))}
-	for i, u := range users {
-		t.List[i] = api.UserResp{Email: u.Email, Realname: u.Realname, Comment: u.Comment, UserID: u.ID, Username: u.Username,
-			SysadminFlag: u.SysAdmin, CreationTime: api.Timestamp(u.CreatedAt), UpdateTime: api.Timestamp(u.UpdatedAt)}
+	for i := range users {
+		t.List[i] = api.UserRespOf(&users[i])
 	}
 	if v.User != nil {
 		t.Self = v.User.UserID
@@ -77,10 +77,8 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, v *view) er
 	if f.Get("password") != f.Get("password2") {
 		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
-		_, err = v.api.call(http.MethodPost, "/users", map[string]string{
-			"username": name, "email": strings.TrimSpace(f.Get("email")),
-			"realname": strings.TrimSpace(f.Get("realname")), "password": f.Get("password"), "comment": f.Get("comment"),
-		}, nil)
+		err = c.addUser(r, v, user.NewUser{Username: name, Password: f.Get("password"), Profile: user.Profile{
+			Email: strings.TrimSpace(f.Get("email")), Realname: strings.TrimSpace(f.Get("realname")), Comment: f.Get("comment")}})
 	}
 	if err != nil {
 		if err := v.fail("create", err); err != nil {
@@ -219,121 +217,6 @@ func (c *Console) sysRobotsPage(w http.ResponseWriter, r *http.Request, v *view)
 	}
 	c.renderAdmin(w, v, "robots", "System robot accounts", adminData{Pager: makePager(r, lp, total), Tab: t})
 	return nil
-}
-
-// access turns "resource:action" values into robot access entries.
-func access(values []string) []map[string]string {
-	out := []map[string]string{}
-	for _, p := range values {
-		if res, act, ok := strings.Cut(p, ":"); ok {
-			out = append(out, map[string]string{"resource": res, "action": act})
-		}
-	}
-	return out
-}
-
-func (c *Console) createSysRobot(w http.ResponseWriter, r *http.Request, v *view) error {
-	f := r.PostForm
-	var perms []map[string]any
-	if sys := f["system"]; len(sys) > 0 {
-		perms = append(perms, map[string]any{"kind": "system", "namespace": "/", "access": access(sys)})
-	}
-	if proj := f["project"]; len(proj) > 0 {
-		for _, ns := range strings.Split(f.Get("projects"), ",") {
-			if ns = strings.TrimSpace(ns); ns != "" {
-				perms = append(perms, map[string]any{"kind": "project", "namespace": ns, "access": access(proj)})
-			}
-		}
-	}
-	if perms == nil {
-		perms = []map[string]any{}
-	}
-	body := map[string]any{"name": strings.TrimSpace(f.Get("name")), "description": f.Get("description"), "level": "system", "permissions": perms}
-	fail := func(err error) error {
-		if err := v.fail("create", err); err != nil {
-			return err
-		}
-		return c.sysRobotsPage(w, r, v)
-	}
-	if d := strings.TrimSpace(f.Get("duration")); d != "" {
-		n, err := strconv.ParseInt(d, 10, 64)
-		if err != nil {
-			return fail(&apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
-		}
-		body["duration"] = n
-	}
-	var created api.RobotCreated
-	if _, err := v.api.call(http.MethodPost, "/robots", body, &created); err != nil {
-		return fail(err)
-	}
-	c.showSysSecret(w, v, created.Name, created.Secret, true)
-	return nil
-}
-
-func (c *Console) showSysSecret(w http.ResponseWriter, v *view, name, secret string, created bool) {
-	v.Title = "Robot secret · Administration"
-	v.Nav = "admin"
-	c.renderSecret(w, v, secretData{Name: name, Secret: secret, Created: created, Host: v.Host(),
-		Crumbs: []crumb{{"/admin", "Administration"}, {"/admin/robots", "Robot accounts"}},
-		Back:   crumb{"/admin/robots", "Back to robot accounts"}})
-}
-
-func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view) error {
-	id := pathEscape(r.PathValue("id"))
-	name := r.PostForm.Get("name")
-	const back = "/admin/robots"
-	fail := func(err error) error {
-		if err := v.fail("robot", err); err != nil {
-			return err
-		}
-		return c.sysRobotsPage(w, r, v)
-	}
-	switch r.PathValue("action") {
-	case "refresh":
-		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
-			return nil
-		}
-		rid, err := robotID(r)
-		if err != nil {
-			return err
-		}
-		var sec string
-		if err := v.write("update robot", func() (err error) {
-			sec, err = c.svc.Robots.RefreshSecret(r.Context(), v.p, rid, "")
-			return err
-		}); err != nil {
-			return fail(err)
-		}
-		c.showSysSecret(w, v, name, sec, false)
-		return nil
-	case "disable", "enable":
-		disable := r.PathValue("action") == "disable"
-		if disable && !c.confirmed(w, r, v, "Disable "+name+"? Clients using it stop working until it is enabled again.", r.URL.Path, back) {
-			return nil
-		}
-		var rb api.Robot
-		if _, err := v.api.get("/robots/"+id, &rb); err != nil {
-			return fail(err)
-		}
-		rb.Disable = disable
-		if _, err := v.api.call(http.MethodPut, "/robots/"+id, rb, nil); err != nil {
-			return fail(err)
-		}
-		return redirect(w, r, back, rb.Name+" "+r.PathValue("action")+"d.")
-	case "delete":
-		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
-			return nil
-		}
-		rid, err := robotID(r)
-		if err != nil {
-			return err
-		}
-		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
-			return fail(err)
-		}
-		return redirect(w, r, back, name+" deleted.")
-	}
-	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
 }
 
 // --- system labels ---

@@ -168,23 +168,6 @@ func (cl *client) get(path string, out any) (*response, error) {
 	return cl.call(http.MethodGet, path, nil, out)
 }
 
-// session posts a form to one of the browser session endpoints (/c/login)
-// or gets one (/c/log_out) and returns the answer with its Set-Cookie headers.
-func (cl *client) session(method, path string, form url.Values) (*response, error) {
-	var rd io.Reader
-	if form != nil {
-		rd = strings.NewReader(form.Encode())
-	}
-	req, err := cl.request(cl.in.Context(), method, path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	return serve(cl.c.api, req)
-}
-
 // registryGet reads a manifest or blob of repository repo from the /v2 API
 // in-process, with a pull-scoped bearer token the token service issues for
 // the signed-in user (so the registry applies the same permissions as to

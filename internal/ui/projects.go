@@ -97,13 +97,16 @@ func (c *Console) projectsPage(w http.ResponseWriter, r *http.Request, v *view) 
 func (c *Console) createProject(w http.ResponseWriter, r *http.Request, v *view) error {
 	f := r.PostForm
 	name := strings.TrimSpace(f.Get("name"))
-	body := map[string]any{"project_name": name, "metadata": map[string]string{"public": strconv.FormatBool(f.Get("public") == "on")}}
+	spec := project.Spec{Name: name, Metadata: map[string]string{"public": strconv.FormatBool(f.Get("public") == "on")}}
 	limit, err := readSize(f.Get("quota"), f.Get("quota_unit"))
 	if err == nil && limit != 0 {
-		body["storage_limit"] = limit
+		spec.StorageLimit = &limit
 	}
 	if err == nil {
-		_, err = v.api.call(http.MethodPost, "/projects", body, nil)
+		err = v.write("create project", func() error {
+			_, err := c.svc.Projects.Create(r.Context(), v.p, spec)
+			return err
+		})
 	}
 	if err != nil {
 		if err := v.fail("create", err); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,9 +14,9 @@ import (
 	"github.com/berth-dev/berth/internal/robot"
 )
 
-// Project robot accounts. The secret is in the answer of the create and
-// refresh calls only; the console shows it in the page that answers that
-// POST and keeps it nowhere.
+// Robot accounts, of a project and of the system (robotScope). The secret
+// is in the answer of the create and refresh calls only; the console shows
+// it in the page that answers that POST and keeps it nowhere.
 
 // permOption is one permission a robot can be given.
 type permOption struct {
@@ -113,52 +114,117 @@ func (c *Console) permOptions(v *view) (common, more []permOption) {
 	return common, more
 }
 
-func (c *Console) createRobot(w http.ResponseWriter, r *http.Request, v *view) error {
+// robotScope is where robot accounts are managed: a project's robots tab
+// or the system robot accounts of the administration. One implementation
+// creates, refreshes, disables, enables and deletes the robots of both.
+type robotScope struct {
+	level string
+	back  string // the list page
+	// list renders the list page again, after a failed post.
+	list func() error
+	// secret renders the one page that shows a robot's secret.
+	secret func(name, secret string, created bool)
+	// grants are the permissions the create form f asks for.
+	grants func(f url.Values) []robot.Grant
+}
+
+// projectRobots is the scope of the robots of the project the path names.
+func (c *Console) projectRobots(w http.ResponseWriter, r *http.Request, v *view) (*robotScope, error) {
 	pc, err := c.loadProject(r, v, "robots")
+	if err != nil {
+		return nil, err
+	}
+	return &robotScope{
+		level:  robot.Project,
+		back:   pc.Base() + "/robots",
+		list:   func() error { return c.robotsPage(w, r, v) },
+		secret: func(name, secret string, created bool) { c.showSecret(w, v, pc, name, secret, created) },
+		grants: func(f url.Values) []robot.Grant {
+			return []robot.Grant{{Kind: "project", Namespace: pc.Project.Name, Access: f["perm"]}}
+		},
+	}, nil
+}
+
+// systemRobots is the scope of the system robot accounts.
+func (c *Console) systemRobots(w http.ResponseWriter, r *http.Request, v *view) *robotScope {
+	return &robotScope{
+		level:  robot.System,
+		back:   "/admin/robots",
+		list:   func() error { return c.sysRobotsPage(w, r, v) },
+		secret: func(name, secret string, created bool) { c.showSysSecret(w, v, name, secret, created) },
+		grants: func(f url.Values) []robot.Grant {
+			var grants []robot.Grant
+			if sys := f["system"]; len(sys) > 0 {
+				grants = append(grants, robot.Grant{Kind: "system", Namespace: "/", Access: sys})
+			}
+			if proj := f["project"]; len(proj) > 0 {
+				for _, ns := range strings.Split(f.Get("projects"), ",") {
+					if ns = strings.TrimSpace(ns); ns != "" {
+						grants = append(grants, robot.Grant{Kind: "project", Namespace: ns, Access: proj})
+					}
+				}
+			}
+			return grants
+		},
+	}
+}
+
+func (c *Console) createRobot(w http.ResponseWriter, r *http.Request, v *view) error {
+	sc, err := c.projectRobots(w, r, v)
 	if err != nil {
 		return err
 	}
+	return c.newRobot(r, v, sc)
+}
+
+func (c *Console) createSysRobot(w http.ResponseWriter, r *http.Request, v *view) error {
+	return c.newRobot(r, v, c.systemRobots(w, r, v))
+}
+
+// newRobot creates the robot the form asks for in sc and shows its secret.
+func (c *Console) newRobot(r *http.Request, v *view, sc *robotScope) error {
 	f := r.PostForm
-	var access []map[string]string
-	for _, p := range f["perm"] {
-		res, act, ok := strings.Cut(p, ":")
-		if ok {
-			access = append(access, map[string]string{"resource": res, "action": act})
+	fail := func(err error) error {
+		if err := v.fail("create", err); err != nil {
+			return err
 		}
+		return sc.list()
 	}
-	body := map[string]any{
-		"name": strings.TrimSpace(f.Get("name")), "description": f.Get("description"), "level": "project",
-		"permissions": []map[string]any{{"kind": "project", "namespace": pc.Project.Name, "access": access}},
-	}
+	req := robot.Create{Name: strings.TrimSpace(f.Get("name")), Description: f.Get("description"), Level: sc.level, Permissions: robot.Grants(sc.grants(f)...)}
 	if d := strings.TrimSpace(f.Get("duration")); d != "" {
 		n, err := strconv.ParseInt(d, 10, 64)
 		if err != nil {
-			return c.robotFail(w, r, v, &apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
+			return fail(&apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
 		}
-		body["duration"] = n
+		req.Duration = &n
 	}
-	var created api.RobotCreated
-	if _, err := v.api.call(http.MethodPost, "/robots", body, &created); err != nil {
-		return c.robotFail(w, r, v, err)
+	var made *robot.Created
+	if err := v.write("create robot", func() (err error) {
+		made, err = c.svc.Robots.Create(r.Context(), v.p, req)
+		return err
+	}); err != nil {
+		return fail(err)
 	}
-	c.showSecret(w, v, pc, created.Name, created.Secret, true)
+	sc.secret(made.Robot.Name, made.Secret, true)
 	return nil
 }
 
-func (c *Console) robotFail(w http.ResponseWriter, r *http.Request, v *view, err error) error {
-	if err := v.fail("create", err); err != nil {
-		return err
-	}
-	return c.robotsPage(w, r, v)
-}
-
-// showSecret renders the one page that shows a robot's secret.
+// showSecret renders the one page that shows a project robot's secret.
 func (c *Console) showSecret(w http.ResponseWriter, v *view, pc *projectCtx, name, secret string, created bool) {
 	v.Title = "Robot secret · " + pc.Project.Name
 	v.Nav = "projects"
 	c.renderSecret(w, v, secretData{Name: name, Secret: secret, Created: created, Host: pc.Host,
 		Crumbs: []crumb{{"/projects", "Projects"}, {pc.Base() + "/robots", pc.Project.Name}},
 		Back:   crumb{pc.Base() + "/robots", "Back to robot accounts"}})
+}
+
+// showSysSecret renders the one page that shows a system robot's secret.
+func (c *Console) showSysSecret(w http.ResponseWriter, v *view, name, secret string, created bool) {
+	v.Title = "Robot secret · Administration"
+	v.Nav = "admin"
+	c.renderSecret(w, v, secretData{Name: name, Secret: secret, Created: created, Host: v.Host(),
+		Crumbs: []crumb{{"/admin", "Administration"}, {"/admin/robots", "Robot accounts"}},
+		Back:   crumb{"/admin/robots", "Back to robot accounts"}})
 }
 
 // renderSecret renders the one page that shows a robot's secret, project
@@ -172,22 +238,30 @@ func (c *Console) renderSecret(w http.ResponseWriter, v *view, d secretData) {
 }
 
 func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) error {
-	pc, err := c.loadProject(r, v, "robots")
+	sc, err := c.projectRobots(w, r, v)
 	if err != nil {
 		return err
 	}
-	id := pathEscape(r.PathValue("id"))
+	return c.actOnRobot(w, r, v, sc)
+}
+
+func (c *Console) sysRobotAction(w http.ResponseWriter, r *http.Request, v *view) error {
+	return c.actOnRobot(w, r, v, c.systemRobots(w, r, v))
+}
+
+// actOnRobot refreshes the secret of, disables, enables or deletes the
+// robot of sc the path names.
+func (c *Console) actOnRobot(w http.ResponseWriter, r *http.Request, v *view, sc *robotScope) error {
 	name := r.PostForm.Get("name")
-	back := pc.Base() + "/robots"
 	fail := func(err error) error {
 		if err := v.fail("robot", err); err != nil {
 			return err
 		}
-		return c.robotsPage(w, r, v)
+		return sc.list()
 	}
 	switch r.PathValue("action") {
 	case "refresh":
-		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, back) {
+		if !c.confirmed(w, r, v, "Refresh the secret of "+name+"? The current secret stops working at once.", r.URL.Path, sc.back) {
 			return nil
 		}
 		rid, err := robotID(r)
@@ -201,28 +275,29 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		}); err != nil {
 			return fail(err)
 		}
-		c.showSecret(w, v, pc, name, sec, false)
+		sc.secret(name, sec, false)
 		return nil
 	case "disable", "enable":
 		disable := r.PathValue("action") == "disable"
-		if disable && !c.confirmed(w, r, v, "Disable "+name+"? Clients using it stop working until it is enabled again.", r.URL.Path, back) {
+		if disable && !c.confirmed(w, r, v, "Disable "+name+"? Clients using it stop working until it is enabled again.", r.URL.Path, sc.back) {
 			return nil
 		}
-		var rb api.Robot
-		if _, err := v.api.get("/robots/"+id, &rb); err != nil {
+		rid, err := robotID(r)
+		if err != nil {
 			return fail(err)
 		}
-		rb.Disable = disable
-		if _, err := v.api.call(http.MethodPut, "/robots/"+id, rb, nil); err != nil {
+		if err := v.write("update robot", func() error {
+			rb, err := c.svc.Robots.SetDisabled(r.Context(), v.p, rid, disable)
+			if err == nil {
+				name = rb.Name
+			}
+			return err
+		}); err != nil {
 			return fail(err)
 		}
-		word := "enabled"
-		if disable {
-			word = "disabled"
-		}
-		return redirect(w, r, back, rb.Name+" "+word+".")
+		return redirect(w, r, sc.back, name+" "+r.PathValue("action")+"d.")
 	case "delete":
-		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, back) {
+		if !c.confirmed(w, r, v, "Delete robot account "+name+"? Clients using it stop working.", r.URL.Path, sc.back) {
 			return nil
 		}
 		rid, err := robotID(r)
@@ -232,7 +307,7 @@ func (c *Console) robotAction(w http.ResponseWriter, r *http.Request, v *view) e
 		if err := v.write("delete robot", func() error { return c.svc.Robots.Delete(r.Context(), v.p, rid) }); err != nil {
 			return fail(err)
 		}
-		return redirect(w, r, back, name+" deleted.")
+		return redirect(w, r, sc.back, name+" deleted.")
 	}
 	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
 }

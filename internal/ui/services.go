@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -11,38 +10,32 @@ import (
 )
 
 // The console calls the domain services directly (internal/project,
-// internal/robot, internal/user) with the principal of the browser's
-// session, as the API's handlers call them with the principal of their
-// request: the services own every rule and ask auth every permission
+// internal/robot, internal/user, internal/session) with the principal of
+// the browser's session, as the API's handlers call them with the
+// principal of their request: the services own every rule and ask auth every permission
 // question, so the console and the API decide the same. What the services
 // refuse is shown as the API would answer it (serviceError, through
 // api.Answer). Families without a service still go through the in-process
 // API (apihop.go; docs/architecture.md, "The console's remaining hop").
 
-// Services are what the console calls directly.
+// Services are what the console calls directly. The browser's session is
+// read with Sessions.User (through the page cache the remaining in-process
+// API calls share, so a page reads it once for both).
 type Services struct {
-	// Sessions authenticates the browser's session (the API's
-	// SessionUser, which reads it through the page cache the remaining
-	// in-process API calls share).
-	Sessions Sessions
 	api.Services
-}
-
-// Sessions turns a session cookie's value into its principal and user; an
-// ended session is errs.Unauthenticated.
-type Sessions interface {
-	SessionUser(ctx context.Context, sid string) (*auth.Principal, *api.UserResp, error)
 }
 
 // serviceError is err of a domain service as the page shows it: the
 // status and message the API answers it with. A 5xx stays err itself, so
-// errorPage logs its cause and shows a generic message.
+// errorPage logs its cause and shows a generic message; but a write that
+// found no space left (507) is shown as the API words it, on the page of
+// the form (a sign-in on a full disk, docs/security.md).
 func serviceError(err error) error {
 	if err == nil {
 		return nil
 	}
 	status, code, msg, retry := api.Answer(err)
-	if status >= 500 {
+	if status >= 500 && !errs.Is(err, errs.StorageFull) {
 		return err
 	}
 	ae := &apiError{Status: status, Code: code, Message: msg}

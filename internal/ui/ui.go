@@ -7,9 +7,10 @@
 // # The console calls the domain services
 //
 // The console holds no permission logic and no SQL. Projects, members,
-// robot accounts and users are read and changed by calling their domain
-// services (internal/project, internal/robot, internal/user) with the
-// principal of the browser's session (services.go): the services own every
+// robot accounts and users are read and changed, and browsers signed in
+// and out, by calling their domain services (internal/project,
+// internal/robot, internal/user, internal/session) with the principal of
+// the browser's session (services.go): the services own every
 // rule and ask auth every permission question, so the console decides
 // exactly as the API, which calls the same services. A project tab reads
 // the project and the caller's view of it (auth.ProjectView, the set
@@ -22,14 +23,14 @@
 //
 // The families that have no domain service yet (repositories and
 // artifacts, labels, webhooks, retention and immutability policies,
-// quotas, the audit log, GC and job runs, the system configuration,
-// self-registration, sign-in) are still reached through the REST API
+// quotas, the audit log, GC and job runs, the system configuration) are
+// still reached through the REST API
 // in-process (apihop.go): for each call the console builds an
 // http.Request carrying the browser's session cookie ("sid") and, on
 // writes, the session's CSRF token, and serves it with the API handler
 // into an in-memory ResponseWriter. The calls that build one page share
 // the API's page cache (api.WithSessionCache): the session is read once
-// per page, by the console and those calls together (api.Server.SessionUser).
+// per page, by the console (session.Service.User) and those calls together.
 //
 // Two reads are not in the REST API: a manifest as stored and an image's
 // config blob (for the raw manifest, layers and config on the artifact
@@ -57,7 +58,7 @@
 //
 // # Page map
 //
-//	/login, /logout, /register            sign in (POST /c/login), sign out, self-registration
+//	/login, /logout, /register            sign in, sign out, self-registration
 //	/account                              profile, change own password
 //	/projects                             list (search, paging), create
 //	/projects/{p}/repositories            repositories of a project (search, paging, push command)

@@ -55,19 +55,18 @@ type view struct {
 func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
 	v := &view{c: c, r: r, api: &client{c: c, in: r}, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
 	if ck, err := r.Cookie(api.SessionCookie); err == nil && ck.Value != "" {
-		p, u, err := c.svc.Sessions.SessionUser(r.Context(), ck.Value)
+		p, u, err := c.svc.Sessions.User(r.Context(), ck.Value)
 		switch {
 		case err == nil:
-			// Forms carry the session's own CSRF token (the API set the
-			// __csrf cookie to it at sign-in), and a POST is checked
-			// against it (checkCSRF), as the API checks its header.
-			v.p, v.User, v.CSRF = p, u, p.Session.CSRF
+			// Forms carry the session's own CSRF token (the __csrf
+			// cookie set at sign-in), and a POST is checked against it
+			// (checkCSRF), as the API checks its header.
+			ur := api.UserRespOf(u)
+			v.p, v.User, v.CSRF = p, &ur, p.Session.CSRF
 		case errs.Is(err, errs.Unauthenticated):
 			// The session ended: forget its cookies and go on anonymously.
 			v.api.in = withoutCookie(r, api.SessionCookie)
-			for _, name := range []string{api.SessionCookie, api.CSRFCookie} {
-				http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1})
-			}
+			api.ClearSessionCookies(w)
 		default:
 			return v, err
 		}

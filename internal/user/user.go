@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -38,6 +39,10 @@ type Auth interface {
 	ForgetCredentials()
 }
 
+// Settings is the live system configuration (settings.Source): its
+// auth_mode and self_registration decide who may create users.
+type Settings interface{ Get() settings.Config }
+
 // Publisher takes the events of the service's changes.
 type Publisher interface{ Publish(event.Event) }
 
@@ -45,13 +50,14 @@ type Publisher interface{ Publish(event.Event) }
 type Service struct {
 	st      Store
 	auth    Auth
+	cfg     Settings
 	events  Publisher
 	changed func()
 }
 
 // New returns a user service (see project.New for changed).
-func New(st Store, a Auth, events Publisher, changed func()) *Service {
-	return &Service{st: st, auth: a, events: events, changed: changed}
+func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Service {
+	return &Service{st: st, auth: a, cfg: cfg, events: events, changed: changed}
 }
 
 func (s *Service) record(p *auth.Principal, operation, resource string, err error) {
@@ -177,16 +183,11 @@ type NewUser struct {
 	Profile
 }
 
-// Registration is the system configuration that decides who may create users.
-type Registration struct {
-	AuthMode         string // only db_auth has local users
-	SelfRegistration bool
-}
-
 // Create adds a local user: administrators (and system robots with
-// user:create) always, anyone else only while self-registration is on.
-func (s *Service) Create(ctx context.Context, p *auth.Principal, req NewUser, reg Registration) (int64, error) {
-	if err := s.mayCreate(p, reg); err != nil {
+// user:create) always, anyone else only while self-registration is on
+// (MayCreate).
+func (s *Service) Create(ctx context.Context, p *auth.Principal, req NewUser) (int64, error) {
+	if err := s.MayCreate(p); err != nil {
 		return 0, err
 	}
 	if err := ValidUsername(req.Username); err != nil {
@@ -209,14 +210,16 @@ func (s *Service) Create(ctx context.Context, p *auth.Principal, req NewUser, re
 	return id, err
 }
 
-// MayCreate checks that p may create a user under reg.
-func (s *Service) MayCreate(p *auth.Principal, reg Registration) error { return s.mayCreate(p, reg) }
-
-func (s *Service) mayCreate(p *auth.Principal, reg Registration) error {
+// MayCreate checks that p may create a user under the live settings:
+// with the system user:create permission always; otherwise only local
+// users (auth_mode db_auth) while self_registration is on, and never a
+// robot.
+func (s *Service) MayCreate(p *auth.Principal) error {
 	const op = "create user"
 	if s.auth.CanSystem(p, rbac.ResUser, rbac.Create) {
 		return nil
 	}
+	reg := s.cfg.Get()
 	if reg.AuthMode != "db_auth" {
 		return errs.E(errs.Denied, op, "creating local users is not allowed under auth mode %s", reg.AuthMode)
 	}
