@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/repository"
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
@@ -127,6 +128,7 @@ type Server struct {
 	projects *project.Service
 	robots   *robot.Service
 	users    *user.Service
+	repos    *repository.Service
 }
 
 // New builds the API server.
@@ -150,6 +152,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.repos = repository.New(st, pageCachedAuth{s}, s.arts, blobs, repository.Config{Events: opts.Events, Changed: opts.Changed, Logger: opts.Logger, Links: Prefix})
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -213,11 +216,12 @@ type Services struct {
 	Projects *project.Service
 	Robots   *robot.Service
 	Users    *user.Service
+	Repos    *repository.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Repos: s.repos}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -164,6 +164,10 @@ func (a pageCachedAuth) ProjectPermissions(ctx context.Context, p *auth.Principa
 	return a.s.projectPermissions(ctx, &Caller{p}, project)
 }
 
+func (a pageCachedAuth) ProjectPermissionsWithRoles(p *auth.Principal, project *store.Project, roleIDs []int) rbac.Set {
+	return a.s.auth.ProjectPermissionsWithRoles(p, project, roleIDs)
+}
+
 func (a pageCachedAuth) ProjectView(p *auth.Principal, project *store.Project, roleIDs []int) auth.ProjectView {
 	return a.s.auth.ProjectView(p, project, roleIDs)
 }
