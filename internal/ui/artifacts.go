@@ -13,7 +13,6 @@ import (
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/repository"
-	"github.com/berth-dev/berth/internal/store"
 )
 
 // Repositories, a repository's artifacts, and the artifact page: they call
@@ -33,7 +32,7 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 	if err != nil {
 		return err
 	}
-	list, total, err := c.svc.Repos.List(r.Context(), v.p, pc.project(), fuzzy("name", lp.Q), offset, lp.Size)
+	list, total, err := c.svc.Repos.List(r.Context(), v.p, &pc.view.Info.Project, fuzzy("name", lp.Q), offset, lp.Size)
 	if err != nil {
 		return serviceError(err)
 	}
@@ -60,9 +59,6 @@ func escapeRepo(repo string) string {
 	}
 	return strings.Join(parts, "/")
 }
-
-// project is the stored project of pc, as the services take it.
-func (pc *projectCtx) project() *store.Project { return &pc.view.Info.Project }
 
 // fullName is the full name of repository repo (without project) of pc.
 func (pc *projectCtx) fullName(repo string) string { return pc.Project.Name + "/" + repo }
@@ -152,7 +148,7 @@ func platformString(p *api.Platform) string {
 }
 
 func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo string) error {
-	rp, err := c.svc.Repos.Get(r.Context(), v.p, pc.project(), pc.fullName(repo))
+	rp, err := c.svc.Repos.Get(r.Context(), v.p, &pc.view.Info.Project, pc.fullName(repo))
 	if err != nil {
 		return serviceError(err)
 	}
@@ -162,7 +158,7 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 	if err != nil {
 		return err
 	}
-	list, total, err := c.svc.Repos.ListArtifacts(r.Context(), v.p, pc.project(), pc.fullName(repo), repository.Listing{
+	list, total, err := c.svc.Repos.ListArtifacts(r.Context(), v.p, &pc.view.Info.Project, pc.fullName(repo), repository.Listing{
 		Query: fuzzy("tags", lp.Q), Offset: offset, Limit: lp.Size,
 		Options: repository.Options{Tags: true, Labels: true, Accessories: true}})
 	if err != nil {
@@ -230,7 +226,7 @@ type accessoryRow struct {
 }
 
 func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo, ref string) error {
-	ctx, project, name := r.Context(), pc.project(), pc.fullName(repo)
+	ctx, project, name := r.Context(), &pc.view.Info.Project, pc.fullName(repo)
 	a, err := c.svc.Repos.GetArtifact(ctx, v.p, project, name, ref, repository.Options{Tags: true, Labels: true, Accessories: true, Immutable: true})
 	if err != nil {
 		return serviceError(err)
@@ -326,7 +322,7 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 	}
 	repoLink := pc.Base() + "/repositories/" + escapeRepo(repo)
 	f := r.PostForm
-	ctx, svc, project, full := r.Context(), c.svc.Repos, pc.project(), pc.fullName(repo)
+	ctx, svc, project, full := r.Context(), c.svc.Repos, &pc.view.Info.Project, pc.fullName(repo)
 	switch action {
 	case "description":
 		description := f.Get("description")
