@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/repository"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -143,7 +144,8 @@ func (s *Server) listArtifactsOfProject(w http.ResponseWriter, r *http.Request, 
 	}
 	p, l, err := artifactListing(r, true)
 	if err != nil {
-		return err
+		// The caller's right first, as in listRepositories.
+		return firstOf(s.repos.Require(r.Context(), c.Principal, proj, rbac.ResArtifact, rbac.List), err)
 	}
 	list, total, err := s.repos.ListProjectArtifacts(r.Context(), c.Principal, proj, l)
 	if err != nil {
@@ -207,15 +209,16 @@ func (s *Server) createTag(w http.ResponseWriter, r *http.Request, c *Caller) er
 	if err != nil {
 		return err
 	}
+	ref := r.PathValue("reference")
 	var b newTag
-	if err := decode(r, &b); err != nil {
+	if err := decodeAfter(r, &b, func() error { return s.repos.AddTag(r.Context(), c.Principal, p, repo, ref, "") }); err != nil {
 		return err
 	}
 	var name string
 	if b.Name != nil {
 		name = *b.Name
 	}
-	if err := s.repos.AddTag(r.Context(), c.Principal, p, repo, r.PathValue("reference"), name); err != nil {
+	if err := s.repos.AddTag(r.Context(), c.Principal, p, repo, ref, name); err != nil {
 		return err
 	}
 	// Harbor answers the new tag's path, as go-client reads it.
@@ -305,11 +308,12 @@ func (s *Server) addLabel(w http.ResponseWriter, r *http.Request, c *Caller) err
 	if err != nil {
 		return err
 	}
+	ref := r.PathValue("reference")
 	var b labelBody
-	if err := decode(r, &b); err != nil {
+	if err := decodeAfter(r, &b, func() error { return s.repos.AddLabel(r.Context(), c.Principal, p, repo, ref, nil) }); err != nil {
 		return err
 	}
-	return errOr(s.repos.AddLabel(r.Context(), c.Principal, p, repo, r.PathValue("reference"), b.ID), w)
+	return errOr(s.repos.AddLabel(r.Context(), c.Principal, p, repo, ref, b.ID), w)
 }
 
 func (s *Server) removeLabel(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -322,6 +326,32 @@ func (s *Server) removeLabel(w http.ResponseWriter, r *http.Request, c *Caller) 
 		return err
 	}
 	return errOr(s.repos.RemoveLabel(r.Context(), c.Principal, p, repo, r.PathValue("reference"), id), w)
+}
+
+// decodeAfter decodes r's body into v. A body that cannot be decoded is
+// answered after what check (the service's call with nothing sent, which
+// refuses that as errs.Invalid before it writes anything) answers: the
+// caller's right and the path the request names come first, as before the
+// services, so a bad body does not tell a hidden project from a missing one.
+func decodeAfter(r *http.Request, v any, check func() error) error {
+	err := decode(r, v)
+	if err == nil {
+		return nil
+	}
+	if cerr := check(); cerr != nil && !errs.Is(cerr, errs.Invalid) {
+		return cerr
+	}
+	return err
+}
+
+// firstOf returns the first error that is not nil.
+func firstOf(list ...error) error {
+	for _, err := range list {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errOr returns err, or answers 200 with no body when it is nil.

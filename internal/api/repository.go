@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/repository"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -52,7 +53,9 @@ func (s *Server) listRepositories(w http.ResponseWriter, r *http.Request, c *Cal
 	}
 	p, err := page(r)
 	if err != nil {
-		return err
+		// The caller's right is answered first, so that a bad page does
+		// not tell a hidden project from a missing one.
+		return firstOf(s.repos.Require(r.Context(), c.Principal, proj, rbac.ResRepository, rbac.List), err)
 	}
 	list, total, err := s.repos.List(r.Context(), c.Principal, proj, p.Query, p.Offset(), p.Size)
 	if err != nil {
@@ -95,7 +98,7 @@ func (s *Server) updateRepository(w http.ResponseWriter, r *http.Request, c *Cal
 		return err
 	}
 	var u repositoryUpdate
-	if err := decode(r, &u); err != nil {
+	if err := decodeAfter(r, &u, func() error { return s.repos.UpdateDescription(r.Context(), c.Principal, p, repo, nil) }); err != nil {
 		return err
 	}
 	return errOr(s.repos.UpdateDescription(r.Context(), c.Principal, p, repo, u.Description), w)

@@ -186,18 +186,6 @@ func (a pageCachedAuth) CanSystem(p *auth.Principal, res rbac.Resource, act rbac
 	return a.s.auth.CanSystem(p, res, act)
 }
 
-// pageCachedAlready reports whether ctx's page cache holds key.
-func pageCachedAlready(ctx context.Context, key string) bool {
-	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.values[key]
-	return ok
-}
-
 // pageCachePut stores v under key in ctx's page cache, if there is one.
 func pageCachePut(ctx context.Context, key string, v any) {
 	if c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache); c != nil {
