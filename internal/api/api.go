@@ -33,6 +33,7 @@ import (
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/repository"
 	"github.com/berth-dev/berth/internal/robot"
 	"github.com/berth-dev/berth/internal/session"
 	"github.com/berth-dev/berth/internal/settings"
@@ -139,6 +140,7 @@ type Server struct {
 	quotas   *quota.Service
 	system   *system.Service
 	sessions *session.Service
+	repos    *repository.Service
 }
 
 // New builds the API server.
@@ -169,6 +171,7 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.quotas = quota.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
 		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version, StorageRoot: storageRoot(blobs)})
+	s.repos = repository.New(st, pageCachedAuth{s}, s.arts, blobs, repository.Config{Events: opts.Events, Changed: opts.Changed, Logger: opts.Logger, Links: Prefix})
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -239,13 +242,14 @@ type Services struct {
 	System   *system.Service
 	// Sessions signs browsers in and out and reads their sessions.
 	Sessions *session.Service
+	Repos    *repository.Service
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
 	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks,
 		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas, System: s.system,
-		Sessions: s.sessions}
+		Sessions: s.sessions, Repos: s.repos}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -236,28 +236,5 @@ func (s *Server) deleteImmutableRule(w http.ResponseWriter, r *http.Request, c *
 }
 
 // Enforcement is the artifact service's (package artifact): every writer
-// asks it. The API reads the rules only to show with_immutable_status.
-
-// tagImmutability answers whether the tags of a page of artifacts are
-// immutable, loading each project's rules once for the page.
-type tagImmutability struct {
-	s     *Server
-	rules map[int64][]immutable.Rule
-}
-
-func (s *Server) tagImmutability() *tagImmutability {
-	return &tagImmutability{s: s, rules: map[int64][]immutable.Rule{}}
-}
-
-func (ti *tagImmutability) immutable(ctx context.Context, projectID int64, repository, tag string) (bool, error) {
-	rules, ok := ti.rules[projectID]
-	if !ok {
-		var err error
-		if rules, err = ti.s.st.ImmutableRules(ctx, projectID); err != nil {
-			return false, err
-		}
-		ti.rules[projectID] = rules
-	}
-	_, matched := immutable.Match(rules, repository, tag)
-	return matched, nil
-}
+// asks it. The repository service reads them only to show
+// with_immutable_status (package repository).

@@ -10,11 +10,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/repository"
 )
 
 // maxBody is the largest JSON request body accepted.
@@ -98,13 +98,8 @@ func ok(w http.ResponseWriter) error {
 }
 
 // Timestamp formats a stored millisecond time as Harbor does (RFC 3339,
-// UTC, milliseconds); zero is the zero time.
-func Timestamp(ms int64) string {
-	if ms == 0 {
-		return "0001-01-01T00:00:00.000Z"
-	}
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
-}
+// UTC, milliseconds); zero is the zero time (repository.Timestamp).
+func Timestamp(ms int64) string { return repository.Timestamp(ms) }
 
 func parseID(s string) (int64, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/label"
+	"github.com/berth-dev/berth/internal/repository"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -23,24 +24,10 @@ func (s *Server) labelRoutes() []route {
 	}
 }
 
-// Label is Harbor's label.
-type Label struct {
-	ID           int64  `json:"id"`
-	Name         string `json:"name"`
-	Description  string `json:"description"`
-	Color        string `json:"color"`
-	Scope        string `json:"scope"`
-	ProjectID    int64  `json:"project_id"`
-	CreationTime string `json:"creation_time"`
-	UpdateTime   string `json:"update_time"`
-}
+// Label is Harbor's label (the view artifacts carry, package repository).
+type Label = repository.Label
 
-func labelOf(l *store.Label) Label {
-	return Label{
-		ID: l.ID, Name: l.Name, Description: l.Description, Color: l.Color, Scope: l.Scope, ProjectID: l.ProjectID,
-		CreationTime: Timestamp(l.CreatedAt), UpdateTime: Timestamp(l.UpdatedAt),
-	}
-}
+func labelOf(l *store.Label) Label { return repository.LabelOf(l) }
 
 // labelBody is a Label in a request: every field optional so that what is
 // missing can be told from what is empty.

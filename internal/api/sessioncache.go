@@ -156,6 +156,10 @@ func (a pageCachedAuth) ProjectPermissions(ctx context.Context, p *auth.Principa
 	return a.s.projectPermissions(ctx, &Caller{p}, project)
 }
 
+func (a pageCachedAuth) ProjectPermissionsWithRoles(p *auth.Principal, project *store.Project, roleIDs []int) rbac.Set {
+	return a.s.auth.ProjectPermissionsWithRoles(p, project, roleIDs)
+}
+
 func (a pageCachedAuth) ProjectView(p *auth.Principal, project *store.Project, roleIDs []int) auth.ProjectView {
 	return a.s.auth.ProjectView(p, project, roleIDs)
 }
@@ -172,18 +176,6 @@ func (a pageCachedAuth) ForgetCredentials() { a.s.auth.ForgetCredentials() }
 
 func (a pageCachedAuth) CanSystem(p *auth.Principal, res rbac.Resource, act rbac.Action) bool {
 	return a.s.auth.CanSystem(p, res, act)
-}
-
-// pageCachedAlready reports whether ctx's page cache holds key.
-func pageCachedAlready(ctx context.Context, key string) bool {
-	c, _ := ctx.Value(sessionCacheKey{}).(*sessionCache)
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.values[key]
-	return ok
 }
 
 // pageCachePut stores v under key in ctx's page cache, if there is one.

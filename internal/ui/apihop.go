@@ -9,11 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/auth"
-	"github.com/berth-dev/berth/internal/registry"
 )
 
 // This file is the console's remaining hop to the REST API: the families
@@ -168,49 +165,5 @@ func (cl *client) get(path string, out any) (*response, error) {
 	return cl.call(http.MethodGet, path, nil, out)
 }
 
-// registryGet reads a manifest or blob of repository repo from the /v2 API
-// in-process, with a pull-scoped bearer token the token service issues for
-// the signed-in user (so the registry applies the same permissions as to
-// docker pull). Manifest reads are marked as views: they are not pulls.
-func (cl *client) registryGet(p *auth.Principal, repo, kind, digest string, max int64) ([]byte, error) {
-	if cl.c.tokens == nil || cl.c.registry == nil {
-		return nil, &apiError{Status: http.StatusNotImplemented, Message: "registry reads are not configured"}
-	}
-	tok, _, err := cl.c.tokens.Issue(cl.in, p, []string{"repository:" + repo + ":pull"})
-	if err != nil {
-		return nil, err
-	}
-	ctx := registry.WithView(cl.in.Context())
-	req, err := cl.request(ctx, http.MethodGet, "/v2/"+escapeRepo(repo)+"/"+kind+"/"+url.PathEscape(digest), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Del("Cookie")
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", strings.Join(manifestTypes, ", "))
-	resp, err := serve(cl.c.registry, req)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(resp.Body)) > max {
-		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("%s is larger than %d bytes", digest, max)}
-	}
-	return resp.Body, nil
-}
-
-var manifestTypes = []string{
-	"application/vnd.oci.image.manifest.v1+json",
-	"application/vnd.oci.image.index.v1+json",
-	"application/vnd.docker.distribution.manifest.v2+json",
-	"application/vnd.docker.distribution.manifest.list.v2+json",
-	"application/vnd.docker.distribution.manifest.v1+prettyjws",
-}
-
 // pathEscape escapes one path segment for an API path.
 func pathEscape(s string) string { return url.PathEscape(s) }
-
-// repoEscape escapes a repository name (without its project) the way
-// Harbor clients send it: slashes double-encoded as %252F.
-func repoEscape(repo string) string {
-	return strings.ReplaceAll(url.PathEscape(repo), "%2F", "%252F")
-}

@@ -10,9 +10,13 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/query"
+	"github.com/berth-dev/berth/internal/repository"
 )
 
-// Repositories, a repository's artifacts, and the artifact page.
+// Repositories, a repository's artifacts, and the artifact page: they call
+// the repository service (package repository) with the session's principal.
 
 // repoSep ends the repository part of a console path: a repository name
 // has slashes, but none of its components can be "-".
@@ -24,17 +28,20 @@ func (c *Console) repositoriesPage(w http.ResponseWriter, r *http.Request, v *vi
 		return err
 	}
 	lp := readList(r, pageSize)
-	var list []api.Repository
-	resp, err := v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/repositories?"+lp.query("name").Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
+	}
+	list, total, err := c.svc.Repos.List(r.Context(), v.p, &pc.view.Info.Project, fuzzy("name", lp.Q), offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
 	}
 	rows := make([]repoRow, len(list))
 	for i, rp := range list {
 		short := strings.TrimPrefix(rp.Name, pc.Project.Name+"/")
 		rows[i] = repoRow{Repository: rp, Short: short, Link: pc.Base() + "/repositories/" + escapeRepo(short)}
 	}
-	c.renderTab(w, v, pc, "repositories", "Repositories", tabData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: rows})
+	c.renderTab(w, v, pc, "repositories", "Repositories", tabData{Q: lp.Q, Pager: makePager(r, lp, total), Tab: rows})
 	return nil
 }
 
@@ -53,14 +60,17 @@ func escapeRepo(repo string) string {
 	return strings.Join(parts, "/")
 }
 
-// repoPath is the API path of repository repo (without project) of pc.
-func repoPath(pc *projectCtx, repo string) string {
-	return "/projects/" + pathEscape(pc.Project.Name) + "/repositories/" + repoEscape(repo)
-}
+// fullName is the full name of repository repo (without project) of pc.
+func (pc *projectCtx) fullName(repo string) string { return pc.Project.Name + "/" + repo }
 
-// artifactPath is the API path of artifact ref of repo.
-func artifactPath(pc *projectCtx, repo, ref string) string {
-	return repoPath(pc, repo) + "/artifacts/" + pathEscape(ref)
+// fuzzy is a query for the names whose key contains text (none: all), as
+// the listings' search boxes ask.
+func fuzzy(key, text string) *query.Query {
+	q := &query.Query{}
+	if t := queryText(text); t != "" {
+		q.Conds = append(q.Conds, query.Cond{Key: key, Kind: query.Fuzzy, Value: t})
+	}
+	return q
 }
 
 // repositoryGet serves a repository page or an artifact page.
@@ -138,20 +148,21 @@ func platformString(p *api.Platform) string {
 }
 
 func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo string) error {
-	var rp api.Repository
-	if _, err := v.api.get(repoPath(pc, repo), &rp); err != nil {
-		return err
+	rp, err := c.svc.Repos.Get(r.Context(), v.p, &pc.view.Info.Project, pc.fullName(repo))
+	if err != nil {
+		return serviceError(err)
 	}
 	lp := readList(r, pageSize)
 	lp.Q = strings.TrimSpace(r.URL.Query().Get("tag"))
-	q := lp.query("tags")
-	q.Set("with_tag", "true")
-	q.Set("with_label", "true")
-	q.Set("with_accessory", "true")
-	var list []api.Artifact
-	resp, err := v.api.get(repoPath(pc, repo)+"/artifacts?"+q.Encode(), &list)
+	offset, err := lp.offset()
 	if err != nil {
 		return err
+	}
+	list, total, err := c.svc.Repos.ListArtifacts(r.Context(), v.p, &pc.view.Info.Project, pc.fullName(repo), repository.Listing{
+		Query: fuzzy("tags", lp.Q), Offset: offset, Limit: lp.Size,
+		Options: repository.Options{Tags: true, Labels: true, Accessories: true}})
+	if err != nil {
+		return serviceError(err)
 	}
 	base := pc.Base() + "/repositories/" + escapeRepo(repo)
 	d := repoData{Repo: rp, Short: repo, Base: base, Filter: lp.Q,
@@ -164,7 +175,7 @@ func (c *Console) repositoryPage(w http.ResponseWriter, r *http.Request, v *view
 	for i := range d.Artifacts {
 		d.Rows = append(d.Rows, d.Artifacts[i].rowHTML(i))
 	}
-	c.renderTab(w, v, pc, "repository", repo, tabData{Q: lp.Q, Pager: makePager(r, lp, resp.total()), Tab: d})
+	c.renderTab(w, v, pc, "repository", repo, tabData{Q: lp.Q, Pager: makePager(r, lp, total), Tab: d})
 	return nil
 }
 
@@ -214,13 +225,11 @@ type accessoryRow struct {
 	Link string
 }
 
-// Limits on what the artifact page reads.
-const maxManifest = 4 << 20
-
 func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo, ref string) error {
-	var a api.Artifact
-	if _, err := v.api.get(artifactPath(pc, repo, ref)+"?with_tag=true&with_label=true&with_accessory=true&with_immutable_status=true", &a); err != nil {
-		return err
+	ctx, project, name := r.Context(), &pc.view.Info.Project, pc.fullName(repo)
+	a, err := c.svc.Repos.GetArtifact(ctx, v.p, project, name, ref, repository.Options{Tags: true, Labels: true, Accessories: true, Immutable: true})
+	if err != nil {
+		return serviceError(err)
 	}
 	repoLink := pc.Base() + "/repositories/" + escapeRepo(repo)
 	d := artifactData{Repo: repo, RepoLink: repoLink, Base: repoLink + repoSep + "artifacts/" + url.PathEscape(a.Digest),
@@ -254,9 +263,16 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 	for _, x := range a.Accessories {
 		d.Accs = append(d.Accs, accessoryRow{Accessory: x, Link: repoLink + repoSep + "artifacts/" + url.PathEscape(x.Digest)})
 	}
-	problem := func(what string, err error) { d.Problems = append(d.Problems, what+": "+err.Error()) }
+	problem := func(what string, err error) {
+		_, _, msg, _ := api.Answer(err)
+		d.Problems = append(d.Problems, what+": "+msg)
+	}
 	if _, ok := a.AdditionLinks["build_history"]; ok {
-		if _, err := v.api.get(artifactPath(pc, repo, a.Digest)+"/additions/build_history", &d.History); err != nil {
+		body, _, err := c.svc.Repos.Addition(ctx, v.p, project, name, a.Digest, "build_history")
+		if err == nil {
+			err = json.Unmarshal(body, &d.History)
+		}
+		if err != nil {
 			problem("build history", err)
 		}
 	}
@@ -265,15 +281,15 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 			name string
 			dst  *string
 		}{{"values.yaml", &d.Values}, {"readme.md", &d.Readme}} {
-			resp, err := v.api.get(artifactPath(pc, repo, a.Digest)+"/additions/"+f.name, nil)
+			body, _, err := c.svc.Repos.Addition(ctx, v.p, project, name, a.Digest, f.name)
 			if err != nil {
 				problem(f.name, err)
 				continue
 			}
-			*f.dst = string(resp.Body)
+			*f.dst = string(body)
 		}
 	}
-	if body, err := v.api.registryGet(v.p, pc.Project.Name+"/"+repo, "manifests", a.Digest, maxManifest); err != nil {
+	if body, err := c.svc.Repos.Manifest(ctx, v.p, project, name, a.Digest); err != nil {
 		problem("manifest", err)
 	} else {
 		var m struct {
@@ -290,31 +306,11 @@ func (c *Console) artifactPage(w http.ResponseWriter, r *http.Request, v *view, 
 		}
 	}
 	if pc.Perms.Can("artifact-label", "create") {
-		d.Labels = c.attachable(v, pc, &a)
+		// As before, a page whose labels cannot be read offers none.
+		d.Labels, _ = c.svc.Repos.AttachableLabels(ctx, v.p, project, &a)
 	}
 	c.renderTab(w, v, pc, "artifact", repo+"@"+shortDigest(a.Digest), tabData{Tab: d})
 	return nil
-}
-
-// attachable lists the global and project labels a does not have yet.
-func (c *Console) attachable(v *view, pc *projectCtx, a *api.Artifact) []api.Label {
-	have := map[int64]bool{}
-	for _, l := range a.Labels {
-		have[l.ID] = true
-	}
-	var out []api.Label
-	for _, q := range []string{"scope=g", "scope=p&project_id=" + strconv.FormatInt(pc.Project.ProjectID, 10)} {
-		var list []api.Label
-		if _, err := v.api.get("/labels?page_size=100&"+q, &list); err != nil {
-			continue
-		}
-		for _, l := range list {
-			if !have[l.ID] {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
 }
 
 // repositoryPost runs the actions on a repository and its artifacts.
@@ -326,9 +322,11 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 	}
 	repoLink := pc.Base() + "/repositories/" + escapeRepo(repo)
 	f := r.PostForm
+	ctx, svc, project, full := r.Context(), c.svc.Repos, &pc.view.Info.Project, pc.fullName(repo)
 	switch action {
 	case "description":
-		_, err := v.api.call(http.MethodPut, repoPath(pc, repo), map[string]string{"description": f.Get("description")}, nil)
+		description := f.Get("description")
+		err := v.write("update repository", func() error { return svc.UpdateDescription(ctx, v.p, project, full, &description) })
 		if err != nil {
 			return c.repoFail(w, r, v, pc, repo, "", "description", err)
 		}
@@ -337,7 +335,7 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Delete repository "+pc.Project.Name+"/"+repo+" and all its artifacts?", r.URL.Path, repoLink) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, repoPath(pc, repo), nil, nil); err != nil {
+		if err := v.write("delete repository", func() error { return svc.Delete(ctx, v.p, project, full) }); err != nil {
 			return c.repoFail(w, r, v, pc, repo, "", "delete", err)
 		}
 		return redirect(w, r, pc.Base()+"/repositories", "Repository "+repo+" deleted.")
@@ -354,13 +352,13 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Delete artifact "+shortDigest(ref)+" of "+repo+" with all its tags?", r.URL.Path, artLink) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, artifactPath(pc, repo, ref), nil, nil); err != nil {
+		if err := v.write("delete artifact", func() error { return svc.DeleteArtifact(ctx, v.p, project, full, ref) }); err != nil {
 			return c.repoFail(w, r, v, pc, repo, ref, "delete", err)
 		}
 		return redirect(w, r, repoLink, "Artifact "+shortDigest(ref)+" deleted.")
 	case len(parts) == 2 && parts[1] == "tags":
 		name := strings.TrimSpace(f.Get("tag"))
-		if _, err := v.api.call(http.MethodPost, artifactPath(pc, repo, ref)+"/tags", map[string]string{"name": name}, nil); err != nil {
+		if err := v.write("create tag", func() error { return svc.AddTag(ctx, v.p, project, full, ref, name) }); err != nil {
 			return c.repoFail(w, r, v, pc, repo, ref, "tag", err)
 		}
 		return redirect(w, r, artLink, "Tag "+name+" added.")
@@ -369,18 +367,26 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 		if !c.confirmed(w, r, v, "Delete tag "+tag+" of "+repo+"? The artifact stays.", r.URL.Path, artLink) {
 			return nil
 		}
-		if _, err := v.api.call(http.MethodDelete, artifactPath(pc, repo, ref)+"/tags/"+pathEscape(tag), nil, nil); err != nil {
+		if err := v.write("delete tag", func() error { return svc.DeleteTag(ctx, v.p, project, full, ref, tag) }); err != nil {
 			return c.repoFail(w, r, v, pc, repo, ref, "untag", err)
 		}
 		return redirect(w, r, artLink, "Tag "+tag+" deleted.")
 	case len(parts) == 2 && parts[1] == "labels":
 		id, _ := strconv.ParseInt(f.Get("label_id"), 10, 64)
-		if _, err := v.api.call(http.MethodPost, artifactPath(pc, repo, ref)+"/labels", map[string]int64{"id": id}, nil); err != nil {
+		if err := v.write("add label", func() error { return svc.AddLabel(ctx, v.p, project, full, ref, &id) }); err != nil {
 			return c.repoFail(w, r, v, pc, repo, ref, "label", err)
 		}
 		return redirect(w, r, artLink, "Label attached.")
 	case len(parts) == 4 && parts[1] == "labels" && parts[3] == "delete":
-		if _, err := v.api.call(http.MethodDelete, artifactPath(pc, repo, ref)+"/labels/"+pathEscape(parts[2]), nil, nil); err != nil {
+		err := v.write("remove label", func() error {
+			id, err := strconv.ParseInt(parts[2], 10, 64)
+			if err != nil || id <= 0 {
+				// The API's answer to such a path (its pathID).
+				return errs.E(errs.Invalid, "path", "label_id must be a positive integer, not %q", parts[2])
+			}
+			return svc.RemoveLabel(ctx, v.p, project, full, ref, id)
+		})
+		if err != nil {
 			return c.repoFail(w, r, v, pc, repo, ref, "unlabel", err)
 		}
 		return redirect(w, r, artLink, "Label removed.")
@@ -389,7 +395,7 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 }
 
 // repoFail renders the repository (ref "") or artifact page again with
-// the API's refusal.
+// the service's refusal.
 func (c *Console) repoFail(w http.ResponseWriter, r *http.Request, v *view, pc *projectCtx, repo, ref, form string, err error) error {
 	if err := v.fail(form, err); err != nil {
 		return err

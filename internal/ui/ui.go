@@ -32,12 +32,9 @@
 // the API's page cache (api.WithSessionCache): the session is read once
 // per page, by the console (session.Service.User) and those calls together.
 //
-// Two reads are not in the REST API: a manifest as stored and an image's
-// config blob (for the raw manifest, layers and config on the artifact
-// page). The console reads them from the /v2 handler in-process with a
-// pull-scoped bearer token that the token service issues for the signed-in
-// user (so the registry applies docker pull's permissions), marked with
-// registry.WithView so that looking at a manifest does not count as a pull.
+// The artifact page shows the manifest as stored, which is not in the REST
+// API: the repository service reads it once the caller may pull
+// (repository.Service.Manifest), without counting a pull.
 //
 // # Forms and CSRF
 //
