@@ -28,6 +28,7 @@ import (
 	"github.com/berth-dev/berth/internal/blob"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/policy"
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/robot"
@@ -127,6 +128,9 @@ type Server struct {
 	projects *project.Service
 	robots   *robot.Service
 	users    *user.Service
+	// retention and immutableRules are the tag policy services.
+	retention      *policy.Retention
+	immutableRules *policy.Immutable
 }
 
 // New builds the API server.
@@ -150,6 +154,8 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.projects = project.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.robots = robot.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	s.users = user.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.retention = policy.NewRetention(st, opts.Jobs, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.immutableRules = policy.NewImmutable(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -213,11 +219,15 @@ type Services struct {
 	Projects *project.Service
 	Robots   *robot.Service
 	Users    *user.Service
+	// Retention and ImmutableRules are a project's tag policies.
+	Retention      *policy.Retention
+	ImmutableRules *policy.Immutable
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
-	return Services{Projects: s.projects, Robots: s.robots, Users: s.users}
+	return Services{Projects: s.projects, Robots: s.robots, Users: s.users,
+		Retention: s.retention, ImmutableRules: s.immutableRules}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
