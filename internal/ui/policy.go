@@ -121,7 +121,11 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, v *view) er
 			t.Schedule.Type, t.Schedule.Cron = v.Form.Get("schedule"), v.Form.Get("cron")
 		}
 		lp := readPage(r, "epage", 10)
-		list, total, err := c.svc.Retention.Executions(r.Context(), v.p, pol.ID, (lp.Page-1)*lp.Size, lp.Size)
+		offset, err := lp.offset()
+		if err != nil {
+			return err
+		}
+		list, total, err := c.svc.Retention.Executions(r.Context(), v.p, pol.ID, offset, lp.Size)
 		if err = serviceError(err); err != nil && !isDenied(err) {
 			return err
 		}
@@ -536,7 +540,11 @@ func (c *Console) retentionExecPage(w http.ResponseWriter, r *http.Request, v *v
 	if err != nil {
 		return serviceError(err)
 	}
-	ex, tasks, total, err := c.svc.Retention.Tasks(r.Context(), v.p, id, eid, (lp.Page-1)*lp.Size, lp.Size)
+	offset, err := lp.offset()
+	if err != nil {
+		return err
+	}
+	ex, tasks, total, err := c.svc.Retention.Tasks(r.Context(), v.p, id, eid, offset, lp.Size)
 	if err != nil {
 		return serviceError(err)
 	}
