@@ -30,6 +30,7 @@ import (
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/label"
+	"github.com/berth-dev/berth/internal/policy"
 	"github.com/berth-dev/berth/internal/project"
 	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -141,6 +142,9 @@ type Server struct {
 	system   *system.Service
 	sessions *session.Service
 	repos    *repository.Service
+	// retention and immutableRules are the tag policy services.
+	retention      *policy.Retention
+	immutableRules *policy.Immutable
 }
 
 // New builds the API server.
@@ -172,6 +176,8 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
 		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version, StorageRoot: storageRoot(blobs)})
 	s.repos = repository.New(st, pageCachedAuth{s}, s.arts, blobs, repository.Config{Events: opts.Events, Changed: opts.Changed, Logger: opts.Logger, Links: Prefix})
+	s.retention = policy.NewRetention(st, opts.Jobs, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.immutableRules = policy.NewImmutable(st, pageCachedAuth{s}, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -243,13 +249,17 @@ type Services struct {
 	// Sessions signs browsers in and out and reads their sessions.
 	Sessions *session.Service
 	Repos    *repository.Service
+	// Retention and ImmutableRules are a project's tag policies.
+	Retention      *policy.Retention
+	ImmutableRules *policy.Immutable
 }
 
 // Services returns the domain services s calls.
 func (s *Server) Services() Services {
 	return Services{Projects: s.projects, Robots: s.robots, Users: s.users, Webhooks: s.webhooks,
 		Labels: s.labels, AuditLog: s.auditLog, Quotas: s.quotas, System: s.system,
-		Sessions: s.sessions, Repos: s.repos}
+		Sessions: s.sessions, Repos: s.repos,
+		Retention: s.retention, ImmutableRules: s.immutableRules}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

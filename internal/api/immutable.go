@@ -6,22 +6,16 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/immutable"
-	"github.com/berth-dev/berth/internal/query"
-	"github.com/berth-dev/berth/internal/rbac"
+	"github.com/berth-dev/berth/internal/policy"
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// immutableStore is what the immutable rule handlers need from the
-// metadata store.
+// immutableStore is what the immutable rule service needs from the
+// metadata store, and the rules with_immutable_status shows.
 type immutableStore interface {
+	policy.ImmutableStore
 	ImmutableRules(ctx context.Context, projectID int64) ([]immutable.Rule, error)
-	ListImmutableRules(ctx context.Context, projectID int64, q *query.Query, offset, limit int) ([]store.ImmutableRuleRow, int64, error)
-	ImmutableRule(ctx context.Context, projectID, id int64) (*store.ImmutableRuleRow, error)
-	CreateImmutableRule(ctx context.Context, r immutable.Rule) (int64, error)
-	UpdateImmutableRule(ctx context.Context, r immutable.Rule) error
-	DeleteImmutableRule(ctx context.Context, projectID, id int64) error
 }
 
 func (s *Server) immutableRoutes() []route {
@@ -62,7 +56,8 @@ func selectorsOf(in []immutable.Selector) []ImmutableSelector {
 	return out
 }
 
-func immutableRuleOf(r *immutable.Rule) ImmutableRule {
+// ImmutableRuleOf is rule r as Harbor shows it.
+func ImmutableRuleOf(r *immutable.Rule) ImmutableRule {
 	v := ImmutableRule{
 		ID: r.ID, Priority: r.Priority, Disabled: r.Disabled, Action: r.Action, Template: r.Template, Params: r.Params,
 		TagSelectors: selectorsOf(r.TagSelectors), ScopeSelectors: map[string][]ImmutableSelector{},
@@ -89,8 +84,11 @@ type immutableRuleBody struct {
 	ScopeSelectors *map[string][]ImmutableSelector `json:"scope_selectors"`
 }
 
-// apply sets the fields b carries on r and validates the result.
-func (b *immutableRuleBody) apply(r *immutable.Rule) error {
+// apply sets the fields b carries on r (the service validates the result).
+func (b *immutableRuleBody) apply(r *immutable.Rule) {
+	if b.ID != nil {
+		r.ID = *b.ID
+	}
 	if b.Priority != nil {
 		r.Priority = *b.Priority
 	}
@@ -121,7 +119,18 @@ func (b *immutableRuleBody) apply(r *immutable.Rule) error {
 			}
 		}
 	}
-	return r.Normalize()
+}
+
+// decodeRule decodes an ImmutableRule body onto r.
+func decodeRule(r *http.Request) func(*immutable.Rule) error {
+	return func(rule *immutable.Rule) error {
+		var b immutableRuleBody
+		if err := decode(r, &b); err != nil {
+			return err
+		}
+		b.apply(rule)
+		return nil
+	}
 }
 
 func (s *Server) listImmutableRules(w http.ResponseWriter, r *http.Request, c *Caller) error {
@@ -129,20 +138,17 @@ func (s *Server) listImmutableRules(w http.ResponseWriter, r *http.Request, c *C
 	if err != nil {
 		return err
 	}
-	if err := s.require(r.Context(), c, p, rbac.ResImmutableTag, rbac.List); err != nil {
-		return err
-	}
 	pg, err := page(r)
 	if err != nil {
 		return err
 	}
-	list, total, err := s.st.ListImmutableRules(r.Context(), p.ID, pg.Query, pg.Offset(), pg.Size)
+	list, total, err := s.immutableRules.List(r.Context(), c.Principal, p, pg.Query, pg.Offset(), pg.Size)
 	if err != nil {
 		return err
 	}
 	out := make([]ImmutableRule, 0, len(list))
 	for i := range list {
-		out = append(out, immutableRuleOf(&list[i].Rule))
+		out = append(out, ImmutableRuleOf(&list[i].Rule))
 	}
 	setPageHeaders(w, r, pg, total)
 	return writeJSON(w, http.StatusOK, out)
@@ -155,81 +161,42 @@ func (s *Server) createImmutableRule(w http.ResponseWriter, r *http.Request, c *
 	if err != nil {
 		return err
 	}
-	if err := s.require(r.Context(), c, p, rbac.ResImmutableTag, rbac.Create); err != nil {
-		return err
-	}
-	var b immutableRuleBody
-	if err := decode(r, &b); err != nil {
-		return err
-	}
-	rule := immutable.Rule{ProjectID: p.ID}
-	if err := b.apply(&rule); err != nil {
-		return err
-	}
-	rule.ID, err = s.st.CreateImmutableRule(r.Context(), rule)
-	s.audit(c, p.ID, "create", "immutable_rule", p.Name+" "+rule.String(), err)
+	id, err := s.immutableRules.Create(r.Context(), c.Principal, p, decodeRule(r))
 	if err != nil {
 		return err
 	}
-	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+strconv.FormatInt(rule.ID, 10))
+	return created(w, r, strings.TrimSuffix(r.URL.EscapedPath(), "/")+"/"+strconv.FormatInt(id, 10))
 }
 
-// immutableRule loads the project and the rule of the path after checking
-// that c may do act on the project's rules.
-func (s *Server) immutableRule(r *http.Request, c *Caller, act rbac.Action) (*store.Project, *store.ImmutableRuleRow, error) {
+// immutableRuleOfPath reads the project and the rule ID of the path.
+func (s *Server) immutableRuleOfPath(r *http.Request) (*store.Project, int64, error) {
 	p, err := s.project(r, "project_name_or_id")
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.require(r.Context(), c, p, rbac.ResImmutableTag, act); err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
 	id, err := pathID(r, "immutable_rule_id")
-	if err != nil {
-		return nil, nil, err
-	}
-	rule, err := s.st.ImmutableRule(r.Context(), p.ID, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	return p, rule, nil
+	return p, id, err
 }
 
 // updateImmutableRule changes the fields the body carries: the whole rule,
 // as Harbor's UI sends it, or only disabled to switch the rule off or on.
 func (s *Server) updateImmutableRule(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	const op = "update immutable rule"
-	p, row, err := s.immutableRule(r, c, rbac.Update)
+	p, id, err := s.immutableRuleOfPath(r)
 	if err != nil {
 		return err
 	}
-	var b immutableRuleBody
-	if err := decode(r, &b); err != nil {
-		return err
-	}
-	if b.ID != nil && *b.ID != row.ID {
-		return errs.E(errs.Invalid, op, "the id in the body (%d) is not the rule's of the path (%d)", *b.ID, row.ID)
-	}
-	rule := row.Rule
-	if err := b.apply(&rule); err != nil {
-		return err
-	}
-	err = s.st.UpdateImmutableRule(r.Context(), rule)
-	s.audit(c, p.ID, "update", "immutable_rule", p.Name+" "+rule.String(), err)
-	if err != nil {
+	if err := s.immutableRules.Update(r.Context(), c.Principal, p, id, decodeRule(r)); err != nil {
 		return err
 	}
 	return ok(w)
 }
 
 func (s *Server) deleteImmutableRule(w http.ResponseWriter, r *http.Request, c *Caller) error {
-	p, row, err := s.immutableRule(r, c, rbac.Delete)
+	p, id, err := s.immutableRuleOfPath(r)
 	if err != nil {
 		return err
 	}
-	err = s.st.DeleteImmutableRule(r.Context(), p.ID, row.ID)
-	s.audit(c, p.ID, "delete", "immutable_rule", p.Name+" "+row.String(), err)
-	if err != nil {
+	if err := s.immutableRules.Delete(r.Context(), c.Principal, p, id); err != nil {
 		return err
 	}
 	return ok(w)

@@ -50,7 +50,7 @@ func TestImportRules(t *testing.T) {
 	// The domain services sit between the HTTP surfaces and store: they
 	// ask auth what a caller may do, and never reach an HTTP surface or a
 	// backend.
-	for _, pkg := range []string{"internal/project", "internal/robot", "internal/user", "internal/artifact", "internal/system", "internal/session", "internal/label", "internal/quota", "internal/webhook", "internal/repository"} {
+	for _, pkg := range []string{"internal/project", "internal/robot", "internal/user", "internal/artifact", "internal/system", "internal/session", "internal/label", "internal/quota", "internal/webhook", "internal/repository", "internal/policy"} {
 		d := deps(t, pkg)
 		for _, h := range append([]string{module + "/internal/api", module + "/internal/ui", module + "/internal/registry"}, backends...) {
 			if d[h] {

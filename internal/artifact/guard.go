@@ -83,6 +83,26 @@ func (s *Service) guardArtifact(ctx context.Context, t Target, op string, id int
 	if err != nil || len(rules) == 0 {
 		return err
 	}
+	return s.guardArtifactUnder(ctx, t, rules, op, id, accessories)
+}
+
+// GuardDelete is DeleteArtifact's immutability guard without the delete:
+// the errs.Denied refusal, naming the tag and the rule, that deleting
+// artifact id of t's repository meets because it or an accessory that
+// would go with it carries an immutable tag; nil when immutability allows
+// the delete. rules are t's repository's (Rules), read once by a caller
+// that asks about many artifacts: retention asks for each artifact its
+// rules do not retain, in a dry run as in a real one, so that both keep
+// what the guard keeps.
+func (s *Service) GuardDelete(ctx context.Context, t Target, rules []immutable.Rule, id int64) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	return s.guardArtifactUnder(ctx, t, rules, "delete artifact", id, true)
+}
+
+// guardArtifactUnder is guardArtifact under rules, the repository's.
+func (s *Service) guardArtifactUnder(ctx context.Context, t Target, rules []immutable.Rule, op string, id int64, accessories bool) error {
 	ids := []int64{id}
 	if accessories {
 		accs, err := s.st.ArtifactAccessories(ctx, ids)

@@ -12,7 +12,6 @@ import (
 	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
-	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/selector"
 	"github.com/berth-dev/berth/internal/store"
@@ -339,10 +338,15 @@ func (r *runner) apply(ctx context.Context, t *jobs.Task, p *taskParams, out *ou
 			t.Logf("RETAIN %s (rule %s)", name, ruleList(d.Rules))
 			continue
 		}
-		if rule := immutableTag(imm, p.Repository, d.Tags); rule != nil {
+		// The artifact service's guard decides, for a dry run as for the
+		// delete that follows in a real one.
+		if err := r.arts.GuardDelete(ctx, r.target(p), imm, d.ID); errs.Is(err, errs.Denied) {
 			out.retained++
-			t.Logf("IMMUTABLE %s: kept (%s)", name, rule)
+			t.Logf("IMMUTABLE %s: kept (%s)", name, errs.Message(err))
 			continue
+		} else if err != nil {
+			out.retained += len(decisions) - i
+			return err
 		}
 		if p.DryRun {
 			deleted++
@@ -387,19 +391,6 @@ func (o *outcome) record(repository, kind string, d *Decision) {
 	for _, tag := range d.Tags {
 		o.deleted = append(o.deleted, event.RetentionArtifact{Type: kind, Status: "SUCCESS", NameAndTag: repository + ":" + tag})
 	}
-}
-
-// immutableTag returns the rule that makes one of tags immutable, or nil.
-func immutableTag(rules []immutable.Rule, repository string, tags []string) *immutable.Rule {
-	if len(rules) == 0 {
-		return nil
-	}
-	for _, tag := range tags {
-		if rule, ok := immutable.Match(rules, repository, tag); ok {
-			return rule
-		}
-	}
-	return nil
 }
 
 // delete removes the artifact of decision d, through the artifact

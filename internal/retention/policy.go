@@ -43,7 +43,10 @@
 // is kept and every other candidate is deleted with all its tags (and its
 // accessories and untagged index children, as an API delete does).
 // A repository that no enabled rule selects is left alone. An artifact
-// that carries an immutable tag (package immutable) is never deleted.
+// the artifact service's immutability guard refuses to delete (it, or an
+// accessory that would go with it, carries an immutable tag) is kept: a
+// dry run asks the same guard (artifact.Service.GuardDelete) as the
+// delete of a real run, so both keep the same artifacts.
 //
 // # Runs
 //

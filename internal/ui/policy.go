@@ -9,59 +9,18 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/errs"
+	"github.com/berth-dev/berth/internal/immutable"
+	"github.com/berth-dev/berth/internal/policy"
+	"github.com/berth-dev/berth/internal/retention"
 )
 
 // The Policy tab of a project: tag retention (its rules, schedule, runs
 // and their logs) and tag immutability rules. A project has at most one
 // retention policy, linked from its retention_id metadata; the console
-// creates it with the first rule and edits it as a whole (the API's PUT
-// replaces the policy).
-
-// retPolicy is Harbor's RetentionPolicy as it goes over the wire.
-type retPolicy struct {
-	ID        int64       `json:"id"`
-	Algorithm string      `json:"algorithm"`
-	Rules     []retRule   `json:"rules"`
-	Trigger   *retTrigger `json:"trigger"`
-	Scope     *retScope   `json:"scope"`
-}
-
-type retRule struct {
-	ID             int                      `json:"id"`
-	Priority       int                      `json:"priority"`
-	Disabled       bool                     `json:"disabled"`
-	Action         string                   `json:"action"`
-	Template       string                   `json:"template"`
-	Params         map[string]any           `json:"params"`
-	TagSelectors   []retSelector            `json:"tag_selectors"`
-	ScopeSelectors map[string][]retSelector `json:"scope_selectors"`
-}
-
-type retSelector struct {
-	Kind       string `json:"kind"`
-	Decoration string `json:"decoration"`
-	Pattern    string `json:"pattern"`
-	Extras     string `json:"extras,omitempty"`
-}
-
-type retTrigger struct {
-	Kind       string         `json:"kind"`
-	Settings   map[string]any `json:"settings"`
-	References map[string]any `json:"references"`
-}
-
-type retScope struct {
-	Level string `json:"level"`
-	Ref   int64  `json:"ref"`
-}
-
-func (p *retPolicy) cron() string {
-	if p == nil || p.Trigger == nil {
-		return ""
-	}
-	s, _ := p.Trigger.Settings["cron"].(string)
-	return s
-}
+// creates it with the first rule and edits it as a whole (an update
+// replaces the policy). Both call the policy services (package policy)
+// with the session's principal, as the API's handlers do.
 
 // ruleForm is the retention rule form: its values and where it posts.
 type ruleForm struct {
@@ -108,32 +67,36 @@ type immForm struct {
 func (c *Console) policyBase(pc *projectCtx) string { return pc.Base() + "/policy" }
 
 // retentionID is the project's policy ID (0: none yet).
-func retentionID(pc *projectCtx) int64 {
-	id, _ := strconv.ParseInt(pc.Meta["retention_id"], 10, 64)
-	return id
-}
+func retentionID(pc *projectCtx) int64 { return policy.PolicyID(pc.Meta) }
 
 // loadRetention reads the project's policy (nil when it has none).
-func loadRetention(v *view, pc *projectCtx) (*retPolicy, error) {
+func (c *Console) loadRetention(r *http.Request, v *view, pc *projectCtx) (*retention.Policy, error) {
 	id := retentionID(pc)
 	if id == 0 {
 		return nil, nil
 	}
-	var p retPolicy
-	if _, err := v.api.get("/retentions/"+strconv.FormatInt(id, 10), &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	pol, err := c.svc.Retention.Get(r.Context(), v.p, id)
+	return pol, serviceError(err)
 }
 
 // retentionMeta reads the templates (nil on failure: the form then offers
-// none and the API's message shows elsewhere).
-func retentionMeta(v *view) []api.RetentionRuleMetadata {
-	var m api.RetentionMetadata
-	if _, err := v.api.get("/retentions/metadatas", &m); err != nil {
+// none and the service's refusal shows elsewhere).
+func (c *Console) retentionMeta(v *view) []api.RetentionRuleMetadata {
+	templates, err := c.svc.Retention.Templates(v.p)
+	if err != nil {
 		return nil
 	}
-	return m.Templates
+	return api.RetentionMetadataOf(templates).Templates
+}
+
+// positive reads a positive integer the path names, refused as the API
+// refuses one (an errs error: the caller shows it with serviceError).
+func positive(name, value string) (int64, error) {
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errs.E(errs.Invalid, "path", "%s must be a positive integer, not %q", name, value)
+	}
+	return n, nil
 }
 
 func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -142,8 +105,8 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, v *view) er
 		return err
 	}
 	t := policyTab{PolicyID: retentionID(pc), Schedule: schedule{Type: "None"}}
-	templates := retentionMeta(v)
-	pol, err := loadRetention(v, pc)
+	templates := c.retentionMeta(v)
+	pol, err := c.loadRetention(r, v, pc)
 	switch {
 	case err != nil && !isDenied(err):
 		return err
@@ -153,17 +116,24 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, v *view) er
 		for _, rl := range pol.Rules {
 			t.Rules = append(t.Rules, describeRule(rl, templates))
 		}
-		t.Schedule = scheduleOf(pol.cron())
+		t.Schedule = scheduleOf(pol.Cron())
 		if v.FormID == "schedule" {
 			t.Schedule.Type, t.Schedule.Cron = v.Form.Get("schedule"), v.Form.Get("cron")
 		}
 		lp := readPage(r, "epage", 10)
-		resp, err := v.api.get(fmt.Sprintf("/retentions/%d/executions?%s", pol.ID, lp.pageQuery()), &t.Execs)
-		if err != nil && !isDenied(err) {
+		offset, err := lp.offset()
+		if err != nil {
+			return err
+		}
+		list, total, err := c.svc.Retention.Executions(r.Context(), v.p, pol.ID, offset, lp.Size)
+		if err = serviceError(err); err != nil && !isDenied(err) {
 			return err
 		}
 		if err == nil {
-			t.ExecPager = pagerFor(r, "epage", lp, resp.total())
+			for i := range list {
+				t.Execs = append(t.Execs, api.RetentionExecutionOf(&list[i]))
+			}
+			t.ExecPager = pagerFor(r, "epage", lp, total)
 		}
 	}
 	if t.PolicyID == 0 {
@@ -179,8 +149,11 @@ func (c *Console) policyPage(w http.ResponseWriter, r *http.Request, v *view) er
 	}
 
 	var imm []api.ImmutableRule
-	_, err = v.api.get("/projects/"+pathEscape(pc.Project.Name)+"/immutabletagrules?page_size=100", &imm)
-	switch {
+	rules, _, err := c.svc.ImmutableRules.List(r.Context(), v.p, &pc.view.Info.Project, nil, 0, 100)
+	for i := range rules {
+		imm = append(imm, api.ImmutableRuleOf(&rules[i].Rule))
+	}
+	switch err = serviceError(err); {
 	case err != nil && !isDenied(err):
 		return err
 	case err != nil:
@@ -215,7 +188,7 @@ func selectorText(deco, pattern string) string {
 }
 
 // describeRule puts a rule in words.
-func describeRule(rl retRule, templates []api.RetentionRuleMetadata) ruleRow {
+func describeRule(rl retention.Rule, templates []api.RetentionRuleMetadata) ruleRow {
 	row := ruleRow{ID: rl.ID, Disabled: rl.Disabled}
 	if s := rl.ScopeSelectors["repository"]; len(s) > 0 {
 		var parts []string
@@ -266,7 +239,7 @@ func describeRule(rl retRule, templates []api.RetentionRuleMetadata) ruleRow {
 }
 
 // ruleFormOf is the edit form of rule rl.
-func ruleFormOf(rl retRule, base ruleForm) ruleForm {
+func ruleFormOf(rl retention.Rule, base ruleForm) ruleForm {
 	f := base
 	f.Template = rl.Template
 	f.Param = ""
@@ -308,10 +281,10 @@ func formRule(f url.Values, base ruleForm) ruleForm {
 }
 
 // ruleFromForm builds a rule from the posted form. Values are passed on
-// as given: the API validates them and names what is wrong.
-func ruleFromForm(f url.Values, templates []api.RetentionRuleMetadata) retRule {
-	rl := retRule{Action: "retain", Template: f.Get("template"), Params: map[string]any{},
-		ScopeSelectors: map[string][]retSelector{"repository": {{Kind: "doublestar", Decoration: f.Get("repo_deco"), Pattern: strings.TrimSpace(f.Get("repo_pattern"))}}},
+// as given: the service validates them and names what is wrong.
+func ruleFromForm(f url.Values, templates []api.RetentionRuleMetadata) retention.Rule {
+	rl := retention.Rule{Action: "retain", Template: f.Get("template"), Params: map[string]any{},
+		ScopeSelectors: map[string][]retention.Selector{"repository": {{Kind: "doublestar", Decoration: f.Get("repo_deco"), Pattern: strings.TrimSpace(f.Get("repo_pattern"))}}},
 		Disabled:       f.Get("disabled") == "on",
 	}
 	needsParam := true
@@ -324,40 +297,41 @@ func ruleFromForm(f url.Values, templates []api.RetentionRuleMetadata) retRule {
 		if n, err := strconv.ParseInt(p, 10, 64); err == nil {
 			rl.Params[rl.Template] = n
 		} else {
-			rl.Params[rl.Template] = p // the API names the problem
+			rl.Params[rl.Template] = p // the service names the problem
 		}
 	}
 	untagged := "false"
 	if f.Get("untagged") == "on" {
 		untagged = "true"
 	}
-	rl.TagSelectors = append(rl.TagSelectors, retSelector{Kind: "doublestar", Decoration: f.Get("tag_deco"),
+	rl.TagSelectors = append(rl.TagSelectors, retention.Selector{Kind: "doublestar", Decoration: f.Get("tag_deco"),
 		Pattern: strings.TrimSpace(f.Get("tag_pattern")), Extras: `{"untagged":` + untagged + `}`})
 	if d := f.Get("label_deco"); d != "" {
-		rl.TagSelectors = append(rl.TagSelectors, retSelector{Kind: "label", Decoration: d, Pattern: strings.TrimSpace(f.Get("labels"))})
+		rl.TagSelectors = append(rl.TagSelectors, retention.Selector{Kind: "label", Decoration: d, Pattern: strings.TrimSpace(f.Get("labels"))})
 	}
 	return rl
 }
 
 // savePolicy creates the project's policy (pol.ID 0) or replaces it.
-func savePolicy(v *view, pc *projectCtx, pol *retPolicy) error {
+func (c *Console) savePolicy(r *http.Request, v *view, pc *projectCtx, pol *retention.Policy) error {
 	pol.Algorithm = "or"
-	pol.Scope = &retScope{Level: "project", Ref: pc.Project.ProjectID}
+	pol.Scope = &retention.Scope{Level: "project", Ref: pc.Project.ProjectID}
 	if pol.Trigger == nil {
-		pol.Trigger = &retTrigger{Kind: "Schedule", Settings: map[string]any{"cron": ""}, References: map[string]any{}}
+		pol.Trigger = &retention.Trigger{Kind: "Schedule", Settings: map[string]any{"cron": ""}, References: map[string]any{}}
 	}
 	if pol.Rules == nil {
-		pol.Rules = []retRule{}
+		pol.Rules = []retention.Rule{}
 	}
 	for i := range pol.Rules {
-		pol.Rules[i].ID = 0 // the API numbers them
+		pol.Rules[i].ID = 0 // the service numbers them
 	}
 	if pol.ID == 0 {
-		_, err := v.api.call(http.MethodPost, "/retentions", pol, nil)
-		return err
+		return v.write("create retention policy", func() error {
+			_, err := c.svc.Retention.Create(r.Context(), v.p, pol)
+			return err
+		})
 	}
-	_, err := v.api.call(http.MethodPut, "/retentions/"+strconv.FormatInt(pol.ID, 10), pol, nil)
-	return err
+	return v.write("update retention policy", func() error { return c.svc.Retention.Update(r.Context(), v.p, pol.ID, pol) })
 }
 
 func (c *Console) addRetentionRule(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -365,13 +339,13 @@ func (c *Console) addRetentionRule(w http.ResponseWriter, r *http.Request, v *vi
 	if err != nil {
 		return err
 	}
-	pol, err := loadRetention(v, pc)
+	pol, err := c.loadRetention(r, v, pc)
 	if err == nil {
 		if pol == nil {
-			pol = &retPolicy{}
+			pol = &retention.Policy{}
 		}
-		pol.Rules = append(pol.Rules, ruleFromForm(r.PostForm, retentionMeta(v)))
-		err = savePolicy(v, pc, pol)
+		pol.Rules = append(pol.Rules, ruleFromForm(r.PostForm, c.retentionMeta(v)))
+		err = c.savePolicy(r, v, pc, pol)
 	}
 	if err != nil {
 		if err := v.fail("rule", err); err != nil {
@@ -390,12 +364,12 @@ type ruleData struct {
 }
 
 // retentionRule loads the policy and the index of rule n of the path.
-func (c *Console) retentionRule(r *http.Request, v *view) (*projectCtx, *retPolicy, int, error) {
+func (c *Console) retentionRule(r *http.Request, v *view) (*projectCtx, *retention.Policy, int, error) {
 	pc, err := c.loadProject(r, v, "policy")
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	pol, err := loadRetention(v, pc)
+	pol, err := c.loadRetention(r, v, pc)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -411,7 +385,7 @@ func (c *Console) editRulePage(w http.ResponseWriter, r *http.Request, v *view) 
 	if err != nil {
 		return err
 	}
-	base := ruleForm{Action: r.URL.Path, Button: "Save rule", Prefix: "rule", Templates: retentionMeta(v)}
+	base := ruleForm{Action: r.URL.Path, Button: "Save rule", Prefix: "rule", Templates: c.retentionMeta(v)}
 	d := ruleData{P: pc, ID: i + 1, Form: ruleFormOf(pol.Rules[i], base)}
 	if v.FormID == "rule" {
 		d.Form = formRule(v.Form, base)
@@ -427,10 +401,10 @@ func (c *Console) saveRule(w http.ResponseWriter, r *http.Request, v *view) erro
 	if err != nil {
 		return err
 	}
-	rl := ruleFromForm(r.PostForm, retentionMeta(v))
+	rl := ruleFromForm(r.PostForm, c.retentionMeta(v))
 	rl.Disabled = pol.Rules[i].Disabled
 	pol.Rules[i] = rl
-	if err := savePolicy(v, pc, pol); err != nil {
+	if err := c.savePolicy(r, v, pc, pol); err != nil {
 		if err := v.fail("rule", err); err != nil {
 			return err
 		}
@@ -459,7 +433,7 @@ func (c *Console) ruleAction(w http.ResponseWriter, r *http.Request, v *view) er
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such rule action."}
 	}
-	if err := savePolicy(v, pc, pol); err != nil {
+	if err := c.savePolicy(r, v, pc, pol); err != nil {
 		if err := v.fail("rules", err); err != nil {
 			return err
 		}
@@ -473,7 +447,7 @@ func (c *Console) retentionSchedule(w http.ResponseWriter, r *http.Request, v *v
 	if err != nil {
 		return err
 	}
-	pol, err := loadRetention(v, pc)
+	pol, err := c.loadRetention(r, v, pc)
 	if err == nil && pol == nil {
 		err = &apiError{Status: http.StatusBadRequest, Message: "Add a rule first: the schedule belongs to the project's retention policy."}
 	}
@@ -484,8 +458,8 @@ func (c *Console) retentionSchedule(w http.ResponseWriter, r *http.Request, v *v
 		if typ == "Custom" && cron == "" {
 			err = &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 		} else {
-			pol.Trigger = &retTrigger{Kind: "Schedule", Settings: map[string]any{"cron": cron}, References: map[string]any{}}
-			err = savePolicy(v, pc, pol)
+			pol.Trigger = &retention.Trigger{Kind: "Schedule", Settings: map[string]any{"cron": cron}, References: map[string]any{}}
+			err = c.savePolicy(r, v, pc, pol)
 		}
 	}
 	if err != nil {
@@ -516,7 +490,10 @@ func (c *Console) runRetention(w http.ResponseWriter, r *http.Request, v *view) 
 		if !dry && !c.confirmed(w, r, v, "Run tag retention on "+pc.Project.Name+" now? Artifacts no rule retains are deleted.", r.URL.Path, c.policyBase(pc)) {
 			return nil
 		}
-		_, err = v.api.call(http.MethodPost, "/retentions/"+strconv.FormatInt(id, 10)+"/executions", map[string]bool{"dry_run": dry}, nil)
+		err = v.write("trigger retention", func() error {
+			_, err := c.svc.Retention.Run(r.Context(), v.p, id, dry)
+			return err
+		})
 	}
 	if err != nil {
 		if err := v.fail("run", err); err != nil {
@@ -540,8 +517,13 @@ type execData struct {
 	Base  string
 }
 
-func (c *Console) retentionExecPath(r *http.Request, pc *projectCtx) string {
-	return "/retentions/" + strconv.FormatInt(retentionID(pc), 10) + "/executions/" + pathEscape(r.PathValue("eid"))
+// retentionExec reads the IDs of the project's policy and of the
+// execution the path names (eid), refused as the API refuses them.
+func retentionExec(r *http.Request, pc *projectCtx) (id, eid int64, err error) {
+	if id, err = positive("id", strconv.FormatInt(retentionID(pc), 10)); err == nil {
+		eid, err = positive("eid", r.PathValue("eid"))
+	}
+	return id, eid, err
 }
 
 func (c *Console) retentionExecPage(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -554,29 +536,23 @@ func (c *Console) retentionExecPage(w http.ResponseWriter, r *http.Request, v *v
 	}
 	lp := readList(r, 25)
 	d := execData{P: pc, Base: c.policyBase(pc) + "/retention/executions/" + url.PathEscape(r.PathValue("eid"))}
-	resp, err := v.api.get(c.retentionExecPath(r, pc)+"/tasks?"+lp.pageQuery(), &d.Tasks)
+	id, eid, err := retentionExec(r, pc)
+	if err != nil {
+		return serviceError(err)
+	}
+	offset, err := lp.offset()
 	if err != nil {
 		return err
 	}
-	d.Pager = makePager(r, lp, resp.total())
-	// The execution itself: the API lists executions only, newest first.
-	eid, _ := strconv.ParseInt(r.PathValue("eid"), 10, 64)
-	d.Exec.ID = eid
-	for page := 1; page <= 10; page++ {
-		var list []api.RetentionExecution
-		if _, err := v.api.get(fmt.Sprintf("/retentions/%d/executions?page=%d&page_size=100", retentionID(pc), page), &list); err != nil || len(list) == 0 {
-			break
-		}
-		found := false
-		for _, e := range list {
-			if e.ID == eid {
-				d.Exec, found = e, true
-			}
-		}
-		if found || list[len(list)-1].ID < eid {
-			break
-		}
+	ex, tasks, total, err := c.svc.Retention.Tasks(r.Context(), v.p, id, eid, offset, lp.Size)
+	if err != nil {
+		return serviceError(err)
 	}
+	for i := range tasks {
+		d.Tasks = append(d.Tasks, api.RetentionTaskOf(&tasks[i]))
+	}
+	d.Pager = makePager(r, lp, total)
+	d.Exec = api.RetentionExecutionOf(ex)
 	v.Title = fmt.Sprintf("Retention run %d · %s", eid, pc.Project.Name)
 	v.Data = d
 	c.render(w, v, "retention_exec")
@@ -592,7 +568,13 @@ func (c *Console) stopRetention(w http.ResponseWriter, r *http.Request, v *view)
 	if !c.confirmed(w, r, v, "Stop this retention run? Repositories not done yet are skipped.", r.URL.Path, back) {
 		return nil
 	}
-	if _, err := v.api.call(http.MethodPatch, c.retentionExecPath(r, pc), map[string]string{"action": "stop"}, nil); err != nil {
+	if err := v.write("operate retention execution", func() error {
+		id, eid, err := retentionExec(r, pc)
+		if err != nil {
+			return err
+		}
+		return c.svc.Retention.Stop(r.Context(), v.p, id, eid)
+	}); err != nil {
 		return err
 	}
 	return redirect(w, r, back, "Retention run stopped.")
@@ -603,8 +585,20 @@ func (c *Console) retentionLog(w http.ResponseWriter, r *http.Request, v *view) 
 	if err != nil {
 		return err
 	}
+	id, eid, err := retentionExec(r, pc)
+	var tid int64
+	if err == nil {
+		tid, err = positive("tid", r.PathValue("tid"))
+	}
+	var text string
+	if err == nil {
+		text, err = c.svc.Retention.TaskLog(r.Context(), v.p, id, eid, tid)
+	}
+	if err != nil {
+		return serviceError(err)
+	}
 	execLink := c.policyBase(pc) + "/retention/executions/" + url.PathEscape(r.PathValue("eid"))
-	return c.showLog(w, v, c.retentionExecPath(r, pc)+"/tasks/"+pathEscape(r.PathValue("tid")), logData{
+	return c.renderLog(w, v, text, logData{
 		Crumbs:  []crumb{{"/projects", "Projects"}, {pc.Base() + "/repositories", pc.Project.Name}, {c.policyBase(pc), "Policy"}, {execLink, "Run " + r.PathValue("eid")}},
 		Heading: "Retention log: run " + r.PathValue("eid") + ", task " + r.PathValue("tid"),
 		Back:    crumb{execLink, "Back to the run"},
@@ -619,13 +613,17 @@ func (c *Console) createImmutable(w http.ResponseWriter, r *http.Request, v *vie
 		return err
 	}
 	f := r.PostForm
-	body := map[string]any{
-		"disabled": false, "action": "immutable", "template": "immutable_template",
-		"tag_selectors": []api.ImmutableSelector{{Kind: "doublestar", Decoration: f.Get("tag_deco"), Pattern: strings.TrimSpace(f.Get("tag_pattern"))}},
-		"scope_selectors": map[string][]api.ImmutableSelector{"repository": {{Kind: "doublestar", Decoration: f.Get("repo_deco"),
-			Pattern: strings.TrimSpace(f.Get("repo_pattern"))}}},
+	fill := func(rule *immutable.Rule) error {
+		rule.Disabled, rule.Action, rule.Template = false, immutable.Action, immutable.Template
+		rule.TagSelectors = []immutable.Selector{{Kind: immutable.KindDoublestar, Decoration: f.Get("tag_deco"), Pattern: strings.TrimSpace(f.Get("tag_pattern"))}}
+		rule.ScopeSelectors = map[string][]immutable.Selector{immutable.ScopeRepository: {{Kind: immutable.KindDoublestar, Decoration: f.Get("repo_deco"),
+			Pattern: strings.TrimSpace(f.Get("repo_pattern"))}}}
+		return nil
 	}
-	if _, err := v.api.call(http.MethodPost, "/projects/"+pathEscape(pc.Project.Name)+"/immutabletagrules", body, nil); err != nil {
+	if err := v.write("create immutable rule", func() error {
+		_, err := c.svc.ImmutableRules.Create(r.Context(), v.p, &pc.view.Info.Project, fill)
+		return err
+	}); err != nil {
 		if err := v.fail("immutable", err); err != nil {
 			return err
 		}
@@ -639,18 +637,33 @@ func (c *Console) immutableAction(w http.ResponseWriter, r *http.Request, v *vie
 	if err != nil {
 		return err
 	}
-	path := "/projects/" + pathEscape(pc.Project.Name) + "/immutabletagrules/" + pathEscape(r.PathValue("id"))
+	project := &pc.view.Info.Project
 	back := c.policyBase(pc) + "#immutability"
 	var msg string
 	switch act := r.PathValue("action"); act {
 	case "enable", "disable":
-		_, err = v.api.call(http.MethodPut, path, map[string]bool{"disabled": act == "disable"}, nil)
+		err = v.write("update immutable rule", func() error {
+			id, err := positive("immutable_rule_id", r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			return c.svc.ImmutableRules.Update(r.Context(), v.p, project, id, func(rule *immutable.Rule) error {
+				rule.Disabled = act == "disable"
+				return nil
+			})
+		})
 		msg = "Immutability rule " + act + "d."
 	case "delete":
 		if !c.confirmed(w, r, v, "Delete this immutability rule? The tags it protects can then be overwritten and deleted.", r.URL.Path, back) {
 			return nil
 		}
-		_, err = v.api.call(http.MethodDelete, path, nil, nil)
+		err = v.write("delete immutable rule", func() error {
+			id, err := positive("immutable_rule_id", r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			return c.svc.ImmutableRules.Delete(r.Context(), v.p, project, id)
+		})
 		msg = "Immutability rule deleted."
 	default:
 		return &apiError{Status: http.StatusNotFound, Message: "No such rule action."}
