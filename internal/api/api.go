@@ -165,19 +165,19 @@ func New(st Store, a Auth, blobs *blob.Store, opts Options) *Server {
 	if s.arts == nil {
 		s.arts = artifact.New(st, blobs, artifact.Options{Events: opts.Events, Changed: opts.Changed})
 	}
-	s.projects = project.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
-	s.robots = robot.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
-	s.users = user.New(st, pageCachedAuth{s}, opts.Settings, opts.Events, opts.Changed)
-	s.sessions = session.New(pageCachedSessions{st, s}, a, opts.Settings, opts.SessionTTL, opts.Events, opts.Changed)
+	s.projects = project.New(st, a, opts.Settings, opts.Events, opts.Changed)
+	s.robots = robot.New(st, a, opts.Settings, opts.Events, opts.Changed)
+	s.users = user.New(st, a, opts.Settings, opts.Events, opts.Changed)
+	s.sessions = session.New(st, a, opts.Settings, opts.SessionTTL, opts.Events, opts.Changed)
 	s.webhooks = s.newWebhookPolicies()
-	s.labels = label.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.auditLog = audit.NewLog(st, pageCachedAuth{s})
-	s.quotas = quota.New(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.labels = label.New(st, a, opts.Events, opts.Changed)
+	s.auditLog = audit.NewLog(st, a)
+	s.quotas = quota.New(st, a, opts.Events, opts.Changed)
 	s.system = system.New(st, a, system.Options{Settings: opts.Settings, Jobs: opts.Jobs, Events: opts.Events, Changed: opts.Changed,
 		AuditEventTypes: auditEventTypes, ExternalURL: opts.ExternalURL, Version: opts.Version, StorageRoot: storageRoot(blobs)})
-	s.repos = repository.New(st, pageCachedAuth{s}, s.arts, blobs, repository.Config{Events: opts.Events, Changed: opts.Changed, Logger: opts.Logger, Links: Prefix})
-	s.retention = policy.NewRetention(st, opts.Jobs, pageCachedAuth{s}, opts.Events, opts.Changed)
-	s.immutableRules = policy.NewImmutable(st, pageCachedAuth{s}, opts.Events, opts.Changed)
+	s.repos = repository.New(st, a, s.arts, blobs, repository.Config{Events: opts.Events, Changed: opts.Changed, Logger: opts.Logger, Links: Prefix})
+	s.retention = policy.NewRetention(st, opts.Jobs, a, opts.Events, opts.Changed)
+	s.immutableRules = policy.NewImmutable(st, a, opts.Events, opts.Changed)
 	for _, group := range [][]route{
 		s.systemRoutes(),
 		s.sessionRoutes(),
@@ -287,10 +287,6 @@ func (s *Server) wrap(rt *route) http.HandlerFunc {
 			err = rt.handle(w, r, c)
 		}
 		err = hideProject(rt, r, err)
-		if isWrite(r.Method) {
-			// What the write changed must not be read from the page cache.
-			clearPageCache(r.Context())
-		}
 		if err != nil {
 			writeError(w, r, s.log, err)
 		}
@@ -322,7 +318,7 @@ const CSRFHeader = "X-Harbor-Csrf-Token"
 func (s *Server) caller(r *http.Request) (*Caller, error) {
 	if r.Header.Get("Authorization") == "" {
 		if ck, err := r.Cookie(SessionCookie); err == nil && ck.Value != "" {
-			p, _, err := auth.SessionPrincipalOf(s.sessionUser(r.Context(), hashSessionID(ck.Value), isWrite(r.Method)))
+			p, _, err := auth.SessionPrincipalOf(s.st.SessionUser(r.Context(), hashSessionID(ck.Value)))
 			if err != nil {
 				return nil, err
 			}
@@ -402,7 +398,7 @@ func (s *Server) project(r *http.Request, param string) (*store.Project, error) 
 			byID, v = true, strconv.FormatInt(id, 10)
 		}
 	}
-	p, err := s.cachedProject(r.Context(), byID, v)
+	p, err := s.loadProject(r.Context(), byID, v)
 	if errs.Is(err, errs.NotFound) {
 		return nil, projectNotFound(r.PathValue(param))
 	}

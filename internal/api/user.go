@@ -156,9 +156,7 @@ func (s *Server) getCurrentUser(w http.ResponseWriter, r *http.Request, c *Calle
 	if c.IsRobot() {
 		return errs.E(errs.Precondition, "current user", "the current user is not available for robot account %s", c.Name)
 	}
-	u, err := pageCached(r.Context(), "user "+strconv.FormatInt(c.UserID, 10), func() (*store.User, error) {
-		return s.users.Get(r.Context(), c.Principal, c.UserID)
-	})
+	u, err := s.users.Get(r.Context(), c.Principal, c.UserID)
 	if err != nil {
 		return err
 	}
@@ -330,7 +328,7 @@ func (s *Server) currentUserPermissions(w http.ResponseWriter, r *http.Request, 
 
 // scopePermissions is what c may do in project pid (nothing if it does not exist).
 func (s *Server) scopePermissions(ctx context.Context, c *Caller, pid int64) (rbac.Set, error) {
-	project, err := s.cachedProject(ctx, true, strconv.FormatInt(pid, 10))
+	project, err := s.loadProject(ctx, true, strconv.FormatInt(pid, 10))
 	if errs.Is(err, errs.NotFound) {
 		return rbac.Set{}, nil
 	}

@@ -173,7 +173,7 @@ type WebhookPayloadFormat struct {
 // deliveries run by the job system when it can (RunNow).
 func (s *Server) newWebhookPolicies() *webhook.Policies {
 	run, _ := s.opts.Jobs.(webhook.Runner)
-	return webhook.NewPolicies(s.st, pageCachedAuth{s}, webhook.PolicyOptions{
+	return webhook.NewPolicies(s.st, s.auth, webhook.PolicyOptions{
 		Events: s.opts.Events, Changed: s.opts.Changed, Jobs: s.opts.Jobs, Runner: run, ExternalURL: s.opts.ExternalURL,
 		BlockInternal: func() bool { return s.opts.Settings.Get().WebhookBlockInternalTargets },
 	})

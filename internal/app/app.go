@@ -146,7 +146,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	// A request's body is read before it takes a slot, so a client
 	// trickling one holds no slot (httplimit.Gate).
 	gate := httplimit.New(apiConcurrency(cfg.APIConcurrency))
-	console := ui.New(ui.Options{API: apiSrv, Services: ui.Services{Services: apiSrv.Services()}, Registry: reg, Tokens: authn, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version})
+	console := ui.New(ui.Options{Services: ui.Services{Services: apiSrv.Services()}, ExternalURL: cfg.ExternalURL, Logger: log, Version: Version})
 	mux.Handle("/api/", gate.Wrap(apiSrv, apiSrv.WriteError))
 	mux.Handle("/c/", gate.Wrap(apiSrv, apiSrv.WriteError))
 	mux.Handle("/", gate.Wrap(console, console.WriteError))

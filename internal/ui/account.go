@@ -62,7 +62,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *view) error 
 
 func (c *Console) registerPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	if !v.Info.SelfRegistration {
-		return &apiError{Status: http.StatusNotFound, Message: "Self-registration is turned off. Ask an administrator for an account."}
+		return &pageError{Status: http.StatusNotFound, Message: "Self-registration is turned off. Ask an administrator for an account."}
 	}
 	v.Title = "Create an account"
 	c.render(w, v, "register")
@@ -71,12 +71,12 @@ func (c *Console) registerPage(w http.ResponseWriter, r *http.Request, v *view) 
 
 func (c *Console) register(w http.ResponseWriter, r *http.Request, v *view) error {
 	if !v.Info.SelfRegistration {
-		return &apiError{Status: http.StatusNotFound, Message: "Self-registration is turned off. Ask an administrator for an account."}
+		return &pageError{Status: http.StatusNotFound, Message: "Self-registration is turned off. Ask an administrator for an account."}
 	}
 	f := r.PostForm
 	var err error
 	if f.Get("password") != f.Get("password2") {
-		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
 		err = c.addUser(r, v, user.NewUser{Username: strings.TrimSpace(f.Get("username")), Password: f.Get("password"),
 			Profile: user.Profile{Email: strings.TrimSpace(f.Get("email")), Realname: strings.TrimSpace(f.Get("realname"))}})
@@ -113,12 +113,12 @@ func (c *Console) accountPage(w http.ResponseWriter, r *http.Request, v *view) e
 
 func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, v *view) error {
 	if v.User == nil {
-		return &apiError{Status: http.StatusUnauthorized, Message: "Sign in to change your password."}
+		return &pageError{Status: http.StatusUnauthorized, Message: "Sign in to change your password."}
 	}
 	f := r.PostForm
 	var err error
 	if f.Get("new_password") != f.Get("new_password2") {
-		err = &apiError{Status: http.StatusBadRequest, Message: "The two new passwords differ."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "The two new passwords differ."}
 	} else {
 		err = v.write("update password", func() error {
 			return c.svc.Users.SetPassword(r.Context(), v.p, v.User.UserID, f.Get("old_password"), f.Get("new_password"))

@@ -75,7 +75,7 @@ func (c *Console) createUser(w http.ResponseWriter, r *http.Request, v *view) er
 	var err error
 	name := strings.TrimSpace(f.Get("username"))
 	if f.Get("password") != f.Get("password2") {
-		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
 		err = c.addUser(r, v, user.NewUser{Username: name, Password: f.Get("password"), Profile: user.Profile{
 			Email: strings.TrimSpace(f.Get("email")), Realname: strings.TrimSpace(f.Get("realname")), Comment: f.Get("comment")}})
@@ -127,7 +127,7 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, v *view) er
 		err = v.write("delete user", func() error { return c.svc.Users.Delete(r.Context(), v.p, id) })
 		msg = "User " + name + " deleted."
 	default:
-		return &apiError{Status: http.StatusNotFound, Message: "No such user action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such user action."}
 	}
 	if err != nil {
 		if err := v.fail("users", err); err != nil {
@@ -155,7 +155,7 @@ func (c *Console) resetPassword(w http.ResponseWriter, r *http.Request, v *view)
 	f := r.PostForm
 	var err error
 	if f.Get("new_password") != f.Get("new_password2") {
-		err = &apiError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "The two passwords differ."}
 	} else {
 		var id int64
 		if id, err = userID(r); err == nil {
@@ -228,7 +228,7 @@ type sysLabelsTab struct {
 
 func (c *Console) sysLabelsPage(w http.ResponseWriter, r *http.Request, v *view) error {
 	if v.User == nil {
-		return &apiError{Status: http.StatusUnauthorized, Message: "Sign in to manage system labels."}
+		return &pageError{Status: http.StatusUnauthorized, Message: "Sign in to manage system labels."}
 	}
 	pm := perms{}
 	for _, p := range c.svc.Labels.SystemActions(v.p).List() {
@@ -237,7 +237,7 @@ func (c *Console) sysLabelsPage(w http.ResponseWriter, r *http.Request, v *view)
 	// Anyone may read the global labels; only who may change them sees
 	// this page (the label service refuses the changes to anyone else).
 	if !pm.Can("label", "create") && !pm.Can("label", "delete") && !pm.Can("label", "update") {
-		return &apiError{Status: http.StatusForbidden, Code: "FORBIDDEN",
+		return &pageError{Status: http.StatusForbidden, Code: "FORBIDDEN",
 			Message: "Only system administrators manage system labels (you hold no label permission at system level)."}
 	}
 	lp := readList(r, pageSize)
@@ -340,7 +340,7 @@ func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, v *view) er
 	}{{"token_expiration", &u.TokenExpiration}, {"robot_token_duration", &u.RobotTokenDuration}} {
 		n, perr := strconv.Atoi(strings.TrimSpace(f.Get(k.name)))
 		if perr != nil {
-			err = &apiError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(k.name, "_", " ") + " must be a whole number."}
+			err = &pageError{Status: http.StatusBadRequest, Message: strings.ReplaceAll(k.name, "_", " ") + " must be a whole number."}
 			break
 		}
 		*k.dst = &n
@@ -380,7 +380,7 @@ func contains(list []string, s string) bool {
 func userID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "user_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+		return 0, &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "user_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
 	}
 	return id, nil
 }

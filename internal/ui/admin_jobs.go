@@ -94,7 +94,7 @@ func (c *Console) setJobSchedule(v *view, j *system.Job, f url.Values, set func(
 	}
 	typ, cron := readSchedule(f)
 	if typ == "Custom" && cron == "" {
-		return "", &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
+		return "", &pageError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 	}
 	if typ != "None" {
 		typ = "Custom" // with the cron of Hourly, Daily and Weekly
@@ -118,7 +118,7 @@ func runID(r *http.Request, param string) (int64, error) {
 	s := r.PathValue("id")
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: param + " must be a positive integer, not " + strconv.Quote(s)}
+		return 0, &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: param + " must be a positive integer, not " + strconv.Quote(s)}
 	}
 	return id, nil
 }
@@ -170,14 +170,14 @@ func auditQuery(f auditFilter) (string, error) {
 		if f.From != "" {
 			t, err := time.Parse("2006-01-02", f.From)
 			if err != nil {
-				return "", &apiError{Status: http.StatusBadRequest, Message: "The start date must be YYYY-MM-DD."}
+				return "", &pageError{Status: http.StatusBadRequest, Message: "The start date must be YYYY-MM-DD."}
 			}
 			from = t.UTC().Format(time.RFC3339)
 		}
 		if f.To != "" {
 			t, err := time.Parse("2006-01-02", f.To)
 			if err != nil {
-				return "", &apiError{Status: http.StatusBadRequest, Message: "The end date must be YYYY-MM-DD."}
+				return "", &pageError{Status: http.StatusBadRequest, Message: "The end date must be YYYY-MM-DD."}
 			}
 			to = t.Add(24*time.Hour - time.Second).UTC().Format(time.RFC3339)
 		}
@@ -223,7 +223,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, v *view) err
 	} else {
 		list, total, err := c.auditEntries(r, v, q, lp)
 		if err != nil {
-			var ae *apiError
+			var ae *pageError
 			if !errors.As(err, &ae) {
 				return err
 			}
@@ -279,7 +279,7 @@ func (c *Console) purgePost(w http.ResponseWriter, r *http.Request, v *view) err
 	hours, err := strconv.Atoi(strings.TrimSpace(f.Get("hours")))
 	var msg string
 	if err != nil {
-		err = &apiError{Status: http.StatusBadRequest, Message: "Keep entries for a whole number of hours."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "Keep entries for a whole number of hours."}
 	} else {
 		types := strings.Join(f["event_type"], ",")
 		msg, err = c.setJobSchedule(v, system.Purge, f, func(create bool, when system.When, dry bool) error {
@@ -369,7 +369,7 @@ func (c *Console) gcPost(w http.ResponseWriter, r *http.Request, v *view) error 
 	workers, err := strconv.Atoi(strings.TrimSpace(f.Get("workers")))
 	var msg string
 	if err != nil {
-		err = &apiError{Status: http.StatusBadRequest, Message: "Workers must be a whole number from 1 to 5."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "Workers must be a whole number from 1 to 5."}
 	} else {
 		msg, err = c.setJobSchedule(v, system.GC, f, func(create bool, when system.When, dry bool) error {
 			p := gc.DefaultParams()
@@ -464,7 +464,7 @@ func (c *Console) queueAction(w http.ResponseWriter, r *http.Request, v *view) e
 			return nil
 		}
 	default:
-		return &apiError{Status: http.StatusNotFound, Message: "No such queue action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such queue action."}
 	}
 	if err := v.write("queue action", func() error { return c.svc.System.QueueAction(r.Context(), v.p, kind, act) }); err != nil {
 		if err := v.fail("queues", err); err != nil {

@@ -86,7 +86,7 @@ func (c *Console) repositoryGet(w http.ResponseWriter, r *http.Request, v *view)
 	case strings.HasPrefix(action, "artifacts/") && !strings.Contains(action[len("artifacts/"):], "/"):
 		return c.artifactPage(w, r, v, pc, repo, action[len("artifacts/"):])
 	}
-	return &apiError{Status: http.StatusNotFound, Message: "There is no page at " + r.URL.Path + "."}
+	return &pageError{Status: http.StatusNotFound, Message: "There is no page at " + r.URL.Path + "."}
 }
 
 // repoData is the repository page.
@@ -342,7 +342,7 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 	}
 	rest, ok := strings.CutPrefix(action, "artifacts/")
 	if !ok {
-		return &apiError{Status: http.StatusNotFound, Message: "No such action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such action."}
 	}
 	parts := strings.Split(rest, "/")
 	ref := parts[0]
@@ -391,7 +391,7 @@ func (c *Console) repositoryPost(w http.ResponseWriter, r *http.Request, v *view
 		}
 		return redirect(w, r, artLink, "Label removed.")
 	}
-	return &apiError{Status: http.StatusNotFound, Message: "No such action."}
+	return &pageError{Status: http.StatusNotFound, Message: "No such action."}
 }
 
 // repoFail renders the repository (ref "") or artifact page again with

@@ -375,7 +375,7 @@ func (c *Console) retentionRule(r *http.Request, v *view) (*projectCtx, *retenti
 	}
 	n, _ := strconv.Atoi(r.PathValue("n"))
 	if pol == nil || n < 1 || n > len(pol.Rules) {
-		return nil, nil, 0, &apiError{Status: http.StatusNotFound, Message: "The project's retention policy has no rule " + r.PathValue("n") + "."}
+		return nil, nil, 0, &pageError{Status: http.StatusNotFound, Message: "The project's retention policy has no rule " + r.PathValue("n") + "."}
 	}
 	return pc, pol, n - 1, nil
 }
@@ -431,7 +431,7 @@ func (c *Console) ruleAction(w http.ResponseWriter, r *http.Request, v *view) er
 		pol.Rules = append(pol.Rules[:i], pol.Rules[i+1:]...)
 		msg = fmt.Sprintf("Retention rule %d deleted.", i+1)
 	default:
-		return &apiError{Status: http.StatusNotFound, Message: "No such rule action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such rule action."}
 	}
 	if err := c.savePolicy(r, v, pc, pol); err != nil {
 		if err := v.fail("rules", err); err != nil {
@@ -449,14 +449,14 @@ func (c *Console) retentionSchedule(w http.ResponseWriter, r *http.Request, v *v
 	}
 	pol, err := c.loadRetention(r, v, pc)
 	if err == nil && pol == nil {
-		err = &apiError{Status: http.StatusBadRequest, Message: "Add a rule first: the schedule belongs to the project's retention policy."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "Add a rule first: the schedule belongs to the project's retention policy."}
 	}
 	typ := ""
 	if err == nil {
 		var cron string
 		typ, cron = readSchedule(r.PostForm)
 		if typ == "Custom" && cron == "" {
-			err = &apiError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
+			err = &pageError{Status: http.StatusBadRequest, Message: "Enter a cron expression for a custom schedule."}
 		} else {
 			pol.Trigger = &retention.Trigger{Kind: "Schedule", Settings: map[string]any{"cron": cron}, References: map[string]any{}}
 			err = c.savePolicy(r, v, pc, pol)
@@ -485,7 +485,7 @@ func (c *Console) runRetention(w http.ResponseWriter, r *http.Request, v *view) 
 	dry := r.PostForm.Get("dry_run") == "on"
 	id := retentionID(pc)
 	if id == 0 {
-		err = &apiError{Status: http.StatusBadRequest, Message: "The project has no retention rules to run."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "The project has no retention rules to run."}
 	} else {
 		if !dry && !c.confirmed(w, r, v, "Run tag retention on "+pc.Project.Name+" now? Artifacts no rule retains are deleted.", r.URL.Path, c.policyBase(pc)) {
 			return nil
@@ -532,7 +532,7 @@ func (c *Console) retentionExecPage(w http.ResponseWriter, r *http.Request, v *v
 		return err
 	}
 	if retentionID(pc) == 0 {
-		return &apiError{Status: http.StatusNotFound, Message: "The project has no retention policy."}
+		return &pageError{Status: http.StatusNotFound, Message: "The project has no retention policy."}
 	}
 	lp := readList(r, 25)
 	d := execData{P: pc, Base: c.policyBase(pc) + "/retention/executions/" + url.PathEscape(r.PathValue("eid"))}
@@ -666,7 +666,7 @@ func (c *Console) immutableAction(w http.ResponseWriter, r *http.Request, v *vie
 		})
 		msg = "Immutability rule deleted."
 	default:
-		return &apiError{Status: http.StatusNotFound, Message: "No such rule action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such rule action."}
 	}
 	if err != nil {
 		if err := v.fail("immutable-rules", err); err != nil {

@@ -126,7 +126,7 @@ func readSize(num, unit string) (int64, error) {
 	}
 	n, err := strconv.ParseFloat(num, 64)
 	if err != nil || (n < 0 && n != -1) || math.IsInf(n, 0) || math.IsNaN(n) {
-		return 0, &apiError{Status: http.StatusBadRequest, Message: "The quota must be a positive number, or -1 for unlimited."}
+		return 0, &pageError{Status: http.StatusBadRequest, Message: "The quota must be a positive number, or -1 for unlimited."}
 	}
 	if n == -1 {
 		return -1, nil
@@ -136,7 +136,7 @@ func readSize(num, unit string) (int64, error) {
 		mult = 1 << 30
 	}
 	if n*mult > math.MaxInt64/2 {
-		return 0, &apiError{Status: http.StatusBadRequest, Message: "The quota is too large."}
+		return 0, &pageError{Status: http.StatusBadRequest, Message: "The quota is too large."}
 	}
 	return int64(n * mult), nil
 }
@@ -171,7 +171,7 @@ func (c *Console) loadProject(r *http.Request, v *view, tab string) (*projectCtx
 	if errs.Is(err, errs.NotFound) {
 		// A missing project and one the caller may not see are one answer,
 		// naming the project as the path did (as the API's).
-		return nil, &apiError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "project " + name + " not found"}
+		return nil, &pageError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "project " + name + " not found"}
 	}
 	if err != nil {
 		return nil, serviceError(err)
@@ -280,7 +280,7 @@ func (c *Console) addMember(w http.ResponseWriter, r *http.Request, v *view) err
 func memberID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("mid"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "mid must be a positive integer, not " + strconv.Quote(r.PathValue("mid"))}
+		return 0, &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "mid must be a positive integer, not " + strconv.Quote(r.PathValue("mid"))}
 	}
 	return id, nil
 }
@@ -334,7 +334,7 @@ func (c *Console) removeMember(w http.ResponseWriter, r *http.Request, v *view) 
 
 // isDenied reports an API refusal (403) that a tab shows in place.
 func isDenied(err error) bool {
-	var ae *apiError
+	var ae *pageError
 	return errors.As(err, &ae) && ae.Status == http.StatusForbidden
 }
 
@@ -384,7 +384,7 @@ func (c *Console) createLabelIn(r *http.Request, v *view, scope string, projectI
 func (c *Console) deleteLabelOf(r *http.Request, v *view) error {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "label_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+		return &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "label_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
 	}
 	return v.write("delete label", func() error { return c.svc.Labels.Delete(r.Context(), v.p, id) })
 }
@@ -537,7 +537,7 @@ func (c *Console) updateQuota(w http.ResponseWriter, r *http.Request, v *view) e
 	}
 	limit, err := readSize(r.PostForm.Get("quota"), r.PostForm.Get("quota_unit"))
 	if err == nil && limit == 0 {
-		err = &apiError{Status: http.StatusBadRequest, Message: "Enter a quota, or -1 for unlimited."}
+		err = &pageError{Status: http.StatusBadRequest, Message: "Enter a quota, or -1 for unlimited."}
 	}
 	if err == nil {
 		err = v.write("update quota", func() error {

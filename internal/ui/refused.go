@@ -23,5 +23,5 @@ func (c *Console) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 		c.errorPage(w, r, err) // logged, and a generic message
 		return
 	}
-	c.errorPage(w, r, &apiError{Status: status, Message: errs.Message(err)})
+	c.errorPage(w, r, &pageError{Status: status, Message: errs.Message(err)})
 }

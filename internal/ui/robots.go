@@ -194,7 +194,7 @@ func (c *Console) newRobot(r *http.Request, v *view, sc *robotScope) error {
 	if d := strings.TrimSpace(f.Get("duration")); d != "" {
 		n, err := strconv.ParseInt(d, 10, 64)
 		if err != nil {
-			return fail(&apiError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
+			return fail(&pageError{Status: http.StatusBadRequest, Message: "The expiry must be a number of days, or -1 for never."})
 		}
 		req.Duration = &n
 	}
@@ -309,14 +309,14 @@ func (c *Console) actOnRobot(w http.ResponseWriter, r *http.Request, v *view, sc
 		}
 		return redirect(w, r, sc.back, name+" deleted.")
 	}
-	return &apiError{Status: http.StatusNotFound, Message: "No such robot action."}
+	return &pageError{Status: http.StatusNotFound, Message: "No such robot action."}
 }
 
 // robotID is the robot account the path names.
 func robotID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "robot_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
+		return 0, &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "robot_id must be a positive integer, not " + strconv.Quote(r.PathValue("id"))}
 	}
 	return id, nil
 }

@@ -109,15 +109,6 @@ type logData struct {
 	Back    crumb
 }
 
-// showLog renders the log the API answered at path (text/plain).
-func (c *Console) showLog(w http.ResponseWriter, v *view, path string, d logData) error {
-	resp, err := v.api.get(path, nil)
-	if err != nil {
-		return err
-	}
-	return c.renderLog(w, v, string(resp.Body), d)
-}
-
 // renderLog renders a task's log text on its page.
 func (c *Console) renderLog(w http.ResponseWriter, v *view, text string, d logData) error {
 	d.Text = text

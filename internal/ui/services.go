@@ -38,7 +38,7 @@ func serviceError(err error) error {
 	if status >= 500 && !errs.Is(err, errs.StorageFull) {
 		return err
 	}
-	ae := &apiError{Status: status, Code: code, Message: msg}
+	ae := &pageError{Status: status, Code: code, Message: msg}
 	if retry > 0 {
 		ae.RetryAfter = strconv.Itoa(retry)
 	}

@@ -115,7 +115,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/auth"
 )
 
 //go:embed templates/*.html
@@ -124,22 +123,10 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// TokenIssuer issues registry bearer tokens (auth.Service does).
-type TokenIssuer interface {
-	Issue(r *http.Request, p *auth.Principal, scopes []string) (string, time.Time, error)
-}
-
 // Options configure the console.
 type Options struct {
-	// API is the REST API handler (/api/v2.0 and /c/) the console calls
-	// for the families without a domain service (apihop.go).
-	API http.Handler
 	// Services are the domain services the console calls directly.
 	Services Services
-	// Registry is the /v2 handler and Tokens the token service, for the
-	// manifest and config reads of the artifact page (nil: not shown).
-	Registry http.Handler
-	Tokens   TokenIssuer
 	// ExternalURL is the public base URL; its host is the one shown in
 	// docker commands (else the request's Host).
 	ExternalURL string
@@ -149,10 +136,7 @@ type Options struct {
 
 // Console is the web console handler.
 type Console struct {
-	api      http.Handler
 	svc      Services
-	registry http.Handler
-	tokens   TokenIssuer
 	log      *slog.Logger
 	opts     Options
 	pages    map[string]*template.Template
@@ -165,14 +149,14 @@ func New(opts Options) *Console {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := &Console{api: opts.API, svc: opts.Services, registry: opts.Registry, tokens: opts.Tokens, log: opts.Logger, opts: opts}
+	c := &Console{svc: opts.Services, log: opts.Logger, opts: opts}
 	c.pages = parsePages()
 	c.assetVer = assetVersion()
 	mux := http.NewServeMux()
 	c.routes(mux)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.errorPage(w, r, &apiError{Status: http.StatusForbidden, Message: "cross-origin request refused"})
+		c.errorPage(w, r, &pageError{Status: http.StatusForbidden, Message: "cross-origin request refused"})
 	}))
 	c.handler = cop.Handler(mux)
 	return c
@@ -277,7 +261,7 @@ func (c *Console) routes(mux *http.ServeMux) {
 	h("GET /admin/config", c.configAdminPage)
 	h("POST /admin/config", c.saveConfig)
 	h("/", func(w http.ResponseWriter, r *http.Request, v *view) error {
-		return &apiError{Status: http.StatusNotFound, Message: "There is no page at " + r.URL.Path + "."}
+		return &pageError{Status: http.StatusNotFound, Message: "There is no page at " + r.URL.Path + "."}
 	})
 }
 
@@ -286,8 +270,6 @@ func (c *Console) routes(mux *http.ServeMux) {
 // the error it returns.
 func (c *Console) wrap(fn handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The calls that build one page read the browser's session once.
-		r = r.WithContext(api.WithSessionCache(r.Context()))
 		v, err := c.newView(w, r)
 		if err == nil && (!api.ValidText(r.URL.Path) || !api.ValidValues(r.URL.Query())) {
 			err = errBadText
@@ -299,7 +281,7 @@ func (c *Console) wrap(fn handler) http.Handler {
 			err = fn(w, r, v)
 		}
 		if err != nil {
-			var ae *apiError
+			var ae *pageError
 			if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && v != nil && v.User == nil && r.Method == http.MethodGet {
 				// Anonymous callers asked for something that needs a
 				// session: sign in and come back.
@@ -314,10 +296,10 @@ func (c *Console) wrap(fn handler) http.Handler {
 // errorPage renders err: the API's status and message, or a generic
 // message (logged) for anything else.
 func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
+	var ae *pageError
 	if !errors.As(err, &ae) {
 		c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		ae = &apiError{Status: http.StatusInternalServerError, Message: "Something went wrong on the server; it has been logged."}
+		ae = &pageError{Status: http.StatusInternalServerError, Message: "Something went wrong on the server; it has been logged."}
 	}
 	v, verr := c.newView(w, r)
 	if verr != nil {

@@ -24,9 +24,8 @@ const (
 // view is what every page template gets: the request's context plus the
 // page's own Data.
 type view struct {
-	c   *Console
-	r   *http.Request
-	api *client // the in-process API, for families without a service (apihop.go)
+	c *Console
+	r *http.Request
 	// p is the caller the services are asked for: the session's principal,
 	// or the anonymous one.
 	p *auth.Principal
@@ -53,7 +52,7 @@ type view struct {
 // newView reads the request's session (its principal, for the services),
 // the system info as the session's caller sees it, theme and flash.
 func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error) {
-	v := &view{c: c, r: r, api: &client{c: c, in: r}, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
+	v := &view{c: c, r: r, p: anonymous(), Theme: themeOf(r), Version: c.opts.Version}
 	if ck, err := r.Cookie(api.SessionCookie); err == nil && ck.Value != "" {
 		p, u, err := c.svc.Sessions.User(r.Context(), ck.Value)
 		switch {
@@ -65,7 +64,6 @@ func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error)
 			v.p, v.User, v.CSRF = p, &ur, p.Session.CSRF
 		case errs.Is(err, errs.Unauthenticated):
 			// The session ended: forget its cookies and go on anonymously.
-			v.api.in = withoutCookie(r, api.SessionCookie)
 			api.ClearSessionCookies(w)
 		default:
 			return v, err
@@ -94,34 +92,22 @@ func (c *Console) newView(w http.ResponseWriter, r *http.Request) (*view, error)
 	return v, nil
 }
 
-// withoutCookie returns a copy of r without the named cookie.
-func withoutCookie(r *http.Request, name string) *http.Request {
-	r2 := r.Clone(r.Context())
-	r2.Header.Del("Cookie")
-	for _, ck := range r.Cookies() {
-		if ck.Name != name {
-			r2.AddCookie(ck)
-		}
-	}
-	return r2
-}
-
 // errBadText answers a request whose path, query or form holds text that
 // is not valid UTF-8 or holds NUL characters (as the API refuses it).
-var errBadText = &apiError{Status: http.StatusBadRequest, Message: "The request holds characters that are not allowed (invalid UTF-8 or NUL)."}
+var errBadText = &pageError{Status: http.StatusBadRequest, Message: "The request holds characters that are not allowed (invalid UTF-8 or NUL)."}
 
 // checkCSRF refuses a POST whose csrf field is not the browser's token.
 func (c *Console) checkCSRF(r *http.Request, v *view) error {
 	r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
-		return &apiError{Status: http.StatusBadRequest, Message: "The form could not be read."}
+		return &pageError{Status: http.StatusBadRequest, Message: "The form could not be read."}
 	}
 	if !api.ValidValues(r.Form) {
 		return errBadText
 	}
 	got := r.PostForm.Get("csrf")
 	if v.CSRF == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
-		return &apiError{Status: http.StatusForbidden, Code: "CSRF",
+		return &pageError{Status: http.StatusForbidden, Code: "CSRF",
 			Message: "The form is out of date or came from another site (CSRF token missing or wrong). Reload the page and try again."}
 	}
 	return nil
@@ -162,7 +148,7 @@ func (v *view) SignedIn() bool { return v.User != nil }
 // fail records a failed form post to render the page again: the API's
 // message and status, and the input.
 func (v *view) fail(formID string, err error) error {
-	var ae *apiError
+	var ae *pageError
 	if !errors.As(err, &ae) {
 		return err
 	}
@@ -278,7 +264,7 @@ const maxOffset = 1 << 40
 // is refused.
 func (p listParams) offset() (int, error) {
 	if int64(p.Page-1) > maxOffset/int64(p.Size) {
-		return 0, &apiError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "The page number is too large."}
+		return 0, &pageError{Status: http.StatusBadRequest, Code: "BAD_REQUEST", Message: "The page number is too large."}
 	}
 	return (p.Page - 1) * p.Size, nil
 }

@@ -348,7 +348,7 @@ func (c *Console) webhookAction(w http.ResponseWriter, r *http.Request, v *view)
 		})
 		msg = "Webhook " + name + " deleted."
 	default:
-		return &apiError{Status: http.StatusNotFound, Message: "No such webhook action."}
+		return &pageError{Status: http.StatusNotFound, Message: "No such webhook action."}
 	}
 	if err != nil {
 		if err := v.fail("webhooks", err); err != nil {
