@@ -161,14 +161,14 @@ func (e *mxEnv) credentialKinds() []credKind {
 	tok = e.registryToken(basic, all)
 	e.must("DELETE", fmt.Sprintf("/users/%d", id), nil)
 	kinds = append(kinds,
-		credKind{name: "Basic of a deleted admin", a: fixed(basic), like: mxNoOne, basic: true},
+		credKind{name: "Basic of a deleted admin", a: fixed(uFrom(basic, "127.0.0.11")), like: mxNoOne, basic: true},
 		credKind{name: "session of a deleted admin", a: fixed(sess), like: mxNoOne},
 		credKind{name: "registry token of a deleted admin", a: fixed(uAuth{bearer: tok}), like: mxNoOne},
 	)
 	id, basic, sess = staleAdmin("mxreset", "Mx-Reset-Pass1")
 	e.must("PUT", fmt.Sprintf("/users/%d/password", id), map[string]string{"new_password": "Mx-Reset-Pass2"})
 	kinds = append(kinds,
-		credKind{name: "Basic with the password before a reset", a: fixed(basic), like: mxNoOne, basic: true},
+		credKind{name: "Basic with the password before a reset", a: fixed(uFrom(basic, "127.0.0.12")), like: mxNoOne, basic: true},
 		credKind{name: "session started before a password reset", a: fixed(sess), like: mxNoOne},
 	)
 
@@ -195,8 +195,8 @@ func (e *mxEnv) credentialKinds() []credKind {
 		t.Fatalf("refresh: %d", r.status)
 	}
 	kinds = append(kinds,
-		credKind{name: "a disabled robot's secret", a: fixed(uBasic(disabledName, mxRobotSecret)), like: mxNoOne, basic: true},
-		credKind{name: "a robot's secret before a refresh", a: fixed(uBasic(refreshedName, mxRobotSecret)), like: mxNoOne, basic: true},
+		credKind{name: "a disabled robot's secret", a: fixed(uFrom(uBasic(disabledName, mxRobotSecret), "127.0.0.13")), like: mxNoOne, basic: true},
+		credKind{name: "a robot's secret before a refresh", a: fixed(uFrom(uBasic(refreshedName, mxRobotSecret), "127.0.0.14")), like: mxNoOne, basic: true},
 	)
 	return kinds
 }

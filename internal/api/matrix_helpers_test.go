@@ -144,7 +144,7 @@ func (e *mxEnv) callAs(method, path string, a uAuth, body any) mxResp {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	uAuthorize(req, a)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := uClient(a).Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,34 @@ type uAuth struct {
 	user, pass string
 	sid, csrf  string
 	bearer     string // a registry token
+	// from is the loopback address the request is sent from (empty: the
+	// usual one), so that failed logins a test makes on purpose do not
+	// count against the address its other logins come from.
+	from string
+}
+
+// uFrom is a with its requests sent from loopback address addr.
+func uFrom(a uAuth, addr string) uAuth { a.from = addr; return a }
+
+var (
+	uClientsMu sync.Mutex
+	uClients   = map[string]*http.Client{}
+)
+
+// uClient is the HTTP client that sends a's requests.
+func uClient(a uAuth) *http.Client {
+	if a.from == "" {
+		return http.DefaultClient
+	}
+	uClientsMu.Lock()
+	defer uClientsMu.Unlock()
+	c := uClients[a.from]
+	if c == nil {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(a.from)}, Timeout: 10 * time.Second}
+		c = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		uClients[a.from] = c
+	}
+	return c
 }
 
 var uAnon = uAuth{}
