@@ -460,6 +460,7 @@ func (s *Service) AttachableLabels(ctx context.Context, p *auth.Principal, proje
 // to the caller's permissions: Harbor answers it with its DENIED code.
 type Refused struct{ Err error }
 
+// Error is the refusal's text.
 func (e *Refused) Error() string { return e.Err.Error() }
 
 // Unwrap returns the refusal.
