@@ -168,7 +168,7 @@ type WebhookPayloadFormat struct {
 }
 
 // newWebhookPolicies is the webhook policy service the handlers and the
-// console call: permissions through the page cache, the system setting
+// console call: permissions asked of auth, the system setting
 // webhook_block_internal_targets read at each create and update, test
 // deliveries run by the job system when it can (RunNow).
 func (s *Server) newWebhookPolicies() *webhook.Policies {

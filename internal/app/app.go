@@ -140,8 +140,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, adminPassword
 	mux.Handle("/v2/", reg)
 	mux.Handle("/v2", reg)
 	mux.HandleFunc("/service/token", authn.TokenHandler)
-	// The API and the console queue behind one gate; the console's own
-	// in-process API calls do not pass it again. /v2 has none: blob
+	// The API and the console queue behind one gate. /v2 has none: blob
 	// transfers are long and bounded by the network, not by the CPU.
 	// A request's body is read before it takes a slot, so a client
 	// trickling one holds no slot (httplimit.Gate).

@@ -9,18 +9,15 @@ import (
 	"github.com/berth-dev/berth/internal/system"
 )
 
-// The console calls the domain services directly (internal/project,
-// internal/robot, internal/user, internal/session) with the principal of
+// The console calls the domain services directly with the principal of
 // the browser's session, as the API's handlers call them with the
-// principal of their request: the services own every rule and ask auth every permission
-// question, so the console and the API decide the same. What the services
-// refuse is shown as the API would answer it (serviceError, through
-// api.Answer). Families without a service still go through the in-process
-// API (apihop.go; docs/architecture.md, "The console's remaining hop").
+// principal of their request: the services own every rule and ask auth
+// every permission question, so the console and the API decide the same.
+// What the services refuse is shown as the API would answer it
+// (serviceError, through api.Answer).
 
-// Services are what the console calls directly. The browser's session is
-// read with Sessions.User (through the page cache the remaining in-process
-// API calls share, so a page reads it once for both).
+// Services are what the console calls directly: the API's own service
+// values. The browser's session is read with Sessions.User.
 type Services struct {
 	api.Services
 }

@@ -6,31 +6,20 @@
 //
 // # The console calls the domain services
 //
-// The console holds no permission logic and no SQL. Projects, members,
-// robot accounts and users are read and changed, and browsers signed in
-// and out, by calling their domain services (internal/project,
-// internal/robot, internal/user, internal/session) with the principal of
-// the browser's session (services.go): the services own every
-// rule and ask auth every permission question, so the console decides
-// exactly as the API, which calls the same services. A project tab reads
-// the project and the caller's view of it (auth.ProjectView, the set
-// enforcement checks, for anonymous visitors too) in one call, and shows
-// or hides its controls from that set; hiding is cosmetic: a forged POST
-// reaches the service and is refused there. A service's refusal (401, 403,
-// 404, 400 with its message) is shown as the API words it (api.Answer).
-// The console's direct writes are refused in read-only mode, as the API's
-// routes refuse theirs.
-//
-// The families that have no domain service yet (repositories and
-// artifacts, labels, webhooks, retention and immutability policies,
-// quotas, the audit log, GC and job runs, the system configuration) are
-// still reached through the REST API
-// in-process (apihop.go): for each call the console builds an
-// http.Request carrying the browser's session cookie ("sid") and, on
-// writes, the session's CSRF token, and serves it with the API handler
-// into an in-memory ResponseWriter. The calls that build one page share
-// the API's page cache (api.WithSessionCache): the session is read once
-// per page, by the console (session.Service.User) and those calls together.
+// The console holds no permission logic and no SQL, and makes no HTTP
+// request of its own: every page reads and changes what it shows by calling
+// the domain services (internal/project, repository, robot, user, session,
+// label, quota, policy, system, webhook.Policies, audit.Log) with the
+// principal of the browser's session (services.go), the same service
+// values the API's handlers call. The services own every rule and ask auth
+// every permission question, so the console decides exactly as the API. A
+// project tab reads the project and the caller's view of it
+// (auth.ProjectView, the set enforcement checks, for anonymous visitors
+// too) in one call, and shows or hides its controls from that set; hiding
+// is cosmetic: a forged POST reaches the service and is refused there. A
+// service's refusal (401, 403, 404, 400 with its message) is shown as the
+// API words it (api.Answer). The console's direct writes are refused in
+// read-only mode, as the API's routes refuse theirs.
 //
 // The artifact page shows the manifest as stored, which is not in the REST
 // API: the repository service reads it once the caller may pull
@@ -41,13 +30,13 @@
 // Every form posts a hidden "csrf" field. For a signed-in browser it is the
 // session's CSRF token (the "__csrf" cookie the API sets at sign-in); before
 // sign-in it is a random value kept in the "berth_csrf" cookie. A POST whose
-// field does not equal the cookie is refused before any API call, so a form
-// posted from another site (which cannot read the cookie) does nothing; the
-// API checks the header again. http.CrossOriginProtection refuses
-// cross-origin POSTs on top. After a successful POST the console redirects
-// (303) with a one-time flash message; after a failed one it renders the
-// page again with the input kept and the API's message shown (never a stack
-// trace: the API sends a generic message for 5xx).
+// field does not equal the cookie is refused before any service is
+// called, so a form posted from another site (which cannot read the
+// cookie) does nothing. http.CrossOriginProtection refuses cross-origin
+// POSTs on top. After a successful POST the console redirects (303) with a
+// one-time flash message; after a failed one it renders the page again
+// with the input kept and the refusal shown as the API words it (never a
+// stack trace: a 5xx shows a generic message and is logged).
 //
 // Destructive actions (delete, refresh secret, disable) post to an URL that
 // answers with a confirmation page unless the form carries confirm=yes; the
