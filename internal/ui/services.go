@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"net/http"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -25,14 +26,15 @@ type Services struct {
 // serviceError is err of a domain service as the page shows it: the
 // status and message the API answers it with. A 5xx stays err itself, so
 // errorPage logs its cause and shows a generic message; but a write that
-// found no space left (507) is shown as the API words it, on the page of
-// the form (a sign-in on a full disk, docs/security.md).
+// found no space left (507) and a part of Berth that is not running (503,
+// the job system) are shown as the API words them, on the page of the
+// form (a sign-in on a full disk, docs/security.md).
 func serviceError(err error) error {
 	if err == nil {
 		return nil
 	}
 	status, code, msg, retry := api.Answer(err)
-	if status >= 500 && !errs.Is(err, errs.StorageFull) {
+	if status >= 500 && !errs.Is(err, errs.StorageFull) && status != http.StatusServiceUnavailable {
 		return err
 	}
 	ae := &pageError{Status: status, Code: code, Message: msg}
