@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -31,21 +32,28 @@ const AccountPassword = "Secret-pw-1"
 // default settings.
 func NewAccounts(t testing.TB, backend string) *Accounts {
 	t.Helper()
-	ctx := context.Background()
-	dsn := DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	a, err := auth.New(ctx, db, auth.Options{})
+	db := OpenStore(t, backend)
+	a, err := auth.New(context.Background(), db, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Accounts{t: t, DB: db, Auth: a, Settings: settings.New(db, settings.Defaults()), Events: &Events{}}
+}
+
+// OpenStore opens a fresh store on backend (a SQLite file in a temporary
+// folder when backend has no database of its own), closed when t ends.
+func OpenStore(t testing.TB, backend string) *store.DB {
+	t.Helper()
+	dsn := DatabaseDSN(t, backend)
+	if dsn == "" {
+		dsn = filepath.Join(t.TempDir(), "berth.db")
+	}
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // Set makes the default settings, changed by change, the live ones.
@@ -88,6 +96,30 @@ func (a *Accounts) SystemRobot(name, perms string) *auth.Principal {
 		a.t.Fatal(err)
 	}
 	return p
+}
+
+// Project creates a project named name owned by owner (public if public,
+// with no storage limit) and returns it.
+func (a *Accounts) Project(name string, owner *auth.Principal, public bool) *store.Project {
+	a.t.Helper()
+	ctx := context.Background()
+	id, err := a.DB.AddProject(ctx, store.ProjectSpec{Name: name, OwnerID: owner.UserID, Public: public, StorageLimit: -1})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	p, err := a.DB.ProjectByID(ctx, id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return p
+}
+
+// Member makes user a member of project with role.
+func (a *Accounts) Member(project int64, user *auth.Principal, role rbac.Role) {
+	a.t.Helper()
+	if _, err := a.DB.AddUserMember(context.Background(), project, user.UserID, user.Name, int(role)); err != nil {
+		a.t.Fatal(err)
+	}
 }
 
 // Events records published events.
