@@ -2,7 +2,6 @@ package label_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -48,19 +47,6 @@ func backends(t *testing.T, run func(t *testing.T, e *env)) {
 
 func ptr[T any](v T) *T { return &v }
 
-// kind names err's outcome: "ok", its errs kind, or "hidden" for a
-// project the caller may not see.
-func kind(err error) string {
-	var h *auth.HiddenProject
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &h):
-		return "hidden"
-	}
-	return errs.KindOf(err).String()
-}
-
 func TestCreateRules(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		global, project := ptr(label.Global), ptr(label.Project)
@@ -97,7 +83,7 @@ func TestCreateRules(t *testing.T) {
 			{"invalid by a user", e.owner, label.Spec{Name: "", Scope: global}, "invalid", "name is required"},
 		} {
 			_, err := e.svc.Create(ctx, c.who, c.spec)
-			if got := kind(err); got != c.want || c.msg != "" && !strings.Contains(errs.Message(err), c.msg) {
+			if got := testserver.Outcome(err); got != c.want || c.msg != "" && !strings.Contains(errs.Message(err), c.msg) {
 				t.Errorf("%s: %v (%s), want %s %q", c.name, err, got, c.want, c.msg)
 			}
 			// An attempt that reached the store is recorded, failed or not.
@@ -141,9 +127,9 @@ func TestChangeRules(t *testing.T) {
 			{"project admin, project label", e.owner, mine, [3]string{"ok", "ok", "ok"}},
 		} {
 			_, err := e.svc.Get(ctx, c.who, c.id)
-			got := [3]string{kind(err)}
-			got[1] = kind(e.svc.Update(ctx, c.who, c.id, label.Spec{Name: "renamed-" + strings.Fields(c.name)[0], Color: "#123456"}))
-			got[2] = kind(e.svc.Delete(ctx, c.who, c.id))
+			got := [3]string{testserver.Outcome(err)}
+			got[1] = testserver.Outcome(e.svc.Update(ctx, c.who, c.id, label.Spec{Name: "renamed-" + strings.Fields(c.name)[0], Color: "#123456"}))
+			got[2] = testserver.Outcome(e.svc.Delete(ctx, c.who, c.id))
 			if got != c.want {
 				t.Errorf("%s: get, update, delete %v, want %v", c.name, got, c.want)
 			}
@@ -170,7 +156,7 @@ func TestUpdateKeepsScope(t *testing.T) {
 			{"scope and project repeated", label.Spec{Name: "q", Scope: ptr(label.Project), ProjectID: &e.project, Description: "d"}, "ok"},
 			{"no name", label.Spec{Description: "d"}, "invalid"},
 		} {
-			if got := kind(e.svc.Update(ctx, e.owner, id, c.spec)); got != c.want {
+			if got := testserver.Outcome(e.svc.Update(ctx, e.owner, id, c.spec)); got != c.want {
 				t.Errorf("%s: %s, want %s", c.name, got, c.want)
 			}
 		}
@@ -211,7 +197,7 @@ func TestListRules(t *testing.T) {
 			{"unknown scope", e.admin, "x", 0, "", "invalid", 0},
 		} {
 			_, total, err := e.svc.List(ctx, c.who, c.scope, c.projectID, c.filter, nil, 0, 10)
-			if got := kind(err); got != c.want || total != c.total {
+			if got := testserver.Outcome(err); got != c.want || total != c.total {
 				t.Errorf("%s: %s, %d labels, want %s, %d", c.name, got, total, c.want, c.total)
 			}
 		}

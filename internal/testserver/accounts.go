@@ -2,11 +2,13 @@ package testserver
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/settings"
@@ -142,4 +144,18 @@ func (e *Events) Take() []event.Event {
 	out := e.list
 	e.list = nil
 	return out
+}
+
+// Outcome names err's outcome in the tables of the services' tests: "ok"
+// for nil, "hidden" for a project the caller may not see, else its errs
+// kind.
+func Outcome(err error) string {
+	var h *auth.HiddenProject
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &h):
+		return "hidden"
+	}
+	return errs.KindOf(err).String()
 }
