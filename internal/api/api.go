@@ -62,7 +62,6 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
-	systemJobStore
 	immutableStore
 	retentionStore
 	webhookStore
