@@ -64,10 +64,7 @@ func New(st Store, a Auth, events Publisher, changed func()) *Service {
 
 // record publishes the event of a change by p and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, "label", resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, "label", resource, err)
 }
 
 const (

@@ -54,8 +54,5 @@ func (b *base) require(ctx context.Context, p *auth.Principal, project *store.Pr
 // record publishes the event of a change by p (err: its failure) and
 // tells caches that something changed.
 func (b *base) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if b.changed != nil {
-		b.changed()
-	}
-	b.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(b.events, b.changed, p.Name, projectID, operation, resourceType, resource, err)
 }

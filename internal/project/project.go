@@ -90,10 +90,7 @@ func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store
 
 // record publishes the event of a change by p and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // nameRe is Harbor's project name rule.

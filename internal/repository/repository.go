@@ -114,12 +114,7 @@ func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store
 
 // record publishes the operation p made (or was refused) and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	if s.events != nil {
-		s.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
-	}
+	event.Record(s.events, s.changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // target is the artifact service's view of a write by p to repository of

@@ -74,10 +74,7 @@ func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Serv
 }
 
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, "robot", resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, "robot", resource, err)
 }
 
 // nameRe is Harbor's rule for the name part of a robot ('+' and '$' are

@@ -106,10 +106,7 @@ func (s *Policies) require(ctx context.Context, p *auth.Principal, project *stor
 
 // record publishes the audit event of a change by p and tells caches.
 func (s *Policies) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.opts.Changed != nil {
-		s.opts.Changed()
-	}
-	s.opts.Events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(s.opts.Events, s.opts.Changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // policy returns policy id of project after checking that p may do act on
