@@ -6,23 +6,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/rbac"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/system"
 )
 
-// Jobs is the job system as the API uses it.
-type Jobs interface {
-	Submit(ctx context.Context, vendorType string, vendorID int64, trigger string, extra any, tasks ...jobs.TaskOf) (int64, error)
-	Stop(ctx context.Context, executionID int64) error
-	SetSchedule(ctx context.Context, vendorType string, vendorID int64, cron string, params any) error
-	Running() []store.Task
-	Owner() string
-	Workers() int
-	Kinds() []string
-	Wake()
-}
+// Jobs is the job system as the API uses it: what system.Service, which
+// the API builds over it, uses.
+type Jobs = system.Jobs
 
 // jobStore is what the job handlers need from the metadata store: what
 // system.Service, which serves them, reads and writes.
