@@ -105,11 +105,7 @@ func validate(op string, sp Spec) error {
 
 // requireIn checks that p may do act on the labels of project.
 func (s *Service) requireIn(ctx context.Context, p *auth.Principal, project *store.Project, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, rbac.ResLabel, act)
+	return auth.Require(ctx, s.auth, p, project, rbac.ResLabel, act)
 }
 
 // SystemActions is what p may do with global labels (label create, read,

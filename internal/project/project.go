@@ -81,11 +81,7 @@ func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Serv
 
 // Require checks that p may do act on res in project (auth.Decide).
 func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, res, act)
+	return auth.Require(ctx, s.auth, p, project, res, act)
 }
 
 // record publishes the event of a change by p and tells caches.

@@ -105,11 +105,7 @@ func New(st Store, a Auth, arts *artifact.Service, blobs Blobs, o Config) *Servi
 // Require checks that p may do act on res in project (auth.Decide): a
 // caller who holds nothing in a private project gets its NotFound.
 func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, res, act)
+	return auth.Require(ctx, s.auth, p, project, res, act)
 }
 
 // record publishes the operation p made (or was refused) and tells caches.

@@ -178,11 +178,7 @@ func (s *Service) projectsExist(ctx context.Context, perms []rbac.RobotPermissio
 // project robots).
 func (s *Service) require(ctx context.Context, p *auth.Principal, level string, project *store.Project, act rbac.Action) error {
 	if level == Project {
-		set, err := s.auth.ProjectPermissions(ctx, p, project)
-		if err != nil {
-			return err
-		}
-		return auth.Decide(p, project, set, rbac.ResRobot, act)
+		return auth.Require(ctx, s.auth, p, project, rbac.ResRobot, act)
 	}
 	return s.auth.DecideSystem(p, rbac.ResRobot, act)
 }

@@ -97,11 +97,7 @@ const maxDescription = 1024
 // (auth.Decide: a caller holding nothing there gets the hidden project's
 // NotFound).
 func (s *Policies) require(ctx context.Context, p *auth.Principal, project *store.Project, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, rbac.ResNotification, act)
+	return auth.Require(ctx, s.auth, p, project, rbac.ResNotification, act)
 }
 
 // record publishes the audit event of a change by p and tells caches.
