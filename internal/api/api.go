@@ -62,7 +62,6 @@ type Store interface {
 	auditStore
 	systemStore
 	jobStore
-	systemJobStore
 	immutableStore
 	retentionStore
 	webhookStore
@@ -439,10 +438,7 @@ func requireUser(c *Caller) error {
 // audit records a management operation by c for the audit log, and tells
 // caches that something changed. Every write handler calls it once done.
 func (s *Server) audit(c *Caller, projectID int64, operation, resourceType, resource string, err error) {
-	if s.opts.Changed != nil {
-		s.opts.Changed()
-	}
-	s.opts.Events.Publish(event.OperationOf(c.Name, projectID, operation, resourceType, resource, err))
+	event.Record(s.opts.Events, s.opts.Changed, c.Name, projectID, operation, resourceType, resource, err)
 }
 
 // repoName joins a project and a path value repository name, which Harbor

@@ -6,39 +6,18 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/rbac"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/system"
 )
 
-// Jobs is the job system as the API uses it.
-type Jobs interface {
-	Submit(ctx context.Context, vendorType string, vendorID int64, trigger string, extra any, tasks ...jobs.TaskOf) (int64, error)
-	Stop(ctx context.Context, executionID int64) error
-	SetSchedule(ctx context.Context, vendorType string, vendorID int64, cron string, params any) error
-	Running() []store.Task
-	Owner() string
-	Workers() int
-	Kinds() []string
-	Wake()
-}
+// Jobs is the job system as the API uses it: what system.Service, which
+// the API builds over it, uses.
+type Jobs = system.Jobs
 
-// jobStore is what the job handlers need from the metadata store (what
-// system.Service reads, and the retention and webhook handlers).
+// jobStore is what the job handlers need from the metadata store: what
+// system.Service, which serves them, reads and writes.
 type jobStore interface {
-	GetExecution(ctx context.Context, id int64) (*store.Execution, error)
-	ListExecutions(ctx context.Context, vendorType string, vendorID int64, offset, limit int) ([]store.Execution, int64, error)
-	GetTask(ctx context.Context, id int64) (*store.Task, error)
-	ListTasks(ctx context.Context, executionID int64, offset, limit int) ([]store.Task, int64, error)
-	TaskLog(ctx context.Context, taskID int64) (string, error)
-	GetSchedule(ctx context.Context, vendorType string, vendorID int64) (*store.Schedule, error)
-	DeleteSchedule(ctx context.Context, vendorType string, vendorID int64) error
-	ListSchedules(ctx context.Context) ([]store.Schedule, error)
-	QueueStats(ctx context.Context) ([]store.QueueStat, error)
-	PausedQueues(ctx context.Context) ([]string, error)
-	SetQueuePaused(ctx context.Context, kind string, paused bool) error
-	StopPendingOfKind(ctx context.Context, kind string) error
+	system.Store
 }
 
 func (s *Server) jobserviceRoutes() []route {

@@ -1,28 +1,13 @@
 package api
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
-	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/system"
 )
-
-// systemJobStore is what the handlers of the system jobs (garbage
-// collection, audit log purge) need from the metadata store: what
-// system.Service reads.
-type systemJobStore interface {
-	ListExecutionsMatching(ctx context.Context, vendorType string, vendorID int64, q *query.Query, offset, limit int) ([]store.Execution, int64, error)
-	GetExecution(ctx context.Context, id int64) (*store.Execution, error)
-	ListTasks(ctx context.Context, executionID int64, offset, limit int) ([]store.Task, int64, error)
-	TaskLog(ctx context.Context, taskID int64) (string, error)
-	GetSchedule(ctx context.Context, vendorType string, vendorID int64) (*store.Schedule, error)
-	DeleteSchedule(ctx context.Context, vendorType string, vendorID int64) error
-}
 
 // systemJob is a system job (system.GC, system.Purge) as the API shows
 // it: its history, run, stop, log and schedule endpoints work the same for

@@ -3,14 +3,11 @@ package artifact_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/store"
@@ -19,27 +16,12 @@ import (
 
 var ctx = context.Background()
 
-// events records what the service publishes.
-type events struct {
-	mu   sync.Mutex
-	list []event.Event
-}
-
-func (e *events) Publish(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.list = append(e.list, ev)
-}
-
 // take returns the events since the last take, as "TYPE repo tag digest".
-func (e *events) take() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (e *env) take() []string {
 	var out []string
-	for _, ev := range e.list {
+	for _, ev := range e.ev.Take() {
 		out = append(out, strings.Join(strings.Fields(fmt.Sprintf("%s %s %s %s %s", ev.Type, ev.Operator, ev.Repository, ev.Tag, ev.Digest)), " "))
 	}
-	e.list = nil
 	return out
 }
 
@@ -47,7 +29,7 @@ type env struct {
 	t       *testing.T
 	db      *store.DB
 	svc     *artifact.Service
-	ev      *events
+	ev      *testserver.Events
 	changed int
 	pid     int64
 	target  artifact.Target
@@ -58,16 +40,8 @@ type env struct {
 func backends(t *testing.T, run func(t *testing.T, e *env)) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			e := &env{t: t, db: db, ev: &events{}}
+			db := testserver.OpenStore(t, backend)
+			e := &env{t: t, db: db, ev: &testserver.Events{}}
 			e.svc = artifact.New(db, nil, artifact.Options{Events: e.ev, Changed: func() { e.changed++ }})
 			e.pid = e.project("p", -1)
 			e.target = artifact.Target{ProjectID: e.pid, Project: "p", Repository: "p/app", Operator: "alice"}
@@ -150,13 +124,13 @@ func TestPut(t *testing.T) {
 			a.Annotations != `{"n":"1"}` || a.TotalSize != int64(len(m.Body))+5 {
 			t.Fatalf("stored %+v", a)
 		}
-		equal(t, "push events", e.ev.take(), []string{
+		equal(t, "push events", e.take(), []string{
 			"PUSH_ARTIFACT alice p/app v1 " + a.Digest, "PUSH_ARTIFACT alice p/app latest " + a.Digest})
 		if e.changed != 1 {
 			t.Fatalf("Changed called %d times, want 1", e.changed)
 		}
 		untagged := e.put(e.manifest(""))
-		equal(t, "untagged push event", e.ev.take(), []string{"PUSH_ARTIFACT alice p/app " + string(untagged.Digest)})
+		equal(t, "untagged push event", e.take(), []string{"PUSH_ARTIFACT alice p/app " + string(untagged.Digest)})
 
 		bad := e.manifest("")
 		bad.Digest = oci.FromBytes([]byte("other"))
@@ -179,7 +153,7 @@ func TestPut(t *testing.T) {
 			oci.MediaTypeOCIManifest, oci.MediaTypeOCIConfig, elsewhere)
 		_, err = e.svc.Put(ctx, e.target, artifact.Manifest{MediaType: oci.MediaTypeOCIManifest, Body: []byte(body)})
 		wantKind(t, err, errs.NotFound, "a blob of another project")
-		if got := e.ev.take(); len(got) != 0 {
+		if got := e.take(); len(got) != 0 {
 			t.Fatalf("refused pushes published %q", got)
 		}
 	})
@@ -199,7 +173,7 @@ func TestQuotaExceeded(t *testing.T) {
 		m.Tags = []string{"v1"}
 		_, err := e.svc.Put(ctx, e.target, m)
 		wantKind(t, err, errs.Denied, "over quota")
-		equal(t, "events", e.ev.take(), []string{"QUOTA_EXCEED bob small/app v1"})
+		equal(t, "events", e.take(), []string{"QUOTA_EXCEED bob small/app v1"})
 	})
 }
 
@@ -222,7 +196,7 @@ func TestImmutability(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		v1 := e.put(e.manifest(""), "v1", "dev")
 		immutableRule(t, e.db, e.pid, "v*")
-		e.ev.take()
+		e.take()
 
 		// Moving v1 is refused; pushing its own digest again, or a new
 		// tag the rule covers, is not.
@@ -287,10 +261,10 @@ func TestDeleteEvents(t *testing.T) {
 		if removed, err := e.svc.DeleteArtifact(ctx, e.target, img.ID); err != nil || len(removed) != 2 {
 			t.Fatalf("delete = %v, %v", removed, err)
 		}
-		e.ev.take()
+		e.take()
 		img2 := e.put(e.manifest(""), "v2")
 		a2 := e.get("v2", false)
-		e.ev.take()
+		e.take()
 		if _, err := e.svc.Tag(ctx, e.target, a2, "x"); err != nil {
 			t.Fatal(err)
 		}
@@ -303,19 +277,19 @@ func TestDeleteEvents(t *testing.T) {
 		if err := e.svc.DeleteManifest(ctx, e.target, string(img2.Digest)); err != nil {
 			t.Fatal(err)
 		}
-		equal(t, "events", e.ev.take(), []string{
+		equal(t, "events", e.take(), []string{
 			"CREATE_TAG alice p/app x " + string(img2.Digest),
 			"DELETE_TAG alice p/app x",
 			"DELETE_ARTIFACT alice p/app " + string(img2.Digest),
 		})
 		img3 := e.put(e.manifest(""), "v3")
 		ref3 := e.put(e.manifest(string(img3.Digest)))
-		e.ev.take()
+		e.take()
 		if _, err := e.svc.DeleteArtifact(ctx, e.target, img3.ID); err != nil {
 			t.Fatal(err)
 		}
 		// The artifact named, not its referrer that went with it (Harbor).
-		equal(t, "cascade events", e.ev.take(), []string{"DELETE_ARTIFACT alice p/app " + string(img3.Digest)})
+		equal(t, "cascade events", e.take(), []string{"DELETE_ARTIFACT alice p/app " + string(img3.Digest)})
 		if _, err := e.db.ArtifactByRef(ctx, e.target.Repository, string(ref3.Digest), true); !errs.Is(err, errs.NotFound) {
 			t.Fatalf("the referrer stayed: %v", err)
 		}
@@ -333,7 +307,7 @@ func TestCopy(t *testing.T) {
 		src := e.get("v1", false)
 		dstPID := e.project("dst", -1)
 		dst := artifact.Target{ProjectID: dstPID, Project: "dst", Repository: "dst/copy", Operator: "carol"}
-		e.ev.take()
+		e.take()
 		if err := e.svc.Copy(ctx, dst, "p/app", src, []string{"v1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +322,7 @@ func TestCopy(t *testing.T) {
 		if err != nil || len(accs[c.ID]) != 1 {
 			t.Fatalf("copied accessories = %v, %v", accs, err)
 		}
-		if got := e.ev.take(); len(got) != 0 {
+		if got := e.take(); len(got) != 0 {
 			t.Fatalf("a copy published %q", got)
 		}
 

@@ -81,11 +81,7 @@ func (l *Log) List(ctx context.Context, p *auth.Principal, q *query.Query, offse
 // ListProject returns a page of project's audit log that q selects, for p
 // (log:list in the project), and how many entries match in all.
 func (l *Log) ListProject(ctx context.Context, p *auth.Principal, project *store.Project, q *query.Query, offset, limit int) ([]store.AuditEntry, int64, error) {
-	set, err := l.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := auth.Decide(p, project, set, rbac.ResLog, rbac.List); err != nil {
+	if err := auth.Require(ctx, l.auth, p, project, rbac.ResLog, rbac.List); err != nil {
 		return nil, 0, err
 	}
 	return l.list(ctx, q, false, []int64{project.ID}, offset, limit)

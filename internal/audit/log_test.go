@@ -2,13 +2,10 @@ package audit_test
 
 import (
 	"context"
-	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/auth"
-	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/query"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
@@ -23,46 +20,13 @@ func TestLogRules(t *testing.T) {
 	ctx := context.Background()
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			a, err := auth.New(ctx, db, auth.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			log := audit.NewLog(db, a)
-			user := func(name string) *auth.Principal {
-				id, err := db.CreateUser(ctx, store.User{Username: name, Email: name + "@example.com", PasswordHash: "x"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return &auth.Principal{UserID: id, Name: name}
-			}
-			owner, dev, stranger, anon := user("owner"), user("dev"), user("stranger"), &auth.Principal{}
+			a := testserver.NewAccounts(t, backend)
+			db := a.DB
+			log := audit.NewLog(db, a.Auth)
+			owner, dev, stranger, anon := a.User("owner", false), a.User("dev", false), a.User("stranger", false), &auth.Principal{}
 			admin := &auth.Principal{UserID: owner.UserID, Name: "root", Admin: true}
-			projects := map[string]*store.Project{}
-			for _, name := range []string{"mine", "other"} {
-				ownerID := owner.UserID
-				if name == "other" {
-					ownerID = dev.UserID
-				}
-				id, err := db.AddProject(ctx, store.ProjectSpec{Name: name, OwnerID: ownerID, StorageLimit: -1})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if projects[name], err = db.ProjectByID(ctx, id); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if _, err := db.AddUserMember(ctx, projects["mine"].ID, dev.UserID, "dev", int(rbac.Developer)); err != nil {
-				t.Fatal(err)
-			}
+			projects := map[string]*store.Project{"mine": a.Project("mine", owner, false), "other": a.Project("other", dev, false)}
+			a.Member(projects["mine"].ID, dev, rbac.Developer)
 			var entries []store.AuditEntry
 			for i, p := range []int64{projects["mine"].ID, projects["mine"].ID, projects["other"].ID, 0} {
 				entries = append(entries, store.AuditEntry{ProjectID: p, Operation: "create", ResourceType: "label", Resource: "l",
@@ -71,34 +35,10 @@ func TestLogRules(t *testing.T) {
 			if err := db.InsertAuditEntries(ctx, entries); err != nil {
 				t.Fatal(err)
 			}
-			robot := func(name, perms string) *auth.Principal {
-				hash, err := auth.HashPassword("Robot-secret-1")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := db.CreateRobot(ctx, store.Robot{Name: "robot$" + name, Level: "system", SecretHash: hash, Duration: -1, ExpiresAt: -1,
-					Permissions: perms, CreatorType: "local"}); err != nil {
-					t.Fatal(err)
-				}
-				p, err := a.Login(ctx, "robot$"+name, "Robot-secret-1", "127.0.0.1")
-				if err != nil {
-					t.Fatal(err)
-				}
-				return p
-			}
-			auditor := robot("auditor", `[{"kind":"system","namespace":"/","access":[{"resource":"audit-log","action":"list"}]}]`)
-			other := robot("other", `[{"kind":"system","namespace":"/","access":[{"resource":"project","action":"list"}]}]`)
+			auditor := a.SystemRobot("auditor", `[{"kind":"system","namespace":"/","access":[{"resource":"audit-log","action":"list"}]}]`)
+			other := a.SystemRobot("other", `[{"kind":"system","namespace":"/","access":[{"resource":"project","action":"list"}]}]`)
 
-			kind := func(err error) string {
-				var h *auth.HiddenProject
-				switch {
-				case err == nil:
-					return "ok"
-				case errors.As(err, &h):
-					return "hidden"
-				}
-				return errs.KindOf(err).String()
-			}
+			kind := testserver.Outcome
 			byDev, err := query.Parse("username=dev", "")
 			if err != nil {
 				t.Fatal(err)

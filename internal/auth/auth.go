@@ -590,6 +590,22 @@ func Decide(p *Principal, project *store.Project, set rbac.Set, res rbac.Resourc
 	return errs.E(errs.Denied, "authorize", "%s may not %s %s in project %s", p.Name, act, res, project.Name)
 }
 
+// ProjectPermissions answers which permissions a caller holds in a
+// project (the set enforcement checks); *Service is one.
+type ProjectPermissions interface {
+	ProjectPermissions(ctx context.Context, p *Principal, project *store.Project) (rbac.Set, error)
+}
+
+// Require checks that p may do act on res in project: it asks perms for
+// the set p holds there and answers as Decide does.
+func Require(ctx context.Context, perms ProjectPermissions, p *Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
+	set, err := perms.ProjectPermissions(ctx, p, project)
+	if err != nil {
+		return err
+	}
+	return Decide(p, project, set, res, act)
+}
+
 // DecideSystem is Decide for a system-level permission.
 func (s *Service) DecideSystem(p *Principal, res rbac.Resource, act rbac.Action) error {
 	if s.CanSystem(p, res, act) {

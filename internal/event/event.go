@@ -65,6 +65,21 @@ func OperationOf(operator string, projectID int64, operation, resourceType, reso
 	}
 }
 
+// Publisher takes published events.
+type Publisher interface{ Publish(Event) }
+
+// Record is what a domain service does after a write: it tells caches
+// (changed, when set) and publishes the OperationOf event of the change to
+// events (when set).
+func Record(events Publisher, changed func(), operator string, projectID int64, operation, resourceType, resource string, err error) {
+	if changed != nil {
+		changed()
+	}
+	if events != nil {
+		events.Publish(OperationOf(operator, projectID, operation, resourceType, resource, err))
+	}
+}
+
 // Retention is the outcome of a tag retention run, as Harbor's
 // TAG_RETENTION webhook payload reports it.
 type Retention struct {

@@ -17,7 +17,7 @@ func TestExecutionsEndWhenTasksFinishTogether(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			db := openDB(t, backend)
+			db := testserver.OpenStore(t, backend)
 			svc := fast(db, 4)
 			svc.Register(jobs.Kind{Name: "quick", Run: func(context.Context, *jobs.Task) error { return nil }})
 			var ids []int64
@@ -46,7 +46,7 @@ func TestHistoryIsBoundedPerVendor(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			db := openDB(t, backend)
+			db := testserver.OpenStore(t, backend)
 			svc := fast(db, 1)
 			svc.Register(jobs.Kind{Name: "n", Run: func(context.Context, *jobs.Task) error { return nil }})
 			start(t, svc)

@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,20 +14,6 @@ import (
 	_ "github.com/berth-dev/berth/internal/store/drivers"
 	"github.com/berth-dev/berth/internal/testserver"
 )
-
-func openDB(t *testing.T, backend string) *store.DB {
-	t.Helper()
-	dsn := testserver.DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
-}
 
 func start(t *testing.T, svc *jobs.Service) {
 	t.Helper()
@@ -75,7 +60,7 @@ func TestJobs(t *testing.T) {
 			ctx := context.Background()
 
 			t.Run("success with a readable log", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 2)
 				svc.Register(jobs.Kind{Name: "echo", Run: func(ctx context.Context, task *jobs.Task) error {
 					var p struct{ Word string }
@@ -100,7 +85,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("retries with backoff then succeeds", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				var calls atomic.Int32
 				svc.Register(jobs.Kind{Name: "flaky", MaxAttempts: 3, Backoff: func(int) time.Duration { return 50 * time.Millisecond },
@@ -121,7 +106,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("gives up after the last attempt", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				svc.Register(jobs.Kind{Name: "broken", MaxAttempts: 2, Backoff: func(int) time.Duration { return 10 * time.Millisecond },
 					Run: func(ctx context.Context, task *jobs.Task) error { return errors.New("always") }})
@@ -134,7 +119,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("a panic fails the task and the worker goes on", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				svc.Register(jobs.Kind{Name: "boom", Run: func(ctx context.Context, task *jobs.Task) error { panic("kaboom") }})
 				svc.Register(jobs.Kind{Name: "fine", Run: func(ctx context.Context, task *jobs.Task) error { return nil }})
@@ -150,7 +135,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("a task whose worker died runs again", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				dead := fast(db, 0)
 				dead.Register(jobs.Kind{Name: "work", MaxAttempts: 2})
 				id, _ := dead.Submit(ctx, "TEST", 0, jobs.Manual, nil, jobs.TaskOf{Kind: "work"})
@@ -170,7 +155,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("stop ends pending and running tasks", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				started := make(chan struct{}, 1)
 				svc.Register(jobs.Kind{Name: "long", Run: func(ctx context.Context, task *jobs.Task) error {
@@ -194,7 +179,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("stop reaches a task running in another replica", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				runner := fast(db, 1)
 				started := make(chan struct{}, 1)
 				runner.Register(jobs.Kind{Name: "long", Run: func(ctx context.Context, task *jobs.Task) error {
@@ -212,7 +197,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("paused queues wait", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				svc.Register(jobs.Kind{Name: "q", Run: func(ctx context.Context, task *jobs.Task) error { return nil }})
 				db.SetQueuePaused(ctx, "q", true)
@@ -228,7 +213,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("history is bounded", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				svc := fast(db, 1)
 				svc.Register(jobs.Kind{Name: "n", Run: func(ctx context.Context, task *jobs.Task) error { return nil }})
 				start(t, svc)
@@ -245,7 +230,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("two replicas run each task once", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				var mu sync.Mutex
 				seen := map[int64]int{}
 				run := func(ctx context.Context, task *jobs.Task) error {
@@ -283,7 +268,7 @@ func TestJobs(t *testing.T) {
 			})
 
 			t.Run("schedules fire once per run across replicas", func(t *testing.T) {
-				db := openDB(t, backend)
+				db := testserver.OpenStore(t, backend)
 				var fired atomic.Int32
 				for r := 0; r < 2; r++ {
 					svc := fast(db, 0)

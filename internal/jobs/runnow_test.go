@@ -23,7 +23,7 @@ func TestRunNow(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			db := openDB(t, backend)
+			db := testserver.OpenStore(t, backend)
 			svc := fast(db, 2)
 			var runs atomic.Int32
 			var running atomic.Int32

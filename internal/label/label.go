@@ -64,10 +64,7 @@ func New(st Store, a Auth, events Publisher, changed func()) *Service {
 
 // record publishes the event of a change by p and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, "label", resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, "label", resource, err)
 }
 
 const (
@@ -108,11 +105,7 @@ func validate(op string, sp Spec) error {
 
 // requireIn checks that p may do act on the labels of project.
 func (s *Service) requireIn(ctx context.Context, p *auth.Principal, project *store.Project, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, rbac.ResLabel, act)
+	return auth.Require(ctx, s.auth, p, project, rbac.ResLabel, act)
 }
 
 // SystemActions is what p may do with global labels (label create, read,

@@ -2,8 +2,6 @@ package label_test
 
 import (
 	"context"
-	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,18 +16,13 @@ import (
 
 var ctx = context.Background()
 
-// events records what the service publishes.
-type events []event.Event
-
-func (e *events) Publish(ev event.Event) { *e = append(*e, ev) }
-
 // env is a label service over a real store and a real auth, with a
 // private project "p" administered by "owner", where "dev" is a developer,
 // and the callers of the tests.
 type env struct {
 	db                                       *store.DB
 	svc                                      *label.Service
-	ev                                       *events
+	ev                                       *testserver.Events
 	changed                                  int
 	project                                  int64
 	admin, owner, dev, stranger, anon, robot *auth.Principal
@@ -38,48 +31,15 @@ type env struct {
 func backends(t *testing.T, run func(t *testing.T, e *env)) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			a, err := auth.New(ctx, db, auth.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{db: db, ev: &events{}}
-			e.svc = label.New(db, a, e.ev, func() { e.changed++ })
-			user := func(name string) *auth.Principal {
-				id, err := db.CreateUser(ctx, store.User{Username: name, Email: name + "@example.com", PasswordHash: "x"})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return &auth.Principal{UserID: id, Name: name}
-			}
-			e.admin = &auth.Principal{UserID: user("root").UserID, Name: "root", Admin: true}
-			e.owner, e.dev, e.stranger, e.anon = user("owner"), user("dev"), user("stranger"), &auth.Principal{}
-			if e.project, err = db.AddProject(ctx, store.ProjectSpec{Name: "p", OwnerID: e.owner.UserID, StorageLimit: -1}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.AddUserMember(ctx, e.project, e.dev.UserID, "dev", int(rbac.Developer)); err != nil {
-				t.Fatal(err)
-			}
+			a := testserver.NewAccounts(t, backend)
+			e := &env{db: a.DB, ev: a.Events}
+			e.svc = label.New(a.DB, a.Auth, e.ev, func() { e.changed++ })
+			e.admin = &auth.Principal{UserID: a.User("root", false).UserID, Name: "root", Admin: true}
+			e.owner, e.dev, e.stranger, e.anon = a.User("owner", false), a.User("dev", false), a.User("stranger", false), &auth.Principal{}
+			e.project = a.Project("p", e.owner, false).ID
+			a.Member(e.project, e.dev, rbac.Developer)
 			// A system robot that may create global labels only.
-			hash, err := auth.HashPassword("Robot-secret-1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.CreateRobot(ctx, store.Robot{Name: "robot$labeler", Level: "system", SecretHash: hash, Duration: -1, ExpiresAt: -1,
-				Permissions: `[{"kind":"system","namespace":"/","access":[{"resource":"label","action":"create"}]}]`, CreatorType: "local"}); err != nil {
-				t.Fatal(err)
-			}
-			if e.robot, err = a.Login(ctx, "robot$labeler", "Robot-secret-1", "127.0.0.1"); err != nil {
-				t.Fatal(err)
-			}
+			e.robot = a.SystemRobot("labeler", `[{"kind":"system","namespace":"/","access":[{"resource":"label","action":"create"}]}]`)
 			run(t, e)
 		})
 	}
@@ -87,22 +47,10 @@ func backends(t *testing.T, run func(t *testing.T, e *env)) {
 
 func ptr[T any](v T) *T { return &v }
 
-// kind names err's outcome: "ok", its errs kind, or "hidden" for a
-// project the caller may not see.
-func kind(err error) string {
-	var h *auth.HiddenProject
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &h):
-		return "hidden"
-	}
-	return errs.KindOf(err).String()
-}
-
 func TestCreateRules(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		global, project := ptr(label.Global), ptr(label.Project)
+		var last event.Event // the newest event recorded
 		for _, c := range []struct {
 			name string
 			who  *auth.Principal
@@ -134,18 +82,20 @@ func TestCreateRules(t *testing.T) {
 			// Validation comes before permissions, as in Harbor.
 			{"invalid by a user", e.owner, label.Spec{Name: "", Scope: global}, "invalid", "name is required"},
 		} {
-			before := len(*e.ev)
 			_, err := e.svc.Create(ctx, c.who, c.spec)
-			if got := kind(err); got != c.want || c.msg != "" && !strings.Contains(errs.Message(err), c.msg) {
+			if got := testserver.Outcome(err); got != c.want || c.msg != "" && !strings.Contains(errs.Message(err), c.msg) {
 				t.Errorf("%s: %v (%s), want %s %q", c.name, err, got, c.want, c.msg)
 			}
 			// An attempt that reached the store is recorded, failed or not.
-			recorded := len(*e.ev) - before
+			events := e.ev.Take()
+			if len(events) > 0 {
+				last = events[len(events)-1]
+			}
+			recorded := len(events)
 			if reached := c.want == "ok" || c.want == "exists"; reached != (recorded == 1) {
 				t.Errorf("%s: %d events", c.name, recorded)
 			}
 		}
-		last := (*e.ev)[len(*e.ev)-1]
 		if last.Operation != "create" || last.ResourceType != "label" || last.Operator != "root" || !last.Success {
 			t.Errorf("last event: %+v", last)
 		}
@@ -177,9 +127,9 @@ func TestChangeRules(t *testing.T) {
 			{"project admin, project label", e.owner, mine, [3]string{"ok", "ok", "ok"}},
 		} {
 			_, err := e.svc.Get(ctx, c.who, c.id)
-			got := [3]string{kind(err)}
-			got[1] = kind(e.svc.Update(ctx, c.who, c.id, label.Spec{Name: "renamed-" + strings.Fields(c.name)[0], Color: "#123456"}))
-			got[2] = kind(e.svc.Delete(ctx, c.who, c.id))
+			got := [3]string{testserver.Outcome(err)}
+			got[1] = testserver.Outcome(e.svc.Update(ctx, c.who, c.id, label.Spec{Name: "renamed-" + strings.Fields(c.name)[0], Color: "#123456"}))
+			got[2] = testserver.Outcome(e.svc.Delete(ctx, c.who, c.id))
 			if got != c.want {
 				t.Errorf("%s: get, update, delete %v, want %v", c.name, got, c.want)
 			}
@@ -206,7 +156,7 @@ func TestUpdateKeepsScope(t *testing.T) {
 			{"scope and project repeated", label.Spec{Name: "q", Scope: ptr(label.Project), ProjectID: &e.project, Description: "d"}, "ok"},
 			{"no name", label.Spec{Description: "d"}, "invalid"},
 		} {
-			if got := kind(e.svc.Update(ctx, e.owner, id, c.spec)); got != c.want {
+			if got := testserver.Outcome(e.svc.Update(ctx, e.owner, id, c.spec)); got != c.want {
 				t.Errorf("%s: %s, want %s", c.name, got, c.want)
 			}
 		}
@@ -247,7 +197,7 @@ func TestListRules(t *testing.T) {
 			{"unknown scope", e.admin, "x", 0, "", "invalid", 0},
 		} {
 			_, total, err := e.svc.List(ctx, c.who, c.scope, c.projectID, c.filter, nil, 0, 10)
-			if got := kind(err); got != c.want || total != c.total {
+			if got := testserver.Outcome(err); got != c.want || total != c.total {
 				t.Errorf("%s: %s, %d labels, want %s, %d", c.name, got, total, c.want, c.total)
 			}
 		}

@@ -44,18 +44,11 @@ type base struct {
 // require checks that p may do act on res in project (auth.Decide): a
 // caller holding nothing there gets the hidden project's NotFound.
 func (b *base) require(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := b.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, res, act)
+	return auth.Require(ctx, b.auth, p, project, res, act)
 }
 
 // record publishes the event of a change by p (err: its failure) and
 // tells caches that something changed.
 func (b *base) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if b.changed != nil {
-		b.changed()
-	}
-	b.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(b.events, b.changed, p.Name, projectID, operation, resourceType, resource, err)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
@@ -17,32 +15,10 @@ import (
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/retention"
 	"github.com/berth-dev/berth/internal/store"
-	_ "github.com/berth-dev/berth/internal/store/drivers"
+	"github.com/berth-dev/berth/internal/testserver"
 )
 
 var ctx = context.Background()
-
-// events records what the services publish.
-type events struct {
-	mu   sync.Mutex
-	list []event.Event
-}
-
-func (e *events) Publish(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.list = append(e.list, ev)
-}
-
-// last is the newest event.
-func (e *events) last() event.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(e.list) == 0 {
-		return event.Event{}
-	}
-	return e.list[len(e.list)-1]
-}
 
 // fixture is a real SQLite store with a private project p, its members
 // (a maintainer, a developer and a guest), a user who is none of them,
@@ -51,7 +27,7 @@ type fixture struct {
 	db      *store.DB
 	project *store.Project
 	callers map[string]*auth.Principal
-	ev      *events
+	ev      *testserver.Events
 	changed int
 	imm     *policy.Immutable
 	ret     *policy.Retention
@@ -59,40 +35,18 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, ev: &events{}, callers: map[string]*auth.Principal{"anonymous": {}}}
-	user := func(name string, admin bool) int64 {
-		id, err := db.CreateUser(ctx, store.User{Username: name, PasswordHash: "x", SysAdmin: admin})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.callers[name] = &auth.Principal{UserID: id, Name: name, Admin: admin}
-		return id
-	}
-	admin := user("admin", true)
-	if _, err := db.CreateProject(ctx, store.Project{Name: "p", OwnerID: admin}); err != nil {
-		t.Fatal(err)
-	}
-	if f.project, err = db.ProjectByName(ctx, "p"); err != nil {
-		t.Fatal(err)
-	}
+	a := testserver.NewAccounts(t, "sqlite")
+	f := &fixture{db: a.DB, ev: a.Events, callers: map[string]*auth.Principal{"anonymous": {}}}
+	f.callers["admin"] = a.User("admin", true)
+	f.project = a.Project("p", f.callers["admin"], false)
 	for name, role := range map[string]rbac.Role{"maintainer": rbac.Maintainer, "developer": rbac.Developer, "guest": rbac.Guest} {
-		if _, err := db.AddUserMember(ctx, f.project.ID, user(name, false), name, int(role)); err != nil {
-			t.Fatal(err)
-		}
+		f.callers[name] = a.User(name, false)
+		a.Member(f.project.ID, f.callers[name], role)
 	}
-	user("outsider", false)
-	a, err := auth.New(ctx, db, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.callers["outsider"] = a.User("outsider", false)
 	changed := func() { f.changed++ }
-	f.imm = policy.NewImmutable(db, a, f.ev, changed)
-	f.ret = policy.NewRetention(db, nil, a, f.ev, changed)
+	f.imm = policy.NewImmutable(a.DB, a.Auth, f.ev, changed)
+	f.ret = policy.NewRetention(a.DB, nil, a.Auth, f.ev, changed)
 	return f
 }
 
@@ -200,7 +154,11 @@ func TestImmutableRules(t *testing.T) {
 		t.Fatalf("rules %+v (%d), %v", rows, total, err)
 	}
 	id := rows[0].ID
-	if ev := f.ev.last(); ev.Operator != "admin" || ev.ProjectID != f.project.ID || !strings.Contains(ev.Description+ev.Resource, "rule") {
+	var ev event.Event // the newest event
+	if evs := f.ev.Take(); len(evs) > 0 {
+		ev = evs[len(evs)-1]
+	}
+	if ev.Operator != "admin" || ev.ProjectID != f.project.ID || !strings.Contains(ev.Description+ev.Resource, "rule") {
 		t.Errorf("create event %+v", ev)
 	}
 	for _, c := range []struct {

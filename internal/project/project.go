@@ -81,19 +81,12 @@ func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Serv
 
 // Require checks that p may do act on res in project (auth.Decide).
 func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, res, act)
+	return auth.Require(ctx, s.auth, p, project, res, act)
 }
 
 // record publishes the event of a change by p and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // nameRe is Harbor's project name rule.

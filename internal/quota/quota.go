@@ -132,9 +132,6 @@ func (s *Service) Update(ctx context.Context, p *auth.Principal, id int64, hard 
 		return err
 	}
 	err = s.st.SetStorageLimit(ctx, id, limit)
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, id, "update", "quota", q.ProjectName, err))
+	event.Record(s.events, s.changed, p.Name, id, "update", "quota", q.ProjectName, err)
 	return err
 }

@@ -3,13 +3,11 @@ package quota_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/quota"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testserver"
@@ -17,17 +15,13 @@ import (
 
 var ctx = context.Background()
 
-type events []event.Event
-
-func (e *events) Publish(ev event.Event) { *e = append(*e, ev) }
-
 // env is a quota service over a real store and a real auth, with projects
 // "a" and "b", a user who owns them and a system robot that may read
 // quotas but not change them.
 type env struct {
 	svc                     *quota.Service
 	db                      *store.DB
-	ev                      *events
+	ev                      *testserver.Events
 	changed                 int
 	a, b                    int64
 	admin, owner, anon, bot *auth.Principal
@@ -36,48 +30,22 @@ type env struct {
 func backends(t *testing.T, run func(t *testing.T, e *env)) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			a, err := auth.New(ctx, db, auth.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{db: db, ev: &events{}, anon: &auth.Principal{}}
-			e.svc = quota.New(db, a, e.ev, func() { e.changed++ })
-			uid, err := db.CreateUser(ctx, store.User{Username: "owner", Email: "owner@example.com", PasswordHash: "x"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.owner = &auth.Principal{UserID: uid, Name: "owner"}
-			e.admin = &auth.Principal{UserID: uid, Name: "root", Admin: true}
+			a := testserver.NewAccounts(t, backend)
+			e := &env{db: a.DB, ev: a.Events, anon: &auth.Principal{}}
+			e.svc = quota.New(a.DB, a.Auth, e.ev, func() { e.changed++ })
+			e.owner = a.User("owner", false)
+			e.admin = &auth.Principal{UserID: e.owner.UserID, Name: "root", Admin: true}
 			for _, p := range []struct {
 				id    *int64
 				name  string
 				limit int64
 			}{{&e.a, "a", 1 << 30}, {&e.b, "b", -1}} {
-				if *p.id, err = db.AddProject(ctx, store.ProjectSpec{Name: p.name, OwnerID: uid, StorageLimit: p.limit}); err != nil {
+				var err error
+				if *p.id, err = a.DB.AddProject(ctx, store.ProjectSpec{Name: p.name, OwnerID: e.owner.UserID, StorageLimit: p.limit}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			hash, err := auth.HashPassword("Robot-secret-1")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.CreateRobot(ctx, store.Robot{Name: "robot$quotas", Level: "system", SecretHash: hash, Duration: -1, ExpiresAt: -1,
-				Permissions: `[{"kind":"system","namespace":"/","access":[{"resource":"quota","action":"list"},{"resource":"quota","action":"read"}]}]`,
-				CreatorType: "local"}); err != nil {
-				t.Fatal(err)
-			}
-			if e.bot, err = a.Login(ctx, "robot$quotas", "Robot-secret-1", "127.0.0.1"); err != nil {
-				t.Fatal(err)
-			}
+			e.bot = a.SystemRobot("quotas", `[{"kind":"system","namespace":"/","access":[{"resource":"quota","action":"list"},{"resource":"quota","action":"read"}]}]`)
 			run(t, e)
 		})
 	}
@@ -173,10 +141,11 @@ func TestUpdateRules(t *testing.T) {
 				t.Errorf("quota %d after the updates: %+v %v, want hard %d", id, q, err, want)
 			}
 		}
-		if len(*e.ev) != 2 || e.changed != 2 {
-			t.Fatalf("%d events, %d changes, want 2 of each (the updates that reached the store)", len(*e.ev), e.changed)
+		events := e.ev.Take()
+		if len(events) != 2 || e.changed != 2 {
+			t.Fatalf("%d events, %d changes, want 2 of each (the updates that reached the store)", len(events), e.changed)
 		}
-		if ev := (*e.ev)[1]; ev.Operation != "update" || ev.ResourceType != "quota" || ev.Resource != "b" || ev.ProjectID != e.b || ev.Operator != "root" || !ev.Success {
+		if ev := events[1]; ev.Operation != "update" || ev.ResourceType != "quota" || ev.Resource != "b" || ev.ProjectID != e.b || ev.Operator != "root" || !ev.Success {
 			t.Errorf("event: %+v", ev)
 		}
 	})

@@ -105,21 +105,12 @@ func New(st Store, a Auth, arts *artifact.Service, blobs Blobs, o Config) *Servi
 // Require checks that p may do act on res in project (auth.Decide): a
 // caller who holds nothing in a private project gets its NotFound.
 func (s *Service) Require(ctx context.Context, p *auth.Principal, project *store.Project, res rbac.Resource, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, res, act)
+	return auth.Require(ctx, s.auth, p, project, res, act)
 }
 
 // record publishes the operation p made (or was refused) and tells caches.
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	if s.events != nil {
-		s.events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
-	}
+	event.Record(s.events, s.changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // target is the artifact service's view of a write by p to repository of

@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/artifact"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/immutable"
 	"github.com/berth-dev/berth/internal/oci"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -33,26 +30,6 @@ func (noBlobs) Open(ctx context.Context, d oci.Digest) (io.ReadSeekCloser, error
 	return nil, errs.E(errs.NotFound, "open blob", "blob %s not found", d)
 }
 
-// events records the operations the service publishes.
-type events struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (e *events) Publish(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.list = append(e.list, strings.Join(strings.Fields(fmt.Sprintf("%s %s %s", ev.Type, ev.Operator, ev.Resource)), " "))
-}
-
-func (e *events) take() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := e.list
-	e.list = nil
-	return out
-}
-
 // env is a store with two projects: "priv" (private) and "pub" (public),
 // each with an image app:v1 and app:v2, and the callers of the tables.
 type env struct {
@@ -60,7 +37,7 @@ type env struct {
 	db      *store.DB
 	svc     *repository.Service
 	arts    *artifact.Service
-	ev      *events
+	ev      *testserver.Events
 	changed int
 	proj    map[string]*store.Project
 	who     map[string]*auth.Principal
@@ -68,60 +45,41 @@ type env struct {
 }
 
 func newEnv(t *testing.T, backend string) *env {
-	dsn := testserver.DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	a, err := auth.New(ctx, db, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, db: db, ev: &events{}, proj: map[string]*store.Project{}, who: map[string]*auth.Principal{
+	a := testserver.NewAccounts(t, backend)
+	db := a.DB
+	e := &env{t: t, db: db, ev: a.Events, proj: map[string]*store.Project{}, who: map[string]*auth.Principal{
 		"admin": {Admin: true, Name: "admin"}, "anonymous": {},
 	}}
 	e.arts = artifact.New(db, nil, artifact.Options{})
-	e.svc = repository.New(db, a, e.arts, noBlobs{}, repository.Config{Events: e.ev, Changed: func() { e.changed++ }, Links: "/api/v2.0",
+	e.svc = repository.New(db, a.Auth, e.arts, noBlobs{}, repository.Config{Events: e.ev, Changed: func() { e.changed++ }, Links: "/api/v2.0",
 		Logger: slog.New(slog.DiscardHandler)})
-	owner := e.user("owner")
+	owner := a.User("owner", false)
+	e.who["owner"] = owner
 	for _, name := range []string{"priv", "pub"} {
-		id, err := db.AddProject(ctx, store.ProjectSpec{Name: name, OwnerID: owner.UserID, Public: name == "pub", StorageLimit: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.proj[name], err = db.ProjectByID(ctx, id); err != nil {
-			t.Fatal(err)
-		}
+		e.proj[name] = a.Project(name, owner, name == "pub")
 		e.push(name, "app", "v1")
 		e.push(name, "app", "v2")
 	}
 	for name, role := range map[string]rbac.Role{"developer": rbac.Developer, "guest": rbac.Guest, "maintainer": rbac.Maintainer} {
-		u := e.user(name)
+		e.who[name] = a.User(name, false)
 		for _, p := range e.proj {
-			if _, err := db.AddUserMember(ctx, p.ID, u.UserID, name, int(role)); err != nil {
-				t.Fatal(err)
-			}
+			a.Member(p.ID, e.who[name], role)
 		}
 	}
-	e.user("outsider")
-	if _, err := db.AddUserMember(ctx, e.proj["pub"].ID, e.user("pubdev").UserID, "pubdev", int(rbac.Developer)); err != nil {
-		t.Fatal(err)
-	}
+	e.who["outsider"] = a.User("outsider", false)
+	e.who["pubdev"] = a.User("pubdev", false)
+	a.Member(e.proj["pub"].ID, e.who["pubdev"], rbac.Developer)
 	return e
 }
 
-func (e *env) user(name string) *auth.Principal {
-	e.t.Helper()
-	id, err := e.db.CreateUser(ctx, store.User{Username: name, Email: name + "@example.com", PasswordHash: "x"})
-	if err != nil {
-		e.t.Fatal(err)
+// take describes the events published since the last take as
+// "type operator resource".
+func (e *env) take() []string {
+	var out []string
+	for _, ev := range e.ev.Take() {
+		out = append(out, strings.Join(strings.Fields(fmt.Sprintf("%s %s %s", ev.Type, ev.Operator, ev.Resource)), " "))
 	}
-	e.who[name] = &auth.Principal{UserID: id, Name: name}
-	return e.who[name]
+	return out
 }
 
 // push stores a new image under tag in repository repo of project.
@@ -333,7 +291,7 @@ func TestEventsAndRefusals(t *testing.T) {
 		if err := e.svc.AddTag(ctx, admin, pub, "pub/app", "v1", "extra"); err != nil {
 			t.Fatal(err)
 		}
-		got := e.ev.take()
+		got := e.take()
 		want := []string{"OPERATION admin pub/app", "OPERATION admin pub/app:extra"}
 		if strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("events %q, want %q", got, want)
@@ -359,7 +317,7 @@ func TestEventsAndRefusals(t *testing.T) {
 		if !errs.Is(err, errs.Denied) {
 			t.Fatalf("delete of an immutable tag's artifact: %v", err)
 		}
-		if got := e.ev.take(); len(got) != 1 || !strings.Contains(got[0], "pub/app@") {
+		if got := e.take(); len(got) != 1 || !strings.Contains(got[0], "pub/app@") {
 			t.Errorf("refused delete recorded as %q", got)
 		}
 		// The copy would move pub/app:v1, which is immutable.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,15 +30,7 @@ func TestRunsAgreeWithGuard(t *testing.T) {
 
 func testRunsAgreeWithGuard(t *testing.T, backend string) {
 	ctx := context.Background()
-	dsn := testserver.DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testserver.OpenStore(t, backend)
 	pid, err := db.AddProject(ctx, store.ProjectSpec{Name: "p", StorageLimit: -1})
 	if err != nil {
 		t.Fatal(err)

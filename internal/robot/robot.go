@@ -74,10 +74,7 @@ func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Serv
 }
 
 func (s *Service) record(p *auth.Principal, projectID int64, operation, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, projectID, operation, "robot", resource, err))
+	event.Record(s.events, s.changed, p.Name, projectID, operation, "robot", resource, err)
 }
 
 // nameRe is Harbor's rule for the name part of a robot ('+' and '$' are
@@ -181,11 +178,7 @@ func (s *Service) projectsExist(ctx context.Context, perms []rbac.RobotPermissio
 // project robots).
 func (s *Service) require(ctx context.Context, p *auth.Principal, level string, project *store.Project, act rbac.Action) error {
 	if level == Project {
-		set, err := s.auth.ProjectPermissions(ctx, p, project)
-		if err != nil {
-			return err
-		}
-		return auth.Decide(p, project, set, rbac.ResRobot, act)
+		return auth.Require(ctx, s.auth, p, project, rbac.ResRobot, act)
 	}
 	return s.auth.DecideSystem(p, rbac.ResRobot, act)
 }

@@ -2,7 +2,6 @@ package seed_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/oci"
@@ -19,15 +18,7 @@ func TestSmallTinyShape(t *testing.T) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := testserver.OpenStore(t, backend)
 			owner, err := db.CreateUser(ctx, store.User{Username: "admin", SysAdmin: true})
 			if err != nil {
 				t.Fatal(err)

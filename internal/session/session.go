@@ -58,10 +58,7 @@ func New(st Store, a Auth, cfg Settings, ttl time.Duration, events Publisher, ch
 // record publishes the event of a sign-in or sign-out of name by operator
 // and tells caches.
 func (s *Service) record(operator, operation, name string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(operator, 0, operation, "user", name, err))
+	event.Record(s.events, s.changed, operator, 0, operation, "user", name, err)
 }
 
 // Started is a new session: the cookie's value (only its hash is stored),

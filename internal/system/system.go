@@ -96,10 +96,7 @@ func New(st Store, a Auth, opts Options) *Service {
 
 // record publishes the audit event of a change by p and signals it.
 func (s *Service) record(p *auth.Principal, operation, resourceType, resource string, err error) {
-	if s.opts.Changed != nil {
-		s.opts.Changed()
-	}
-	s.opts.Events.Publish(event.OperationOf(p.Name, 0, operation, resourceType, resource, err))
+	event.Record(s.opts.Events, s.opts.Changed, p.Name, 0, operation, resourceType, resource, err)
 }
 
 // Info is what the system tells about itself (Harbor's GeneralInfo).

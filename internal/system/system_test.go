@@ -3,15 +3,12 @@ package system_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/audit"
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/gc"
 	"github.com/berth-dev/berth/internal/jobs"
 	"github.com/berth-dev/berth/internal/rbac"
@@ -23,31 +20,20 @@ import (
 
 var ctx = context.Background()
 
-// events records the audit events the service publishes.
-type events struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (e *events) Publish(ev event.Event) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.list = append(e.list, ev.Operation+" "+ev.ResourceType+" "+ev.Resource)
-}
-
-// take returns the events since the last take.
-func (e *events) take() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := e.list
-	e.list = nil
+// take describes the events published since the last take as
+// "operation type resource".
+func (e *env) take() []string {
+	var out []string
+	for _, ev := range e.ev.Take() {
+		out = append(out, ev.Operation+" "+ev.ResourceType+" "+ev.Resource)
+	}
 	return out
 }
 
 type env struct {
 	db      *store.DB
 	svc     *system.Service
-	ev      *events
+	ev      *testserver.Events
 	live    *settings.Source
 	changed int
 }
@@ -68,20 +54,9 @@ var known = []string{"create_artifact", "delete_artifact", "pull_artifact", "cre
 func backends(t *testing.T, withJobs bool, fn func(t *testing.T, e *env)) {
 	for _, backend := range testserver.Backends(t) {
 		t.Run(backend, func(t *testing.T) {
-			dsn := testserver.DatabaseDSN(t, backend)
-			if dsn == "" {
-				dsn = filepath.Join(t.TempDir(), "berth.db")
-			}
-			db, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			a, err := auth.New(ctx, db, auth.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := &env{db: db, ev: &events{}, live: settings.New(db, settings.Defaults())}
+			a := testserver.NewAccounts(t, backend)
+			db := a.DB
+			e := &env{db: db, ev: a.Events, live: a.Settings}
 			opts := system.Options{Settings: e.live, Events: e.ev, Changed: func() { e.changed++ }, AuditEventTypes: known, Version: "test"}
 			if withJobs {
 				js := jobs.New(db, jobs.Options{})
@@ -89,7 +64,7 @@ func backends(t *testing.T, withJobs bool, fn func(t *testing.T, e *env)) {
 				audit.RegisterPurge(js, db)
 				opts.Jobs = js
 			}
-			e.svc = system.New(db, a, opts)
+			e.svc = system.New(db, a.Auth, opts)
 			fn(t, e)
 		})
 	}
@@ -292,7 +267,7 @@ func TestSetSchedule(t *testing.T) {
 			t.Errorf("no purge schedule: %+v, %v", sc, err)
 		}
 		want := []string{"create gc_schedule 0 0 0 * * *", "create gc_job " + itoa(id), "create gc_job 0", "stop gc_job " + itoa(id), "delete purge_audit_schedule PURGE_AUDIT_LOG"}
-		if got := e.ev.take(); strings.Join(got, "|") != strings.Join(want, "|") {
+		if got := e.take(); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("events:\n%q\nwant\n%q", got, want)
 		}
 		if e.changed != len(want) {
@@ -344,7 +319,7 @@ func TestQueues(t *testing.T) {
 			t.Errorf("another pool's workers: %v, want not found", err)
 		}
 		// Refused actions are not audited: they change nothing.
-		if got := e.ev.take(); strings.Join(got, "|") != "pause job_queue GARBAGE_COLLECTION" {
+		if got := e.take(); strings.Join(got, "|") != "pause job_queue GARBAGE_COLLECTION" {
 			t.Errorf("events: %q", got)
 		}
 	})
@@ -382,7 +357,7 @@ func TestConfiguration(t *testing.T) {
 		}
 		// Refused validations are audited as failed updates; unsupported
 		// settings are refused before.
-		if got := e.ev.take(); len(got) != 4 {
+		if got := e.take(); len(got) != 4 {
 			t.Errorf("events: %q", got)
 		}
 		if !system.AllowedReadOnly(system.OpUpdateConfiguration) || system.AllowedReadOnly("createGCSchedule") {

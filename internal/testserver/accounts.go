@@ -2,12 +2,15 @@ package testserver
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
+	"github.com/berth-dev/berth/internal/errs"
 	"github.com/berth-dev/berth/internal/event"
+	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/settings"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -31,21 +34,28 @@ const AccountPassword = "Secret-pw-1"
 // default settings.
 func NewAccounts(t testing.TB, backend string) *Accounts {
 	t.Helper()
-	ctx := context.Background()
-	dsn := DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	a, err := auth.New(ctx, db, auth.Options{})
+	db := OpenStore(t, backend)
+	a, err := auth.New(context.Background(), db, auth.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Accounts{t: t, DB: db, Auth: a, Settings: settings.New(db, settings.Defaults()), Events: &Events{}}
+}
+
+// OpenStore opens a fresh store on backend (a SQLite file in a temporary
+// folder when backend has no database of its own), closed when t ends.
+func OpenStore(t testing.TB, backend string) *store.DB {
+	t.Helper()
+	dsn := DatabaseDSN(t, backend)
+	if dsn == "" {
+		dsn = filepath.Join(t.TempDir(), "berth.db")
+	}
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // Set makes the default settings, changed by change, the live ones.
@@ -90,6 +100,30 @@ func (a *Accounts) SystemRobot(name, perms string) *auth.Principal {
 	return p
 }
 
+// Project creates a project named name owned by owner (public if public,
+// with no storage limit) and returns it.
+func (a *Accounts) Project(name string, owner *auth.Principal, public bool) *store.Project {
+	a.t.Helper()
+	ctx := context.Background()
+	id, err := a.DB.AddProject(ctx, store.ProjectSpec{Name: name, OwnerID: owner.UserID, Public: public, StorageLimit: -1})
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	p, err := a.DB.ProjectByID(ctx, id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return p
+}
+
+// Member makes user a member of project with role.
+func (a *Accounts) Member(project int64, user *auth.Principal, role rbac.Role) {
+	a.t.Helper()
+	if _, err := a.DB.AddUserMember(context.Background(), project, user.UserID, user.Name, int(role)); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 // Events records published events.
 type Events struct {
 	mu   sync.Mutex
@@ -110,4 +144,18 @@ func (e *Events) Take() []event.Event {
 	out := e.list
 	e.list = nil
 	return out
+}
+
+// Outcome names err's outcome in the tables of the services' tests: "ok"
+// for nil, "hidden" for a project the caller may not see, else its errs
+// kind.
+func Outcome(err error) string {
+	var h *auth.HiddenProject
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &h):
+		return "hidden"
+	}
+	return errs.KindOf(err).String()
 }

@@ -61,10 +61,7 @@ func New(st Store, a Auth, cfg Settings, events Publisher, changed func()) *Serv
 }
 
 func (s *Service) record(p *auth.Principal, operation, resource string, err error) {
-	if s.changed != nil {
-		s.changed()
-	}
-	s.events.Publish(event.OperationOf(p.Name, 0, operation, "user", resource, err))
+	event.Record(s.events, s.changed, p.Name, 0, operation, "user", resource, err)
 }
 
 // Harbor's limits for user fields.

@@ -97,19 +97,12 @@ const maxDescription = 1024
 // (auth.Decide: a caller holding nothing there gets the hidden project's
 // NotFound).
 func (s *Policies) require(ctx context.Context, p *auth.Principal, project *store.Project, act rbac.Action) error {
-	set, err := s.auth.ProjectPermissions(ctx, p, project)
-	if err != nil {
-		return err
-	}
-	return auth.Decide(p, project, set, rbac.ResNotification, act)
+	return auth.Require(ctx, s.auth, p, project, rbac.ResNotification, act)
 }
 
 // record publishes the audit event of a change by p and tells caches.
 func (s *Policies) record(p *auth.Principal, projectID int64, operation, resourceType, resource string, err error) {
-	if s.opts.Changed != nil {
-		s.opts.Changed()
-	}
-	s.opts.Events.Publish(event.OperationOf(p.Name, projectID, operation, resourceType, resource, err))
+	event.Record(s.opts.Events, s.opts.Changed, p.Name, projectID, operation, resourceType, resource, err)
 }
 
 // policy returns policy id of project after checking that p may do act on

@@ -3,48 +3,16 @@ package webhook_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/berth-dev/berth/internal/auth"
 	"github.com/berth-dev/berth/internal/errs"
-	"github.com/berth-dev/berth/internal/event"
 	"github.com/berth-dev/berth/internal/rbac"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testserver"
 	"github.com/berth-dev/berth/internal/webhook"
 )
-
-// recorder records the events the service publishes.
-type recorder struct {
-	mu   sync.Mutex
-	list []event.Event
-}
-
-func (r *recorder) Publish(e event.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.list = append(r.list, e)
-}
-
-// take returns the descriptions of the events since the last take, with
-// "failed" after a failed operation's.
-func (r *recorder) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.list {
-		d := e.Operator + ": " + e.Description
-		if !e.Success {
-			d += " failed"
-		}
-		out = append(out, d)
-	}
-	r.list = nil
-	return out
-}
 
 // policyEnv is a policy service over a real store and auth, with a
 // private project "team" whose members are owner (project admin, its
@@ -52,7 +20,7 @@ func (r *recorder) take() []string {
 type policyEnv struct {
 	db      *store.DB
 	svc     *webhook.Policies
-	events  *recorder
+	events  *testserver.Events
 	changed int
 	block   bool
 	project *store.Project
@@ -61,45 +29,34 @@ type policyEnv struct {
 
 func newPolicyEnv(t *testing.T, backend string, opts webhook.PolicyOptions) *policyEnv {
 	t.Helper()
-	ctx := context.Background()
-	dsn := testserver.DatabaseDSN(t, backend)
-	if dsn == "" {
-		dsn = filepath.Join(t.TempDir(), "berth.db")
-	}
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	a, err := auth.New(ctx, db, auth.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &policyEnv{db: db, events: &recorder{}, callers: map[string]*auth.Principal{
+	a := testserver.NewAccounts(t, backend)
+	e := &policyEnv{db: a.DB, events: a.Events, callers: map[string]*auth.Principal{
 		"admin": {UserID: 0, Name: "admin", Admin: true}, "anonymous": {},
 	}}
 	for _, name := range []string{"owner", "maint", "dev", "outsider"} {
-		id, err := db.CreateUser(ctx, store.User{Username: name, Email: name + "@example.com", PasswordHash: "x"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.callers[name] = &auth.Principal{UserID: id, Name: name}
+		e.callers[name] = a.User(name, false)
 	}
-	pid, err := db.AddProject(ctx, store.ProjectSpec{Name: "team", OwnerID: e.callers["owner"].UserID, StorageLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.project = a.Project("team", e.callers["owner"], false)
 	for name, role := range map[string]rbac.Role{"maint": rbac.Maintainer, "dev": rbac.Developer} {
-		if _, err := db.AddUserMember(ctx, pid, e.callers[name].UserID, name, int(role)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if e.project, err = db.ProjectByID(ctx, pid); err != nil {
-		t.Fatal(err)
+		a.Member(e.project.ID, e.callers[name], role)
 	}
 	opts.Events, opts.Changed, opts.BlockInternal = e.events, func() { e.changed++ }, func() bool { return e.block }
-	e.svc = webhook.NewPolicies(db, a, opts)
+	e.svc = webhook.NewPolicies(a.DB, a.Auth, opts)
 	return e
+}
+
+// take returns the descriptions of the events since the last take, with
+// "failed" after a failed operation's.
+func (e *policyEnv) take() []string {
+	var out []string
+	for _, ev := range e.events.Take() {
+		d := ev.Operator + ": " + ev.Description
+		if !ev.Success {
+			d += " failed"
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // change is a valid policy change named name.
@@ -215,7 +172,7 @@ func TestPolicyRules(t *testing.T) {
 		if !pol.Enabled || pol.Creator != "owner" || len(pol.Secret) == 0 || pol.ID == 0 || pol.Targets[0].PayloadFormat != "Default" {
 			t.Fatalf("created %+v", pol)
 		}
-		if got := e.events.take(); len(got) != 1 || got[0] != "owner: create webhook_policy team/ci" || e.changed != 1 {
+		if got := e.take(); len(got) != 1 || got[0] != "owner: create webhook_policy team/ci" || e.changed != 1 {
 			t.Fatalf("events %q, changed %d", got, e.changed)
 		}
 		other, long := e.project.ID+1, strings.Repeat("x", 1025)
@@ -243,7 +200,7 @@ func TestPolicyRules(t *testing.T) {
 				t.Errorf("create %s: %v, want %q", c.name, err, c.msg)
 			}
 		}
-		e.events.take()
+		e.take()
 
 		// Update: the body's id must be the policy's; kept targets are not
 		// checked again, new ones are.
@@ -266,7 +223,7 @@ func TestPolicyRules(t *testing.T) {
 		if err != nil || got.Enabled || got.Name != "ci" || got.Targets[0].Address != internal[0].Address {
 			t.Errorf("updated %+v, %v", got, err)
 		}
-		if got := e.events.take(); strings.Join(got, "; ") != "owner: update webhook_policy team/ci; owner: update webhook_policy team/ci" {
+		if got := e.take(); strings.Join(got, "; ") != "owner: update webhook_policy team/ci; owner: update webhook_policy team/ci" {
 			t.Errorf("update events %q", got)
 		}
 		if err := e.svc.Update(ctx, owner, e.project, pol.ID+100, webhook.Change{Enabled: &off}); !errs.Is(err, errs.NotFound) {
