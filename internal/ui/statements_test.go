@@ -53,10 +53,10 @@ func TestPageStatementBudgets(t *testing.T) {
 				{"projects, member", memberB, "/projects", [2]int64{5, 3}},
 				// Project (once per page, by name or ID), its info with the
 				// caller's roles, permissions, the listing.
-				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{7, 4}},
+				{"repositories", adminB, "/projects/stm-001/repositories", [2]int64{6, 3}},
 				// ... the repository, then the artifact listing: 1 round
 				// trip on PostgreSQL, 2 statements on SQLite.
-				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{8, 5}},
+				{"repository", adminB, "/projects/stm-001/repositories/repo-001", [2]int64{7, 4}},
 			} {
 				get := func() (int, *store.Statements) {
 					req := httptest.NewRequest("GET", c.path, nil)
